@@ -1,0 +1,32 @@
+"""Object metadata helpers: name rules, selectors, patches, timestamps. Pure, no I/O."""
+
+from porch_embedded.meta._names import (
+    dns1123_label_errors,
+    dns1123_subdomain_errors,
+    label_key_errors,
+    label_value_errors,
+)
+from porch_embedded.meta._objects import ObjectKey, format_time, now_rfc3339, parse_time
+from porch_embedded.meta._selectors import (
+    FieldRequirement,
+    FieldSelector,
+    LabelOperator,
+    LabelRequirement,
+    LabelSelector,
+)
+
+__all__ = [
+    "FieldRequirement",
+    "FieldSelector",
+    "LabelOperator",
+    "LabelRequirement",
+    "LabelSelector",
+    "ObjectKey",
+    "dns1123_label_errors",
+    "dns1123_subdomain_errors",
+    "format_time",
+    "label_key_errors",
+    "label_value_errors",
+    "now_rfc3339",
+    "parse_time",
+]

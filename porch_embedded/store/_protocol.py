@@ -1,0 +1,172 @@
+"""The ``Store`` protocol: the cache every layer above reads and the engine writes.
+
+A store keeps JSON object bodies keyed by (resource, namespace, name), stamps each
+write with the next value of one monotonic counter (the resourceVersion), and writes
+the row and its watch event in one transaction. It enforces resourceVersion matches
+and name uniqueness, and nothing else: defaulting, validation and lifecycle rules
+belong to the engine. The store knows no kinds; ``resource`` is the plural with its
+group (``repositories.config.porch.kpt.dev``; core kinds are bare, ``secrets``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from porch_embedded.meta import LabelSelector
+
+__all__ = [
+    "Change",
+    "Create",
+    "Delete",
+    "FieldMatch",
+    "ListPage",
+    "ListQuery",
+    "Store",
+    "Update",
+    "WatchEvent",
+    "WatchQuery",
+]
+
+Body = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FieldMatch:
+    """A field-selector requirement already mapped to a path in the body.
+
+    ``path`` walks dict keys, e.g. ``("spec", "packageName")`` or
+    ``("metadata", "labels", "app")``. A missing value compares as ``""``; numbers and
+    booleans compare by their JSON text (``1``, ``true``).
+    """
+
+    path: tuple[str, ...]
+    operator: Literal["=", "!="]
+    value: str
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What to list. ``namespace=""`` lists every namespace (and cluster-scoped objects)."""
+
+    resource: str
+    namespace: str = ""
+    labels: LabelSelector = field(default_factory=LabelSelector)
+    fields: tuple[FieldMatch, ...] = ()
+    limit: int = 0
+    """0 means everything; otherwise at most ``limit`` items and a continue token."""
+    continue_token: str = ""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    items: list[Body]
+    resource_version: int
+    """The store's resourceVersion when the first page of this list was read."""
+    continue_token: str = ""
+    """Empty on the last page."""
+    remaining: int | None = None
+    """How many more items matched after this page, when known."""
+
+
+@dataclass(frozen=True)
+class WatchQuery:
+    resource: str
+    namespace: str = ""
+    since: int = 0
+    """Deliver events with resourceVersion > since. Raise Expired if compacted away."""
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    object: Body
+    resource_version: int
+
+
+@dataclass(frozen=True)
+class Create:
+    resource: str
+    body: Body
+
+
+@dataclass(frozen=True)
+class Update:
+    resource: str
+    body: Body
+    expect_rv: str
+    """The resourceVersion the caller read; a different stored one is Conflict."""
+
+
+@dataclass(frozen=True)
+class Delete:
+    resource: str
+    namespace: str
+    name: str
+    expect_rv: str | None = None
+    expect_uid: str | None = None
+
+
+Change = Create | Update | Delete
+
+
+class Store(Protocol):
+    """A transactional object cache with a watch log.
+
+    Errors (from ``porch_embedded.errors``): NotFound, AlreadyExists and Conflict with
+    Kubernetes' messages (``repositories.config.porch.kpt.dev "x" not found``, ``Operation
+    cannot be fulfilled on ...: the object has been modified; please apply your changes to
+    the latest version and try again``), Expired for compacted history, BadRequest for a
+    malformed continue token, StoreUnavailable when the database fails.
+    """
+
+    async def apply(self, changes: Sequence[Change]) -> list[Body]:
+        """Apply all changes in one transaction, or none of them.
+
+        Each result is the stored body with ``metadata.resourceVersion`` set to the new
+        counter value of that change (a Delete returns the last body, stamped with the
+        resourceVersion of its DELETED event). Every change appends one watch event.
+        """
+        ...
+
+    async def create(self, resource: str, body: Body) -> Body: ...
+
+    async def update(self, resource: str, body: Body, *, expect_rv: str) -> Body: ...
+
+    async def delete(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        *,
+        expect_rv: str | None = None,
+        expect_uid: str | None = None,
+    ) -> Body: ...
+
+    async def get(self, resource: str, namespace: str, name: str) -> Body: ...
+
+    async def list(self, query: ListQuery) -> ListPage:
+        """Items ordered by (namespace, name), filtered by selectors inside the database."""
+        ...
+
+    def watch(self, query: WatchQuery) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
+        """Open a stream of events after ``query.since``, in resourceVersion order.
+
+        Raises Expired on entry if ``since`` is older than the retained history. The
+        iterator never ends by itself; the caller cancels it.
+        """
+        ...
+
+    async def resource_version(self) -> int:
+        """The counter's current value (the resourceVersion of the newest write)."""
+        ...
+
+    async def compact(self, *, keep: int) -> int:
+        """Drop all but the newest ``keep`` watch events; return the oldest retained rv."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable if the database cannot answer (for /readyz)."""
+        ...
