@@ -4,8 +4,12 @@ from porch_embedded.kpt.functions._registry import (
     BUILTINS,
     BuiltinFunction,
     FunctionError,
+    builtin,
     builtin_for,
     builtin_name,
 )
 
-__all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin_for", "builtin_name"]
+__all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin", "builtin_for", "builtin_name"]
+
+# Each builtin module registers itself on import; keep this list explicit so that a
+# frozen (PyInstaller) build sees every module.

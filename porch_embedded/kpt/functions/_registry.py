@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin_for", "builtin_name"]
+__all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin", "builtin_for", "builtin_name"]
 
 BuiltinFunction = Callable[[Any], None]
 
@@ -33,6 +33,18 @@ _IMAGE_RE = re.compile(r"^(?P<path>[^@:]+(?::\d+/[^@:]+)?)(?::(?P<tag>[^@]+))?(?
 
 BUILTINS: dict[str, BuiltinFunction] = {}
 """Short catalog name (``set-namespace``) to its in-process implementation."""
+
+
+def builtin(name: str) -> Callable[[BuiltinFunction], BuiltinFunction]:
+    """Register the decorated function as the in-process ``name`` (a catalog short name)."""
+
+    def register(function: BuiltinFunction) -> BuiltinFunction:
+        if name in BUILTINS:
+            raise RuntimeError(f"builtin {name!r} registered twice")
+        BUILTINS[name] = function
+        return function
+
+    return register
 
 
 def builtin_name(image: str) -> str | None:
