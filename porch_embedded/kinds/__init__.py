@@ -1,1 +1,51 @@
-"""kinds layer."""
+"""The served kinds as data: schemas, defaults, validation, printer columns, selectors."""
+
+from __future__ import annotations
+
+from porch_embedded.kinds._config import PACKAGE_VARIANT, PACKAGE_VARIANT_SET, REPOSITORY
+from porch_embedded.kinds._core import NAMESPACE, SECRET
+from porch_embedded.kinds._kind import Body, Kind, PrinterColumn
+from porch_embedded.kinds._porch import (
+    LIFECYCLES,
+    PACKAGE,
+    PACKAGE_REVISION,
+    PACKAGE_REVISION_RESOURCES,
+)
+from porch_embedded.kinds._schema import prune_unknown, schema_causes
+
+__all__ = [
+    "ALL_KINDS",
+    "Body",
+    "Kind",
+    "LIFECYCLES",
+    "NAMESPACE",
+    "PACKAGE",
+    "PACKAGE_REVISION",
+    "PACKAGE_REVISION_RESOURCES",
+    "PACKAGE_VARIANT",
+    "PACKAGE_VARIANT_SET",
+    "PrinterColumn",
+    "REPOSITORY",
+    "SECRET",
+    "find_kind",
+    "prune_unknown",
+    "schema_causes",
+]
+
+ALL_KINDS: tuple[Kind, ...] = (
+    NAMESPACE,
+    SECRET,
+    PACKAGE_REVISION,
+    PACKAGE_REVISION_RESOURCES,
+    PACKAGE,
+    REPOSITORY,
+    PACKAGE_VARIANT,
+    PACKAGE_VARIANT_SET,
+)
+
+_BY_PATH = {(k.group, k.version, k.plural): k for k in ALL_KINDS}
+
+
+def find_kind(group: str, version: str, plural: str) -> Kind | None:
+    """The kind served at ``/apis/{group}/{version}/{plural}`` (group '' for ``/api/v1``)."""
+    return _BY_PATH.get((group, version, plural))

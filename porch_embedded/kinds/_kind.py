@@ -1,0 +1,104 @@
+"""A served kind as data: names, verbs, schema, printer columns, field selectors, rules.
+
+Everything the API layer needs to serve a kind generically (discovery, OpenAPI,
+Table output, field selectors, strict decoding) and everything the engine needs to
+default and validate it lives on one ``Kind`` value, so adding a kind is adding data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from porch_embedded.errors import Cause
+
+__all__ = ["Body", "Kind", "PrinterColumn", "Validator", "UpdateValidator"]
+
+Body = dict[str, Any]
+Validator = Callable[[Body], list[Cause]]
+UpdateValidator = Callable[[Body, Body], list[Cause]]
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """A column of ``kubectl get`` (server-side Table), as a CRD's additionalPrinterColumns."""
+
+    name: str
+    type: str
+    json_path: str
+    """A simple dotted path (``.spec.git.repo``) or ``.status.conditions[?(@.type=="Ready")].status``."""
+    description: str = ""
+    priority: int = 0
+    format: str = ""
+
+
+def _no_causes(_: Body) -> list[Cause]:
+    return []
+
+
+def _no_update_causes(_: Body, __: Body) -> list[Cause]:
+    return []
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    schema: Mapping[str, Any]
+    """OpenAPI v3 schema of the whole object (apiVersion, kind, metadata, spec, status)."""
+    verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    field_selectors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Extra selectable fields (beyond metadata.name/namespace) and their body paths.
+
+    A key ending in ``[]`` (``spec.packageMetadata.labels[]``) selects a map entry:
+    ``spec.packageMetadata.labels[app]=x`` becomes the path ``(..., "labels", "app")``.
+    """
+    subresources: tuple[str, ...] = ()
+    """``status`` splits spec and status writes; others (``approval``) are engine verbs."""
+    defaults: Callable[[Body], None] | None = None
+    validate: Validator = _no_causes
+    validate_update: UpdateValidator = _no_update_causes
+    sealed_fields: tuple[str, ...] = ()
+    """Top-level fields the store encrypts at rest (Secret data)."""
+    has_spec_generation: bool = True
+    """Whether spec changes bump metadata.generation (kinds without a spec bump on any change)."""
+
+    @property
+    def resource(self) -> str:
+        """The store's key for this kind: ``plural.group``, or the bare plural for core kinds."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    def field_path(self, name: str) -> tuple[str, ...] | None:
+        """The body path a field selector name refers to, or None if it is not selectable."""
+        if name == "metadata.name":
+            return ("metadata", "name")
+        if name == "metadata.namespace" and self.namespaced:
+            return ("metadata", "namespace")
+        if name in self.field_selectors:
+            return self.field_selectors[name]
+        if name.endswith("]") and "[" in name:
+            prefix, _, key = name[:-1].partition("[")
+            base = self.field_selectors.get(prefix + "[]")
+            if base is not None and key:
+                return (*base, key)
+        return None
+
+    def selectable_fields(self) -> list[str]:
+        names = ["metadata.name"] + (["metadata.namespace"] if self.namespaced else [])
+        return names + [name.replace("[]", "[KEY]") for name in self.field_selectors]

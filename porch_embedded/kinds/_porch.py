@@ -1,0 +1,151 @@
+"""porch.kpt.dev/v1alpha1: PackageRevision, PackageRevisionResources, Package (PorchPackage).
+
+The engine owns every write of these kinds; this module only describes them: fields,
+printer columns, selectable fields, as Porch serves them.
+"""
+
+from __future__ import annotations
+
+from porch_embedded.kinds._common import condition_schema, envelope
+from porch_embedded.kinds._kind import Kind, PrinterColumn
+from porch_embedded.kinds._schema import array, boolean, integer, obj, preserve, string, string_map
+
+__all__ = ["LIFECYCLES", "PACKAGE", "PACKAGE_REVISION", "PACKAGE_REVISION_RESOURCES"]
+
+GROUP, VERSION = "porch.kpt.dev", "v1alpha1"
+_API_VERSION = f"{GROUP}/{VERSION}"
+LIFECYCLES = ("Draft", "Proposed", "Published", "DeletionProposed")
+
+_git_lock = obj({"repo": string(), "directory": string(), "ref": string(), "commit": string()})
+_lock = obj({"type": string(enum=["git", "oci"]), "git": _git_lock})
+_git_upstream = obj({"repo": string(), "ref": string(), "directory": string(),
+                     "secretRef": obj({"name": string()})})
+_upstream_package = obj(
+    {
+        "type": string(enum=["git", "oci"]),
+        "git": _git_upstream,
+        "oci": obj({"image": string()}),
+        "upstreamRef": obj({"name": string()}),
+    }
+)
+_task = obj(
+    {
+        "type": string(enum=["init", "clone", "edit", "upgrade", "render", "push", "patch", "eval", "update"]),
+        "init": obj({"subpackage": string(), "description": string(), "keywords": array(string()),
+                     "site": string()}),
+        "clone": obj({"upstreamRef": _upstream_package, "strategy": string()}),
+        "edit": obj({"sourceRef": obj({"name": string()})}),
+        "upgrade": obj({"oldUpstreamRef": obj({"name": string()}), "newUpstreamRef": obj({"name": string()}),
+                        "localPackageRevisionRef": obj({"name": string()}), "strategy": string()}),
+        "patch": preserve(),
+        "eval": preserve(),
+        "update": preserve(),
+    },
+    required=("type",),
+)
+_revision_fields = {
+    "packageName": string("Package path relative to the repository's directory; may contain '/'."),
+    "repository": string("Name of the Repository in the same namespace."),
+    "workspaceName": string("Identifies this revision within the package; a DNS label."),
+    "revision": integer("0 for Draft/Proposed, N>=1 once published, -1 for the branch placeholder."),
+}
+_package_revision_spec = obj(
+    {
+        **_revision_fields,
+        "parent": obj({"name": string()}),
+        "lifecycle": string(enum=list(LIFECYCLES)),
+        "tasks": array(_task),
+        "readinessGates": array(obj({"conditionType": string()})),
+        "packageMetadata": obj({"labels": string_map(), "annotations": string_map()}),
+    }
+)
+_package_revision_status = obj(
+    {
+        "upstreamLock": _lock,
+        "selfLock": _lock,
+        "publishedBy": string(),
+        "publishTimestamp": string(format="date-time"),
+        "deployment": boolean(),
+        "conditions": array(condition_schema),
+    }
+)
+
+PACKAGE_REVISION = Kind(
+    group=GROUP,
+    version=VERSION,
+    kind="PackageRevision",
+    plural="packagerevisions",
+    singular="packagerevision",
+    namespaced=True,
+    verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    schema=envelope("PackageRevision", _API_VERSION, _package_revision_spec, _package_revision_status,
+                    "One revision of a kpt package in a registered repository."),
+    printer_columns=(
+        PrinterColumn("Package", "string", ".spec.packageName"),
+        PrinterColumn("WorkspaceName", "string", ".spec.workspaceName"),
+        PrinterColumn("Revision", "integer", ".spec.revision"),
+        PrinterColumn("Latest", "boolean", ".metadata.labels['kpt\\.dev/latest-revision']"),
+        PrinterColumn("Lifecycle", "string", ".spec.lifecycle"),
+        PrinterColumn("Repository", "string", ".spec.repository"),
+    ),
+    field_selectors={
+        "spec.revision": ("spec", "revision"),
+        "spec.packageName": ("spec", "packageName"),
+        "spec.repository": ("spec", "repository"),
+        "spec.workspaceName": ("spec", "workspaceName"),
+        "spec.lifecycle": ("spec", "lifecycle"),
+        "spec.packageMetadata.labels[]": ("spec", "packageMetadata", "labels"),
+    },
+    subresources=("approval",),
+)
+
+_render_status = obj(
+    {
+        "result": preserve("A kpt FunctionResultList."),
+        "error": string(),
+    }
+)
+
+PACKAGE_REVISION_RESOURCES = Kind(
+    group=GROUP,
+    version=VERSION,
+    kind="PackageRevisionResources",
+    plural="packagerevisionresources",
+    singular="packagerevisionresources",
+    namespaced=True,
+    verbs=("get", "list", "patch", "update"),
+    schema=envelope(
+        "PackageRevisionResources", _API_VERSION,
+        obj({**_revision_fields, "resources": string_map("File path to file content.")}),
+        obj({"renderStatus": _render_status}),
+        "The files of a PackageRevision; the only way to change a package's content.",
+    ),
+    printer_columns=(
+        PrinterColumn("Package", "string", ".spec.packageName"),
+        PrinterColumn("WorkspaceName", "string", ".spec.workspaceName"),
+        PrinterColumn("Revision", "integer", ".spec.revision"),
+        PrinterColumn("Repository", "string", ".spec.repository"),
+        PrinterColumn("Files", "integer", ".spec.resources.@count"),
+    ),
+    field_selectors=PACKAGE_REVISION.field_selectors,
+)
+
+PACKAGE = Kind(
+    group=GROUP,
+    version=VERSION,
+    kind="PorchPackage",
+    plural="packages",
+    singular="package",
+    namespaced=True,
+    verbs=("get", "list", "watch"),
+    schema=envelope("PorchPackage", _API_VERSION,
+                    obj({"packageName": string(), "repository": string()}),
+                    obj({"latestRevision": integer()}),
+                    "A package across its revisions; read-only."),
+    printer_columns=(
+        PrinterColumn("Package", "string", ".spec.packageName"),
+        PrinterColumn("Repository", "string", ".spec.repository"),
+        PrinterColumn("Latest Revision", "integer", ".status.latestRevision"),
+    ),
+    field_selectors={"spec.packageName": ("spec", "packageName"), "spec.repository": ("spec", "repository")},
+)
