@@ -14,3 +14,4 @@ __all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin", "builtin_f
 # Each builtin module registers itself on import; keep this list explicit so that a
 # frozen (PyInstaller) build sees every module.
 from porch_embedded.kpt.functions import _apply_setters  # noqa: E402,F401
+from porch_embedded.kpt.functions import _create_setters  # noqa: E402,F401
