@@ -16,3 +16,4 @@ __all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin", "builtin_f
 from porch_embedded.kpt.functions import _apply_setters  # noqa: E402,F401
 from porch_embedded.kpt.functions import _create_setters  # noqa: E402,F401
 from porch_embedded.kpt.functions import _search_replace  # noqa: E402,F401
+from porch_embedded.kpt.functions import _set_image  # noqa: E402,F401
