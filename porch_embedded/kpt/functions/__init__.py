@@ -17,3 +17,4 @@ from porch_embedded.kpt.functions import _apply_setters  # noqa: E402,F401
 from porch_embedded.kpt.functions import _create_setters  # noqa: E402,F401
 from porch_embedded.kpt.functions import _search_replace  # noqa: E402,F401
 from porch_embedded.kpt.functions import _set_image  # noqa: E402,F401
+from porch_embedded.kpt.functions import _upsert_resource  # noqa: E402,F401
