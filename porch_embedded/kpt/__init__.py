@@ -3,16 +3,86 @@
 A package is a mapping of slash-separated relative file path to text, exactly the
 ``resources`` map of Porch's PackageRevisionResources. This layer parses Kptfiles,
 reads and writes package resources, builds ResourceLists and renders pipelines by
-calling an injected ``FunctionEvaluator``.
+calling an injected ``FunctionEvaluator``. Catalog functions that run in-process live
+in ``porch_embedded.kpt.functions``.
 """
 
 from porch_embedded.kpt._evaluation import FunctionEvaluator, FunctionOutput
-from porch_embedded.kpt._kptfile import DEFAULT_IMAGE_PREFIX, PipelineFunction, Selector
+from porch_embedded.kpt._kptfile import (
+    DEFAULT_IMAGE_PREFIX,
+    KPTFILE,
+    Condition,
+    Kptfile,
+    PipelineFunction,
+    Selector,
+    kptfile_from_object,
+    parse_kptfile,
+)
+from porch_embedded.kpt._package import (
+    PACKAGE_CONTEXT,
+    PackageError,
+    Resource,
+    is_resource_file,
+    package_context,
+    package_dirs,
+    read_resources,
+    write_resources,
+)
+from porch_embedded.kpt._render import RenderResult, eval_function, render, selector_matches
+from porch_embedded.kpt._resourcelist import (
+    INTERNAL_ANNOTATIONS,
+    FunctionOutputError,
+    FunctionResult,
+    FunctionResultList,
+    build_resource_list,
+    config_map,
+    parse_resource_list,
+)
+from porch_embedded.kpt._yaml import (
+    YamlError,
+    dump_document as dump_yaml,
+    load_document as load_yaml,
+    new_map,
+    parse_yaml,
+    split_documents,
+    to_plain,
+)
 
 __all__ = [
     "DEFAULT_IMAGE_PREFIX",
+    "INTERNAL_ANNOTATIONS",
+    "KPTFILE",
+    "PACKAGE_CONTEXT",
+    "Condition",
     "FunctionEvaluator",
     "FunctionOutput",
+    "FunctionOutputError",
+    "FunctionResult",
+    "FunctionResultList",
+    "Kptfile",
+    "PackageError",
     "PipelineFunction",
+    "RenderResult",
+    "Resource",
     "Selector",
+    "YamlError",
+    "build_resource_list",
+    "config_map",
+    "dump_yaml",
+    "eval_function",
+    "is_resource_file",
+    "kptfile_from_object",
+    "load_yaml",
+    "new_map",
+    "package_context",
+    "package_dirs",
+    "parse_kptfile",
+    "parse_resource_list",
+    "parse_yaml",
+    "read_resources",
+    "render",
+    "selector_matches",
+    "split_documents",
+    "to_plain",
+    "write_resources",
 ]

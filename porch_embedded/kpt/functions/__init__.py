@@ -4,12 +4,23 @@ from porch_embedded.kpt.functions._registry import (
     BUILTINS,
     BuiltinFunction,
     FunctionError,
+    FunctionExit,
     builtin,
     builtin_for,
     builtin_name,
+    run_builtin,
 )
 
-__all__ = ["BUILTINS", "BuiltinFunction", "FunctionError", "builtin", "builtin_for", "builtin_name"]
+__all__ = [
+    "BUILTINS",
+    "BuiltinFunction",
+    "FunctionError",
+    "FunctionExit",
+    "builtin",
+    "builtin_for",
+    "builtin_name",
+    "run_builtin",
+]
 
 # Each builtin module registers itself on import; keep this list explicit so that a
 # frozen (PyInstaller) build sees every module.
@@ -18,3 +29,4 @@ from porch_embedded.kpt.functions import _create_setters  # noqa: E402,F401
 from porch_embedded.kpt.functions import _search_replace  # noqa: E402,F401
 from porch_embedded.kpt.functions import _set_image  # noqa: E402,F401
 from porch_embedded.kpt.functions import _upsert_resource  # noqa: E402,F401
+from porch_embedded.kpt.functions import _starlark  # noqa: E402,F401
