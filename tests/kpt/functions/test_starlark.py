@@ -1,0 +1,60 @@
+"""starlark against the catalog's cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from porch_embedded.kpt.functions import _starlark
+
+DATA = __import__("pathlib").Path(__file__).parent / "data" / "starlark"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty-input",
+        "inject-sidecar",
+        "load-library",
+        "map-key-inline-comment",
+        "poddisruptionbudget",
+        "set-namespace",
+        "validation",
+    ],
+)
+def test_catalog_case(catalog_case: Callable[..., Any], case: str) -> None:
+    catalog_case("starlark", case).check()
+
+
+def test_catalog_configmap_as_function_config(catalog_case: Callable[..., Any]) -> None:
+    # exec.sh: kpt fn eval -- source="$(cat set-replicas.star)" replicas=5
+    source = (DATA / "configmap-as-functionconfig" / "set-replicas.star").read_text()
+    catalog_case("starlark", "configmap-as-functionconfig", args={"source": source, "replicas": "5"}).check()
+
+
+def test_catalog_eval_fn_config(catalog_case: Callable[..., Any]) -> None:
+    # exec.sh: kpt fn eval --fn-config fn-config.yaml (the config stays among the items)
+    catalog_case("starlark", "eval-fn-config", fn_config="fn-config.yaml", fn_config_in_items=True).check()
+
+
+def test_catalog_non_standard_features(catalog_case: Callable[..., Any]) -> None:
+    catalog_case("starlark", "non-standard-features", ).assert_files()
+    assert _starlark.PRINTED == ['set(["foo", "bar"])', "2"]
+
+
+def test_syntax_errors_are_error_results(builtin_call: Any) -> None:
+    config = "apiVersion: fn.kpt.dev/v1alpha1\nkind: StarlarkRun\nmetadata:\n  name: gen\nsource: 'x = (1 +'\n"
+    run = builtin_call("starlark", "kind: A\n", config)
+    assert run.results[0]["severity"] == "error"
+    assert "Parse error" in run.messages[0]
+
+
+def test_comments_survive_and_new_keys_sort(builtin_call: Any, same_yaml: Any) -> None:
+    config = (
+        "apiVersion: fn.kpt.dev/v1alpha1\nkind: StarlarkRun\nmetadata:\n  name: s\nsource: |\n"
+        "  for r in ctx.resource_list['items']:\n    r['spec'] = {'z': 1, 'a': 2}\n    r['b'] = [1]\n"
+    )
+    run = builtin_call("starlark", "kind: A # keep\nmetadata:\n  name: x # me\n", config)
+    assert run.text == same_yaml("kind: A # keep\nmetadata:\n  name: x # me\nb:\n- 1\nspec:\n  a: 2\n  z: 1\n")
