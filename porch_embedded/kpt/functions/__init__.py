@@ -30,3 +30,4 @@ from porch_embedded.kpt.functions import _search_replace  # noqa: E402,F401
 from porch_embedded.kpt.functions import _set_image  # noqa: E402,F401
 from porch_embedded.kpt.functions import _upsert_resource  # noqa: E402,F401
 from porch_embedded.kpt.functions import _starlark  # noqa: E402,F401
+from porch_embedded.kpt.functions import _apply_replacements  # noqa: E402,F401
