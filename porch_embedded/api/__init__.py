@@ -1,1 +1,31 @@
-"""api layer."""
+"""The Kubernetes API surface: discovery, OpenAPI, resource verbs, Status errors, authn/authz."""
+
+from porch_embedded.api._app import ApiApp, ApiSettings
+from porch_embedded.api._auth import (
+    ANONYMOUS,
+    Authenticator,
+    Authorizer,
+    RbacAuthorizer,
+    StandaloneAuthenticator,
+    load_token_file,
+)
+from porch_embedded.api._handlers import HandlerSettings
+from porch_embedded.api._serving import ServingSettings, run_https
+from porch_embedded.api._tls import Pki, ensure_pki, issue_client_certificate
+
+__all__ = [
+    "ANONYMOUS",
+    "ApiApp",
+    "ApiSettings",
+    "Authenticator",
+    "Authorizer",
+    "HandlerSettings",
+    "Pki",
+    "RbacAuthorizer",
+    "ServingSettings",
+    "StandaloneAuthenticator",
+    "ensure_pki",
+    "issue_client_certificate",
+    "load_token_file",
+    "run_https",
+]

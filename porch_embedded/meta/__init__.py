@@ -6,7 +6,9 @@ from porch_embedded.meta._names import (
     label_key_errors,
     label_value_errors,
 )
+from porch_embedded.meta._patches import PATCH_TYPES, apply_patch, json_merge_patch
 from porch_embedded.meta._objects import ObjectKey, format_time, now_rfc3339, parse_time
+from porch_embedded.meta._users import UserInfo
 from porch_embedded.meta._selectors import (
     FieldRequirement,
     FieldSelector,
@@ -22,9 +24,13 @@ __all__ = [
     "LabelRequirement",
     "LabelSelector",
     "ObjectKey",
+    "PATCH_TYPES",
+    "UserInfo",
+    "apply_patch",
     "dns1123_label_errors",
     "dns1123_subdomain_errors",
     "format_time",
+    "json_merge_patch",
     "label_key_errors",
     "label_value_errors",
     "now_rfc3339",

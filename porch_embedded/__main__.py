@@ -1,0 +1,5 @@
+import sys
+
+from porch_embedded.cli import main
+
+sys.exit(main())

@@ -1,0 +1,207 @@
+"""The API server as one ASGI application: authn, authz, routing, Status errors, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import prometheus_client
+import trio
+
+from porch_embedded import __version__
+from porch_embedded.api._auth import Authenticator, Authorizer, forbidden_for
+from porch_embedded.api._codec import parse_accept
+from porch_embedded.api._discovery import DISCOVERY_V2_CONTENT_TYPE, Documents, build_documents
+from porch_embedded.api._handlers import HandlerSettings, ResourceHandlers
+from porch_embedded.api._http import Receive, Request, Scope, Send, send_bytes, send_json
+from porch_embedded.api._requestinfo import RequestInfo, parse_request_info
+from porch_embedded.api._status import status_body
+from porch_embedded.engine import Engine
+from porch_embedded.errors import Internal, NotFound, ServiceUnavailable, StatusError
+from porch_embedded.kinds import ALL_KINDS, find_kind
+from porch_embedded.store import Store
+
+__all__ = ["ApiApp", "ApiSettings"]
+
+log = logging.getLogger("porch_embedded.api")
+
+_HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    handlers: HandlerSettings = field(default_factory=HandlerSettings)
+    store_ping_timeout_s: float = 2.0
+
+
+class _Metrics:
+    """Prometheus metrics of this app, in a registry of its own (several apps per process in tests)."""
+
+    def __init__(self) -> None:
+        self.registry = prometheus_client.CollectorRegistry()
+        self.requests = prometheus_client.Counter(
+            "apiserver_request", "Requests by verb, resource and HTTP code.",
+            ["verb", "group", "resource", "code"], registry=self.registry)
+        self.latency = prometheus_client.Histogram(
+            "apiserver_request_duration_seconds", "Request latency (watches excluded).",
+            ["verb", "resource"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+class ApiApp:
+    """Serves the Kubernetes API of porch-embedded over ASGI.
+
+    Every failure a client can cause or suffer becomes a metav1.Status with the right
+    code; an unexpected exception becomes a 500 Status and is logged with its traceback,
+    and the server keeps serving.
+    """
+
+    def __init__(self, engine: Engine, store: Store, authenticator: Authenticator, authorizer: Authorizer,
+                 settings: ApiSettings | None = None) -> None:
+        self._store = store
+        self._authenticator = authenticator
+        self._authorizer = authorizer
+        self._settings = settings or ApiSettings()
+        self._handlers = ResourceHandlers(engine, store, self._settings.handlers)
+        self._documents: Documents = build_documents(ALL_KINDS, version_info={
+            "major": "1", "minor": "32", "gitVersion": f"v1.32.0-porch-embedded-{__version__}",
+            "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
+            "compiler": "cpython", "platform": "linux/amd64",
+        })
+        self._metrics = _Metrics()
+        self.ready = trio.Event()
+        """Set by the composition root once start-up work (reconciliation) is done."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        info = parse_request_info(request.method, request.path, request.query)
+        started = time.perf_counter()
+        code = 500
+        tracked_send = send
+
+        async def send_tracking(message: Any) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = message["status"]
+            await tracked_send(message)
+
+        try:
+            await self._dispatch(request, info, send_tracking)
+        except StatusError as error:
+            await self._send_error(send_tracking, error)
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            await self._send_error(send_tracking, Internal(
+                "an internal error occurred; the server log has the details (nothing was changed "
+                "unless the response to a retry says otherwise)"))
+        finally:
+            resource = info.resource or "nonresource"
+            self._metrics.requests.labels(info.verb, info.group, resource, str(code)).inc()
+            if info.verb != "watch":
+                self._metrics.latency.labels(info.verb, resource).observe(time.perf_counter() - started)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _send_error(self, send: Send, error: StatusError) -> None:
+        headers = [("retry-after", str(error.retry_after_s))] if error.retry_after_s is not None else []
+        try:
+            await send_json(send, error.code, status_body(error), headers)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, RuntimeError):
+            # The response had already started (a watch) or the client is gone.
+            pass
+
+    async def _dispatch(self, request: Request, info: RequestInfo, send: Send) -> None:
+        if request.path in _HEALTH_PATHS or request.path.startswith(tuple(p + "/" for p in _HEALTH_PATHS)):
+            await self._health(request, send)
+            return
+        user = self._authenticator.authenticate(request.headers, request.peer_certificate)
+        if not self._authorizer.authorize(user, info):
+            raise forbidden_for(user, info)
+        if info.is_resource_request:
+            await self._resource(request, info, send)
+        else:
+            await self._non_resource(request, send)
+
+    async def _health(self, request: Request, send: Send) -> None:
+        checks: list[tuple[str, bool]] = [("ping", True)]
+        if request.path.startswith("/readyz"):
+            checks.append(("informer-sync", self.ready.is_set()))
+            try:
+                with trio.fail_after(self._settings.store_ping_timeout_s):
+                    await self._store.ping()
+                checks.append(("store", True))
+            except (StatusError, trio.TooSlowError):
+                checks.append(("store", False))
+        healthy = all(ok for _, ok in checks)
+        if "verbose" in request.query:
+            lines = [f"[{'+' if ok else '-'}]{name} {'ok' if ok else 'failed'}" for name, ok in checks]
+            lines.append(f"{request.path.strip('/')} check {'passed' if healthy else 'failed'}")
+            text = "\n".join(lines) + "\n"
+        else:
+            text = "ok" if healthy else "\n".join(f"[-]{n} failed" for n, ok in checks if not ok) + "\n"
+        await send_bytes(send, 200 if healthy else 503, text.encode(), "text/plain; charset=utf-8")
+
+    async def _non_resource(self, request: Request, send: Send) -> None:
+        if request.method not in ("GET", "HEAD"):
+            raise NotFound("the server could not find the requested resource")
+        path = request.path
+        if path == "/metrics":
+            payload = prometheus_client.generate_latest(self._metrics.registry)
+            await send_bytes(send, 200, payload, prometheus_client.CONTENT_TYPE_LATEST)
+            return
+        key = path
+        content_type = "application/json"
+        if path in ("/api", "/apis"):
+            if parse_accept(request.headers.get("accept"), allow_discovery=True).discovery_v2:
+                key, content_type = path + "#v2", DISCOVERY_V2_CONTENT_TYPE
+        body = self._documents.json_docs.get(key)
+        if body is None:
+            raise NotFound("the server could not find the requested resource")
+        etag = self._documents.etags[key]
+        headers = [("etag", etag), ("vary", "Accept")]
+        if request.headers.get("if-none-match") == etag:
+            await send({"type": "http.response.start", "status": 304,
+                        "headers": [(k.encode(), v.encode()) for k, v in headers]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send_bytes(send, 200, body, content_type, headers)
+
+    async def _resource(self, request: Request, info: RequestInfo, send: Send) -> None:
+        kind = find_kind(info.group, info.version, info.resource)
+        if kind is None:
+            raise NotFound("the server could not find the requested resource")
+        if info.namespace and not kind.namespaced:
+            raise NotFound("the server could not find the requested resource")
+        handler: Callable[..., Awaitable[None]] | None = {
+            "get": self._handlers.get,
+            "list": self._handlers.list,
+            "watch": self._handlers.watch,
+            "create": self._handlers.create,
+            "update": self._handlers.update,
+            "patch": self._handlers.patch,
+            "delete": self._handlers.delete,
+            "deletecollection": self._handlers.delete_collection,
+        }.get(info.verb)
+        if handler is None:
+            raise NotFound(f"the server does not serve the {request.method} method on {request.path}")
+        try:
+            await handler(kind, info, request, send)
+        except ServiceUnavailable as error:
+            if error.retry_after_s is None:
+                error.retry_after_s = 1
+            raise

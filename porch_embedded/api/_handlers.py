@@ -1,0 +1,321 @@
+"""The resource verbs: get, list, watch, create, update, patch, delete, deletecollection.
+
+One generic implementation serves every kind from its Kind data; the engine decides
+what a write means, the store answers reads. Decoding, strict field validation,
+selectors, pagination and Table output happen here.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from porch_embedded.api._codec import Accept, decode_body, encode_json, media_type, parse_accept
+from porch_embedded.api._http import Request, Send, send_bytes
+from porch_embedded.api._requestinfo import RequestInfo
+from porch_embedded.api._status import success_status
+from porch_embedded.api._table import table
+from porch_embedded.api._watch import WatchRequest, stream_watch
+from porch_embedded.engine import Engine
+from porch_embedded.errors import BadRequest, MethodNotAllowed, NotFound
+from porch_embedded.kinds import Body, Kind, prune_unknown
+from porch_embedded.meta import PATCH_TYPES, FieldSelector, LabelSelector, apply_patch, json_merge_patch
+from porch_embedded.store import FieldMatch, ListQuery, Store
+
+__all__ = ["HandlerSettings", "ResourceHandlers"]
+
+
+@dataclass(frozen=True)
+class HandlerSettings:
+    max_body_bytes: int = 6 * 1024 * 1024
+    """Porch's default request size limit (--max-request-body-size, 6 MiB)."""
+    default_watch_timeout_s: float = 1800.0
+    bookmark_interval_s: float = 60.0
+    max_list_limit: int = 0
+    """0: lists are unbounded unless the client pages."""
+
+
+def _field_value(body: Body, path: tuple[str, ...]) -> str:
+    value: Any = body
+    for key in path:
+        if not isinstance(value, dict):
+            return ""
+        value = value.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ResourceHandlers:
+    def __init__(self, engine: Engine, store: Store, settings: HandlerSettings) -> None:
+        self._engine = engine
+        self._store = store
+        self._settings = settings
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _accept(self, request: Request) -> Accept:
+        return parse_accept(request.headers.get("accept"))
+
+    async def _reply(self, send: Send, status: int, body: Any, accept: Accept,
+                     warnings: list[str] | None = None) -> None:
+        headers = [("warning", f'299 - "{w}"') for w in warnings or ()]
+        if accept.yaml:
+            await send_bytes(send, status, yaml.safe_dump(body, sort_keys=False).encode(), "application/yaml", headers)
+        else:
+            await send_bytes(send, status, encode_json(body), "application/json", headers)
+
+    def _selectors(self, kind: Kind, info: RequestInfo, request: Request) -> tuple[LabelSelector, FieldSelector]:
+        labels = LabelSelector.parse(request.query.get("labelSelector"))
+        fields = FieldSelector.parse(request.query.get("fieldSelector"))
+        for requirement in fields.requirements:
+            if kind.field_path(requirement.field) is None:
+                raise BadRequest(
+                    f'unable to parse requirement: field label not supported: "{requirement.field}" '
+                    f"(selectable fields of {kind.plural}: {', '.join(kind.selectable_fields())})"
+                )
+            if requirement.field == "metadata.namespace" and info.namespace and requirement.operator == "=" \
+                    and requirement.value != info.namespace:
+                raise BadRequest(
+                    f"the namespace in the field selector ({requirement.value}) does not match the "
+                    f"namespace of the request ({info.namespace})"
+                )
+        return labels, fields
+
+    def _list_query(self, kind: Kind, info: RequestInfo, request: Request) -> ListQuery:
+        labels, fields = self._selectors(kind, info, request)
+        matches = tuple(
+            FieldMatch(kind.field_path(r.field) or (), r.operator, r.value) for r in fields.requirements
+        )
+        limit_text = request.query.get("limit", "") or "0"
+        if not limit_text.lstrip("-").isdigit() or int(limit_text) < 0:
+            raise BadRequest(f"limit must be a non-negative integer, not {limit_text!r}")
+        return ListQuery(kind.resource, namespace=info.namespace, labels=labels, fields=matches,
+                         limit=int(limit_text), continue_token=request.query.get("continue", ""))
+
+    async def _decode_object(self, kind: Kind, info: RequestInfo, request: Request) -> tuple[Body, list[str]]:
+        """Decode, check apiVersion/kind/namespace, and apply fieldValidation to unknown fields."""
+        raw = await request.body(self._settings.max_body_bytes)
+        content_type = media_type(request.headers.get("content-type"))
+        body = decode_body(raw, content_type)
+        if not isinstance(body, dict):
+            raise BadRequest(f"the request body must be a {kind.kind} object, not {type(body).__name__}")
+        return self._check_object(kind, info, request, body)
+
+    def _check_object(self, kind: Kind, info: RequestInfo, request: Request, body: Body) -> tuple[Body, list[str]]:
+        api_version, object_kind = body.get("apiVersion"), body.get("kind")
+        if api_version and api_version != kind.api_version:
+            raise BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({kind.api_version})"
+            )
+        if object_kind and object_kind != kind.kind:
+            raise BadRequest(f"the kind in the data ({object_kind}) does not match the expected kind ({kind.kind})")
+        metadata = body.setdefault("metadata", {})
+        if not isinstance(metadata, dict):
+            raise BadRequest(f"{kind.kind} in version \"{kind.version}\" cannot be handled as a {kind.kind}: "
+                             "metadata must be an object")
+        if kind.namespaced:
+            if metadata.get("namespace") and info.namespace and metadata["namespace"] != info.namespace:
+                raise BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            metadata["namespace"] = info.namespace or metadata.get("namespace", "")
+        if info.name and metadata.get("name") and metadata["name"] != info.name:
+            raise BadRequest(
+                f"the name of the object ({metadata['name']}) does not match the name on the URL ({info.name})"
+            )
+        if info.name:
+            metadata["name"] = info.name
+        validation = request.query.get("fieldValidation", "Warn")
+        if validation not in ("Strict", "Warn", "Ignore"):
+            raise BadRequest(f"fieldValidation must be one of Strict, Warn, Ignore, not {validation!r}")
+        unknown = prune_unknown(body, dict(kind.schema))
+        if unknown and validation == "Strict":
+            detail = ", ".join(f'unknown field "{f}"' for f in unknown)
+            raise BadRequest(
+                f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                f"strict decoding error: {detail}"
+            )
+        warnings = [f'unknown field \\"{f}\\"' for f in unknown] if validation == "Warn" else []
+        return body, warnings
+
+    def _dry_run(self, request: Request) -> bool:
+        value = request.query.get("dryRun", "")
+        if value not in ("", "All"):
+            raise BadRequest(f"dryRun must be All, not {value!r}")
+        return value == "All"
+
+    def _kind_for(self, kind: Kind, verb: str, subresource: str) -> None:
+        if subresource and subresource not in kind.subresources:
+            raise NotFound(f'the server could not find the requested resource ({kind.plural}/{subresource})')
+        if verb not in kind.verbs and not subresource:
+            raise MethodNotAllowed(f'the server does not allow this method on the requested resource: '
+                                   f'{verb} on {kind.plural}')
+
+    # ---- verbs ---------------------------------------------------------------------------
+
+    async def get(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "get", info.subresource)
+        accept = self._accept(request)
+        body = await self._store.get(kind.resource, info.namespace, info.name)
+        if accept.table:
+            body = table(kind, [body], {"resourceVersion": body["metadata"].get("resourceVersion", "")},
+                         request.query.get("includeObject", "Metadata"))
+        await self._reply(send, 200, body, accept)
+
+    async def list(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "list", "")
+        accept = self._accept(request)
+        page = await self._store.list(self._list_query(kind, info, request))
+        metadata: dict[str, Any] = {"resourceVersion": str(page.resource_version)}
+        if page.continue_token:
+            metadata["continue"] = page.continue_token
+            if page.remaining is not None:
+                metadata["remainingItemCount"] = page.remaining
+        if accept.table:
+            body = table(kind, page.items, metadata, request.query.get("includeObject", "Metadata"))
+        else:
+            body = {"apiVersion": kind.api_version, "kind": kind.list_kind, "metadata": metadata, "items": page.items}
+        await self._reply(send, 200, body, accept)
+
+    async def watch(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "watch", "")
+        accept = self._accept(request)
+        query = self._list_query(kind, info, request)
+        query = ListQuery(query.resource, query.namespace, query.labels, query.fields)
+        labels, fields = self._selectors(kind, info, request)
+        paths = [(kind.field_path(r.field) or (), r) for r in fields.requirements]
+
+        def matches(body: Body) -> bool:
+            metadata = body.get("metadata") or {}
+            return labels.matches(metadata.get("labels")) and all(
+                r.matches(_field_value(body, path)) for path, r in paths)
+
+        rv_text = request.query.get("resourceVersion", "")
+        if rv_text in ("", "0"):
+            since = None
+        elif rv_text.isdigit():
+            since = int(rv_text)
+        else:
+            raise BadRequest(f"resourceVersion must be a number this server issued, not {rv_text!r}")
+        timeout_text = request.query.get("timeoutSeconds", "")
+        if timeout_text and not timeout_text.isdigit():
+            raise BadRequest(f"timeoutSeconds must be a whole number of seconds, not {timeout_text!r}")
+        timeout = float(timeout_text) if timeout_text else self._settings.default_watch_timeout_s
+        bookmarks = request.query.get("allowWatchBookmarks", "").lower() in ("1", "true")
+        initial = request.query.get("sendInitialEvents", "").lower() in ("1", "true")
+        await stream_watch(self._store, WatchRequest(
+            kind=kind, namespace=info.namespace, list_query=query, matches=matches, since=since,
+            timeout_s=timeout, bookmarks=bookmarks, bookmark_interval_s=self._settings.bookmark_interval_s,
+            as_table=accept.table, include_object=request.query.get("includeObject", "Metadata"),
+            initial_events_end=initial and bookmarks and since is None,
+        ), send)
+
+    async def create(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "create", info.subresource)
+        if info.name:
+            raise MethodNotAllowed("POST goes to the collection, not to a named object; use PUT to replace it")
+        accept = self._accept(request)
+        body, warnings = await self._decode_object(kind, info, request)
+        created = await self._engine.create(kind, body, dry_run=self._dry_run(request))
+        await self._reply(send, 201, created, accept, warnings)
+
+    async def update(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "update", info.subresource)
+        accept = self._accept(request)
+        body, warnings = await self._decode_object(kind, info, request)
+        updated = await self._engine.update(kind, body, subresource=info.subresource, dry_run=self._dry_run(request))
+        await self._reply(send, 200, updated, accept, warnings)
+
+    async def patch(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "patch", info.subresource)
+        accept = self._accept(request)
+        content_type = media_type(request.headers.get("content-type"))
+        raw = await request.body(self._settings.max_body_bytes)
+        if content_type == "application/apply-patch+yaml":
+            await self._server_side_apply(kind, info, request, send, raw, accept)
+            return
+        if content_type not in PATCH_TYPES:
+            apply_patch({}, {}, content_type)  # raises UnsupportedMediaType naming the accepted types
+        patch = decode_body(raw, content_type)
+        current = await self._store.get(kind.resource, info.namespace, info.name)
+        patched = apply_patch(copy.deepcopy(current), patch, content_type)
+        patched_rv = (patched.get("metadata") or {}).get("resourceVersion")
+        body, warnings = self._check_object(kind, info, request, patched)
+        if patched_rv is None:
+            body["metadata"].pop("resourceVersion", None)
+        updated = await self._engine.update(kind, body, subresource=info.subresource,
+                                            dry_run=self._dry_run(request), current=current)
+        await self._reply(send, 200, updated, accept, warnings)
+
+    async def _server_side_apply(self, kind: Kind, info: RequestInfo, request: Request, send: Send,
+                                 raw: bytes, accept: Accept) -> None:
+        """Server-side apply, simplified: create if absent, else merge the applied fields in.
+
+        Field ownership (managedFields) is not tracked: a later apply never removes
+        fields an earlier apply set. Conflicts between managers are not reported.
+        """
+        if not request.query.get("fieldManager"):
+            raise BadRequest("PATCH with application/apply-patch+yaml requires the fieldManager query parameter")
+        applied = decode_body(raw, "application/apply-patch+yaml")
+        if not isinstance(applied, dict):
+            raise BadRequest(f"the applied configuration must be a {kind.kind} object")
+        applied, warnings = self._check_object(kind, info, request, applied)
+        applied["metadata"].pop("resourceVersion", None)
+        dry_run = self._dry_run(request)
+        try:
+            current = await self._store.get(kind.resource, info.namespace, info.name)
+        except NotFound:
+            created = await self._engine.create(kind, applied, dry_run=dry_run)
+            await self._reply(send, 201, created, accept, warnings)
+            return
+        merged = json_merge_patch(current, applied)
+        merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        updated = await self._engine.update(kind, merged, subresource=info.subresource, dry_run=dry_run,
+                                            current=current)
+        await self._reply(send, 200, updated, accept, warnings)
+
+    async def delete(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "delete", info.subresource)
+        accept = self._accept(request)
+        expect_rv, expect_uid = request.query.get("preconditions.resourceVersion"), request.query.get("preconditions.uid")
+        raw = await request.body(self._settings.max_body_bytes)
+        if raw.strip():
+            options = decode_body(raw, request.headers.get("content-type"))
+            preconditions = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
+            expect_rv = preconditions.get("resourceVersion") or expect_rv
+            expect_uid = preconditions.get("uid") or expect_uid
+            if isinstance(options, dict) and options.get("dryRun") == ["All"]:
+                request.query["dryRun"] = "All"
+        deleted = await self._engine.delete(kind, info.namespace, info.name, expect_rv=expect_rv,
+                                            expect_uid=expect_uid, dry_run=self._dry_run(request))
+        pending = bool(deleted["metadata"].get("deletionTimestamp")) and bool(deleted["metadata"].get("finalizers"))
+        if kind.group == "" and not pending:
+            body = success_status(info.name, kind.group, kind.plural, deleted["metadata"].get("uid", ""))
+            await self._reply(send, 200, body, accept)
+            return
+        await self._reply(send, 200, deleted, accept)
+
+    async def delete_collection(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
+        self._kind_for(kind, "deletecollection", "")
+        accept = self._accept(request)
+        page = await self._store.list(self._list_query(kind, info, request))
+        dry_run = self._dry_run(request)
+        deleted = []
+        for item in page.items:
+            metadata = item["metadata"]
+            try:
+                deleted.append(await self._engine.delete(kind, metadata.get("namespace", ""), metadata["name"],
+                                                         dry_run=dry_run))
+            except NotFound:
+                continue
+        body = {"apiVersion": kind.api_version, "kind": kind.list_kind,
+                "metadata": {"resourceVersion": str(await self._store.resource_version())}, "items": deleted}
+        await self._reply(send, 200, body, accept)
+

@@ -1,0 +1,87 @@
+"""HTTPS serving with hypercorn's protocol stack over our own TLS listener.
+
+hypercorn 0.18 does not hand the TLS client certificate to the application. We run
+the listener ourselves (trio.SSLListener with the client CA loaded, CERT_OPTIONAL) and
+give hypercorn's per-connection ``TCPServer`` an app wrapper that puts the verified
+peer certificate into ``scope["extensions"]["tls"]``. Everything else, HTTP/1.1 and
+HTTP/2 framing, flow control, keep-alive, is hypercorn's.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+
+from porch_embedded.api._http import Receive, Scope, Send
+
+__all__ = ["ServingSettings", "run_https"]
+
+Asgi = Callable[[Scope, Receive, Send], Any]
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    host: str
+    port: int
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    max_concurrent_streams: int = 1000
+    """Per HTTP/2 connection; kubectl multiplexes many watches over one."""
+
+
+class _ConnectionApp:
+    """hypercorn's AppWrapper for one connection: adds the peer certificate to the scope."""
+
+    def __init__(self, app: Asgi, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        self._app = app
+        self._stream = stream
+        self._certificate: bytes | None | bool = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, sync_spawn: Any, call_soon: Any) -> None:
+        if self._certificate is False:
+            self._certificate = self._stream.getpeercert(binary_form=True)
+        if self._certificate:
+            scope = dict(scope)
+            scope["extensions"] = {**(scope.get("extensions") or {}), "tls": {"client_cert_der": self._certificate}}
+        await self._app(scope, receive, send)
+
+
+def _ssl_context(settings: ServingSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.cert_file, settings.key_file)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    if settings.client_ca_file is not None:
+        context.load_verify_locations(settings.client_ca_file)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+async def run_https(app: Asgi, settings: ServingSettings, *,
+                    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` on https://host:port until cancelled; report the bound URL when listening."""
+    config = Config()
+    config.h2_max_concurrent_streams = settings.max_concurrent_streams
+    config.keep_alive_max_requests = 2**31
+    config.keep_alive_timeout = 300
+    config.accesslog = None
+    context = WorkerContext(None)
+    listeners = await trio.open_ssl_over_tcp_listeners(
+        settings.port, _ssl_context(settings), host=settings.host, https_compatible=True)
+
+    async def handle(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await TCPServer(_ConnectionApp(app, stream), config, context, {}, stream).run()  # type: ignore[arg-type]
+
+    host, port = listeners[0].transport_listener.socket.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    task_status.started(f"https://{shown}:{port}")
+    await trio.serve_listeners(handle, listeners)

@@ -1,0 +1,131 @@
+"""Server-side Table output (``kubectl get``) from a kind's printer columns."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any
+
+from porch_embedded.kinds import Body, Kind
+from porch_embedded.meta import parse_time
+
+__all__ = ["human_age", "json_path_values", "table", "table_row"]
+
+_STEP_RE = re.compile(
+    r"""\.(?P<name>[A-Za-z0-9_@-]+)          # .field or .@count
+      | \[\?\(@\.(?P<fkey>[A-Za-z0-9_]+)=="(?P<fval>[^"]*)"\)\]   # [?(@.type=="Ready")]
+      | \[(?P<union>'(?:[^'\\]|\\.)*'(?:,'(?:[^'\\]|\\.)*')*)\]  # ['a','b'] or ['kpt\.dev/x']
+    """,
+    re.VERBOSE,
+)
+
+
+def json_path_values(body: Any, path: str) -> list[Any]:
+    """Evaluate the JSONPath subset printer columns use; every match, in order."""
+    current = [body]
+    position = 0
+    while position < len(path):
+        match = _STEP_RE.match(path, position)
+        if not match:
+            return []
+        position = match.end()
+        following: list[Any] = []
+        for value in current:
+            if match.group("name") == "@count":
+                following.append(len(value) if isinstance(value, (dict, list)) else 0)
+            elif match.group("name"):
+                if isinstance(value, dict) and match.group("name") in value:
+                    following.append(value[match.group("name")])
+            elif match.group("fkey"):
+                for item in value if isinstance(value, list) else []:
+                    if isinstance(item, dict) and str(item.get(match.group("fkey"))) == match.group("fval"):
+                        following.append(item)
+            else:
+                keys = [k[1:-1].replace("\\.", ".") for k in re.findall(r"'(?:[^'\\]|\\.)*'", match.group("union"))]
+                for key in keys:
+                    if isinstance(value, dict) and key in value:
+                        following.append(value[key])
+        current = following
+    return current
+
+
+def human_age(timestamp: str, now: _dt.datetime | None = None) -> str:
+    """Kubernetes' HumanDuration: ``45s``, ``12m``, ``5h3m``, ``4d``, ``2y``."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    seconds = int((now - parse_time(timestamp)).total_seconds())
+    if seconds < 0:
+        return "<invalid>"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        rest = seconds % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 192:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    days = hours // 24
+    if days < 365 * 2:
+        return f"{days}d"
+    return f"{days // 365}y"
+
+
+def _cell(body: Body, column_type: str, path: str) -> Any:
+    values = json_path_values(body, path)
+    if not values:
+        return None
+    value = values[0]
+    if column_type == "date" and isinstance(value, str):
+        try:
+            return human_age(value)
+        except ValueError:
+            return value
+    if column_type == "integer" and isinstance(value, bool):
+        return int(value)
+    if column_type == "boolean" and isinstance(value, str):
+        return value.lower() == "true"
+    return value
+
+
+def _column_definitions(kind: Kind) -> list[dict[str, Any]]:
+    columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
+                "description": "Name must be unique within a namespace."}]
+    for column in kind.printer_columns:
+        columns.append({"name": column.name, "type": "string" if column.type == "date" else column.type,
+                        "format": column.format, "priority": column.priority,
+                        "description": column.description or column.json_path})
+    return columns
+
+
+def table_row(kind: Kind, body: Body, include_object: str) -> dict[str, Any]:
+    cells = [body.get("metadata", {}).get("name")]
+    cells += [_cell(body, c.type, c.json_path) for c in kind.printer_columns]
+    row: dict[str, Any] = {"cells": cells}
+    if include_object == "Object":
+        row["object"] = body
+    elif include_object != "None":
+        row["object"] = {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": body.get("metadata", {}),
+        }
+    return row
+
+
+def table(kind: Kind, items: list[Body], list_metadata: dict[str, Any], include_object: str) -> dict[str, Any]:
+    """A meta.k8s.io/v1 Table of ``items`` with the kind's columns after Name."""
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_metadata,
+        "columnDefinitions": _column_definitions(kind),
+        "rows": [table_row(kind, item, include_object) for item in items],
+    }

@@ -1,0 +1,104 @@
+"""`porch-embedded serve` and friends: flags to Settings, then the server's nursery."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from porch_embedded import __version__
+from porch_embedded.errors import StatusError
+from porch_embedded.server import Settings, issue_client_certificate_files, serve_forever
+
+__all__ = ["main"]
+
+DEFAULT_DATA_DIR = Path("porch-embedded-data")
+DEFAULT_LISTEN = "127.0.0.1:9443"
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. {DEFAULT_LISTEN}), got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="porch-embedded",
+                                     description="A Porch-compatible package orchestration server in one process.")
+    parser.add_argument("--version", action="version", version=f"porch-embedded {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API server",
+                                description="Run the Porch API server. On first start it creates, in the data "
+                                            "directory, a CA and serving certificate (pki/), an admin token "
+                                            "(admin-token), the store encryption key (store.key), the SQLite "
+                                            "store (store.db), and writes an admin kubeconfig (kubeconfig).")
+    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                       help=f"where state lives (default: ./{DEFAULT_DATA_DIR})")
+    serve.add_argument("--listen", type=_listen, default=_listen(DEFAULT_LISTEN),
+                       help=f"HOST:PORT to serve HTTPS on; port 0 picks a free one (default: {DEFAULT_LISTEN})")
+    serve.add_argument("--store", default="", help="store URL; default sqlite:///DATA_DIR/store.db")
+    serve.add_argument("--token-auth-file", type=Path,
+                       help='bearer tokens, one "token,user,uid,\\"group1,group2\\"" line each')
+    serve.add_argument("--client-ca-file", type=Path,
+                       help="CA whose client certificates authenticate users (CN=user, O=groups); "
+                            "default: the generated CA")
+    serve.add_argument("--authorization-policy-file", type=Path,
+                       help="Kubernetes RBAC objects (Role, ClusterRole, RoleBinding, ClusterRoleBinding) "
+                            "granting access; members of system:masters may do everything")
+    serve.add_argument("--anonymous-auth", action="store_true",
+                       help="let requests without credentials in as system:anonymous (authorization still applies)")
+    serve.add_argument("--tls-cert-file", type=Path, help="serving certificate (default: generated)")
+    serve.add_argument("--tls-private-key-file", type=Path, help="key of --tls-cert-file")
+    serve.add_argument("--tls-san", action="append", default=[], metavar="NAME",
+                       help="extra DNS name or IP for the generated serving certificate (repeatable)")
+    serve.add_argument("--max-request-body-bytes", type=int, default=6 * 1024 * 1024,
+                       help="largest request body accepted (default: 6 MiB, as Porch)")
+    serve.add_argument("--watch-bookmark-interval", type=float, default=60.0, metavar="SECONDS",
+                       help="how often watches that allow bookmarks get one (default: 60)")
+    serve.add_argument("--event-retention", type=int, default=100_000,
+                       help="watch events kept for resuming watches (default: 100000)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
+    certs.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    certs.add_argument("--user", required=True, help="the user name (certificate CN)")
+    certs.add_argument("--group", action="append", default=[], help="a group (certificate O); repeatable")
+    certs.add_argument("--out", type=Path, required=True, help="path prefix: writes PREFIX.crt and PREFIX.key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "issue-client-cert":
+        cert, key = issue_client_certificate_files(args.data_dir, args.user, tuple(args.group), args.out)
+        print(f"wrote {cert} and {key}")
+        return 0
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
+        print("porch-embedded: --tls-cert-file and --tls-private-key-file go together", file=sys.stderr)
+        return 2
+    host, port = args.listen
+    settings = Settings(
+        data_dir=args.data_dir, host=host, port=port, store_url=args.store,
+        token_auth_file=args.token_auth_file, client_ca_file=args.client_ca_file,
+        authorization_policy_file=args.authorization_policy_file, anonymous_auth=args.anonymous_auth,
+        tls_cert_file=args.tls_cert_file, tls_key_file=args.tls_private_key_file,
+        tls_extra_names=tuple(args.tls_san), max_request_body_bytes=args.max_request_body_bytes,
+        bookmark_interval_s=args.watch_bookmark_interval, event_retention=args.event_retention,
+    )
+    try:
+        trio.run(serve_forever, settings)
+    except StatusError as error:
+        print(f"porch-embedded: {error.message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"porch-embedded: cannot serve on {host}:{port}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,176 @@
+"""The composition root: picks the store, builds the engine and the API, runs one nursery tree.
+
+Only this module chooses concrete implementations. ``run`` owns every long-lived task
+(the HTTPS server, and later repository sync and the controllers) under one nursery;
+SIGTERM or SIGINT cancels that nursery. Store writes run in worker threads that finish
+their transaction even when cancelled, so stopping never leaves a half-written object.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+import yaml
+from cryptography import x509
+from cryptography.fernet import Fernet
+
+from porch_embedded.api import (
+    ApiApp,
+    ApiSettings,
+    HandlerSettings,
+    Pki,
+    RbacAuthorizer,
+    ServingSettings,
+    StandaloneAuthenticator,
+    ensure_pki,
+    issue_client_certificate,
+    load_token_file,
+    run_https,
+)
+from porch_embedded.engine import Engine
+from porch_embedded.kinds import ALL_KINDS
+from porch_embedded.meta import UserInfo
+from porch_embedded.store import open_store
+
+__all__ = ["Settings", "issue_client_certificate_files", "run", "serve_forever"]
+
+log = logging.getLogger("porch_embedded.server")
+
+ADMIN_USER = UserInfo("admin", uid="admin", groups=("system:masters", "system:authenticated"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `porch-embedded serve` can be told; defaults are the embedded setup."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9443
+    store_url: str = ""
+    """Empty: ``sqlite:///<data_dir>/store.db``."""
+    store_password: str | None = None
+    token_auth_file: Path | None = None
+    client_ca_file: Path | None = None
+    """Empty: the CA generated in the data directory."""
+    authorization_policy_file: Path | None = None
+    anonymous_auth: bool = False
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_extra_names: tuple[str, ...] = ()
+    max_request_body_bytes: int = 6 * 1024 * 1024
+    bookmark_interval_s: float = 60.0
+    event_retention: int = 100_000
+    kubeconfig_server: str = ""
+    """The server URL written into the kubeconfig; empty means the bound address."""
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'store.db').resolve()}"
+
+
+def _secret_file(path: Path, make: bytes) -> bytes:
+    """Read a secret file, creating it (mode 0600) with ``make`` on first start."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = path.open("xb")
+        path.chmod(0o600)
+        with fd:
+            fd.write(make)
+    return path.read_bytes().strip()
+
+
+def _admin_token(data_dir: Path) -> str:
+    return _secret_file(data_dir / "admin-token", secrets.token_urlsafe(32).encode()).decode()
+
+
+def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str) -> None:
+    """An admin kubeconfig: the server, our CA inline, the admin bearer token."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "porch-embedded", "cluster": {
+            "server": server,
+            "certificate-authority-data": base64.b64encode(ca_file.read_bytes()).decode(),
+        }}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "porch-embedded", "context": {
+            "cluster": "porch-embedded", "user": "admin", "namespace": "default"}}],
+        "current-context": "porch-embedded",
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(yaml.safe_dump(config, sort_keys=False))
+    temporary.chmod(0o600)
+    temporary.replace(path)
+
+
+def _pki(settings: Settings) -> Pki:
+    return ensure_pki(settings.data_dir / "pki", settings.tls_extra_names)
+
+
+def issue_client_certificate_files(data_dir: Path, user: str, groups: tuple[str, ...], out: Path) -> tuple[Path, Path]:
+    """Write ``out.crt`` and ``out.key`` for a client certificate signed by the server's CA."""
+    pki = ensure_pki(data_dir / "pki")
+    cert, key = issue_client_certificate(pki, user, groups)
+    cert_path, key_path = out.with_suffix(".crt"), out.with_suffix(".key")
+    cert_path.write_bytes(cert)
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key)
+    return cert_path, key_path
+
+
+async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the server until cancelled; report the bound URL once the kubeconfig is written."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pki = _pki(settings)
+    admin_token = _admin_token(data_dir)
+    tokens = {admin_token: ADMIN_USER}
+    if settings.token_auth_file is not None:
+        tokens.update(load_token_file(settings.token_auth_file))
+    client_ca_file = settings.client_ca_file or pki.ca_cert
+    authenticator = StandaloneAuthenticator(
+        tokens=tokens,
+        client_ca=x509.load_pem_x509_certificate(client_ca_file.read_bytes()),
+        allow_anonymous=settings.anonymous_auth,
+    )
+    authorizer = RbacAuthorizer.from_file(settings.authorization_policy_file)
+    encryption_key = _secret_file(data_dir / "store.key", Fernet.generate_key())
+    sealed = {kind.resource: kind.sealed_fields for kind in ALL_KINDS if kind.sealed_fields}
+    async with open_store(settings.resolved_store_url, encryption_key=encryption_key, sealed_fields=sealed,
+                          event_retention=settings.event_retention) as store:
+        engine = Engine(store)
+        await engine.ensure_default_namespaces()
+        app = ApiApp(engine, store, authenticator, authorizer, ApiSettings(
+            handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
+                                     bookmark_interval_s=settings.bookmark_interval_s)))
+        serving = ServingSettings(
+            host=settings.host, port=settings.port,
+            cert_file=settings.tls_cert_file or pki.serving_cert,
+            key_file=settings.tls_key_file or pki.serving_key,
+            client_ca_file=client_ca_file,
+        )
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(run_https, app, serving)
+            server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
+            write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
+            app.ready.set()
+            log.info("serving on %s; kubeconfig: %s", url, data_dir / "kubeconfig")
+            task_status.started(url)
+
+
+async def serve_forever(settings: Settings) -> None:
+    """`porch-embedded serve`: run until SIGTERM or SIGINT."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run, settings)
+            async for signum in signals:
+                log.info("received %s; stopping", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+                break
+
