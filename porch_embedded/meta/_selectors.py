@@ -28,7 +28,8 @@ LabelOperator = Literal["=", "!=", "in", "notin", "exists", "!", "gt", "lt"]
 _NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]"
 _KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$")
 _VALUE_RE = re.compile(rf"^({_NAME})?$")
-_FIELD_TERM_RE = re.compile(r"^\s*([^=!\s]+)\s*(!=|==|=)(.*)$")
+_FIELD_TERM_RE = re.compile(r"^\s*([^=!\s]+)\s*(!=|==|=)(.*)$", re.DOTALL)
+_INTEGER_RE = re.compile(r"^[+-]?[0-9]+$")
 _TOKEN_RE = re.compile(
     r"\s*(?:(?P<op>==|!=|=|\(|\)|,|!|>|<)|(?P<word>[^\s=!(),<>]+))"
 )
@@ -55,10 +56,11 @@ class LabelRequirement:
             case "!=" | "notin":
                 return not present or value not in self.values
             case "gt" | "lt":
-                try:
-                    number = int(value or "")
-                except ValueError:
+                # Go's strconv.ParseInt: optional sign and ASCII digits only (Python's int()
+                # would also take "1_0" and surrounding spaces, which Kubernetes does not).
+                if value is None or not _INTEGER_RE.match(value):
                     return False
+                number = int(value)
                 bound = int(self.values[0])
                 return number > bound if self.operator == "gt" else number < bound
         raise AssertionError(self.operator)
@@ -109,6 +111,7 @@ class LabelSelector:
         requirements: list[LabelRequirement] = []
         for key, value in sorted((selector.get("matchLabels") or {}).items()):
             _check_key(key, str(selector))
+            _check_value(str(value), str(selector))
             requirements.append(LabelRequirement(key, "=", (str(value),)))
         operators: dict[str, LabelOperator] = {
             "In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"
@@ -123,12 +126,25 @@ class LabelSelector:
                 )
             _check_key(key, str(selector))
             values = tuple(str(v) for v in expression.get("values") or ())
+            if operator in ("in", "notin") and not values:
+                raise BadRequest(
+                    f"label selector expression on {key!r}: values must be non-empty when "
+                    f"operator is {expression.get('operator')}"
+                )
+            if operator in ("exists", "!") and values:
+                raise BadRequest(
+                    f"label selector expression on {key!r}: values must be empty when "
+                    f"operator is {expression.get('operator')}"
+                )
+            for value in values:
+                _check_value(value, str(selector))
             requirements.append(LabelRequirement(key, operator, values))
         return cls(tuple(requirements))
 
 
 def _check_key(key: str, text: str) -> None:
-    if not _KEY_RE.match(key) or len(key.split("/")[-1]) > 63:
+    prefix, _, name = key.rpartition("/")
+    if not _KEY_RE.match(key) or len(name) > 63 or len(prefix) > 253:
         raise BadRequest(
             f"unable to parse requirement: invalid label key {key!r} in selector {text!r}: "
             "a label key is an optional DNS subdomain prefix and '/', then a name of at most "
@@ -209,27 +225,31 @@ class _LabelParser:
             return LabelRequirement(key, "!=" if op == "!=" else "=", (value,))
         if kind == "op" and op in (">", "<"):
             value_kind, value = self.take()
-            if value_kind != "word" or not value.lstrip("-").isdigit():
+            if value_kind != "word" or not _INTEGER_RE.match(value):
                 raise self.fail(f"the value after {op!r} must be an integer")
             return LabelRequirement(key, "gt" if op == ">" else "lt", (value,))
         if kind == "word" and op in ("in", "notin"):
             if self.take() != ("op", "("):
                 raise self.fail(f"expected '(' after {op!r}")
-            values: list[str] = []
-            while True:
-                value_kind, value = self.take()
-                if (value_kind, value) == ("op", ")"):
-                    break
-                if (value_kind, value) == ("op", ","):
-                    continue
-                if value_kind != "word":
-                    raise self.fail(f"unexpected {value!r} in the value set")
-                _check_value(value, self.text)
-                values.append(value)
-            if not values and op == "in":
-                raise self.fail("a set-based requirement needs at least one value")
-            return LabelRequirement(key, op, tuple(values))  # type: ignore[arg-type]
+            return LabelRequirement(key, op, self.value_set(op))  # type: ignore[arg-type]
         raise self.fail(f"unknown operator {op!r} after key {key!r}")
+
+    def value_set(self, op: str) -> tuple[str, ...]:
+        """The values of ``(a,b)`` after its '('; as in Kubernetes, ``(a,)`` also holds ''."""
+        if self.peek() == ("op", ")"):
+            raise self.fail(f"{op!r} needs at least one value in its parentheses")
+        values: list[str] = []
+        while True:
+            value = ""
+            if (token := self.peek()) is not None and token[0] == "word":
+                value = self.take()[1]
+            _check_value(value, self.text)
+            values.append(value)
+            separator = self.take()
+            if separator == ("op", ")"):
+                return tuple(values)
+            if separator != ("op", ","):
+                raise self.fail(f"expected ',' or ')' in the value set, found {separator[1]!r}")
 
 
 @dataclass(frozen=True)
@@ -266,6 +286,8 @@ class FieldSelector:
             return cls()
         requirements = []
         for part in _split_unescaped(text, ","):
+            if not part.strip():
+                continue  # Kubernetes skips empty terms, e.g. "a=b,,c=d"
             match = _FIELD_TERM_RE.match(part)
             if not match:
                 raise BadRequest(
@@ -274,7 +296,7 @@ class FieldSelector:
                 )
             field, op, value = match.groups()
             operator: Literal["=", "!="] = "!=" if op == "!=" else "="
-            requirements.append(FieldRequirement(field, operator, _unescape(value.strip())))
+            requirements.append(FieldRequirement(field, operator, _unescape(value.strip(), text)))
         return cls(tuple(requirements))
 
 
@@ -293,5 +315,32 @@ def _split_unescaped(text: str, sep: str) -> list[str]:
     return pieces
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+def _unescape(value: str, text: str) -> str:
+    r"""Kubernetes' field value unescaping: only ``\\``, ``\,`` and ``\=`` are escapes.
+
+    An unescaped ``=`` (or ``,``) in a value and any other escape are errors, as in
+    apimachinery, so that ``a=b=c`` is not silently read as the value ``b=c``.
+    """
+    out: list[str] = []
+    escaped = False
+    for char in value:
+        if escaped:
+            if char not in "\\,=":
+                raise BadRequest(
+                    f"invalid field selector {text!r}: invalid escape sequence '\\{char}'; "
+                    "only \\\\, \\, and \\= are escapes"
+                )
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in ",=":
+            raise BadRequest(
+                f"invalid field selector {text!r}: unescaped {char!r} in value {value!r}; "
+                f"write it as '\\{char}'"
+            )
+        else:
+            out.append(char)
+    if escaped:
+        raise BadRequest(f"invalid field selector {text!r}: value {value!r} ends in a lone '\\'")
+    return "".join(out)
