@@ -208,7 +208,8 @@ def read_resources(files: Mapping[str, str]) -> tuple[list[Resource], set[str]]:
     """Read every resource of the package tree, in kpt's order, with its owning package.
 
     Returns the resources (files in lexical path order, documents in file order) and
-    the set of root-relative paths that were read as resource files. Ignored files
+    the set of root-relative paths that held at least one resource (the files a write
+    may prune). Ignored files
     (.krmignore), ``.git`` and non-resource files are skipped. Raises
     ``PackageError`` for text that is not YAML or a document that is not KRM.
     """
@@ -221,7 +222,6 @@ def read_resources(files: Mapping[str, str]) -> tuple[list[Resource], set[str]]:
             continue
         package = owning_package(path, packages)
         rel = path[len(package) + 1 :] if package else path
-        read.add(path)
         index = 0
         for text in split_documents(files[path]) if not path.endswith(".json") else [files[path]]:
             try:
@@ -234,6 +234,7 @@ def read_resources(files: Mapping[str, str]) -> tuple[list[Resource], set[str]]:
             if reason:
                 raise PackageError(f"input resource list must contain only KRM resources: {path}: {reason}")
             resources.append(Resource(obj, package, rel, index, detect_seqindent(text)))
+            read.add(path)
             index += 1
     return resources, read
 

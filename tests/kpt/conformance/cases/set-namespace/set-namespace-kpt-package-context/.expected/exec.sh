@@ -1,0 +1,5 @@
+#! /bin/bash
+set -eo pipefail
+
+kpt pkg init
+kpt fn render
