@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from porch_embedded.api._protobuf import PROTOBUF_MEDIA_TYPE, decode_protobuf_object
 from porch_embedded.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 
 __all__ = ["Accept", "decode_body", "encode_json", "media_type", "parse_accept"]
@@ -39,11 +40,8 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
                 f"the request body is not valid JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else exc}"
                 + (f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "")
             ) from exc
-    if "protobuf" in kind:
-        raise UnsupportedMediaType(
-            f"the body of the request was in an unknown format - accepted media types include: "
-            f"application/json, application/yaml (not {kind})"
-        )
+    if kind == PROTOBUF_MEDIA_TYPE:
+        return decode_protobuf_object(raw)
     raise UnsupportedMediaType(
         f"the body of the request was in an unknown format - accepted media types include: "
         f"application/json, application/yaml (not {kind})"

@@ -1,0 +1,156 @@
+"""A real porch-embedded server for tests: in this trio loop, or as a separate process.
+
+``RunningServer`` carries what a client needs: the URL, the admin kubeconfig, the
+admin token and the CA. ``kubectl`` runs the real binary through trio.run_process;
+the synchronous Kubernetes Python client runs in a worker thread (``in_thread``) so
+the in-process server keeps serving while it waits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import trio
+
+from porch_embedded.server import Settings, run
+
+__all__ = ["RunningServer", "ServerProcess", "in_thread", "kubectl", "start_server", "start_server_process"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    url: str
+    data_dir: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "admin-token").read_text().strip()
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "pki" / "ca.crt"
+
+    def client(self, *, token: str | None = "admin", cert: tuple[Path, Path] | None = None) -> httpx.AsyncClient:
+        """An httpx client trusting our CA, as the admin unless told otherwise (None: no token)."""
+        headers = {}
+        if token == "admin":
+            headers["Authorization"] = f"Bearer {self.token}"
+        elif token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if cert is not None:
+            context.load_cert_chain(str(cert[0]), str(cert[1]))
+        return httpx.AsyncClient(base_url=self.url, headers=headers, verify=context, timeout=30)
+
+
+@asynccontextmanager
+async def start_server(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningServer]:
+    """Run the server in this trio loop on a free loopback port until the block exits."""
+    settings = replace(Settings(data_dir=data_dir, port=0), **overrides)
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(run, settings)
+        try:
+            yield RunningServer(url, data_dir)
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def kubectl(server: RunningServer, *args: str, stdin: bytes | None = None, check: bool = True,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the real kubectl against ``server`` with its admin kubeconfig."""
+    environment = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.data_dir),
+                   **(env or {})}
+    result = await trio.run_process(["kubectl", *args], stdin=stdin, capture_stdout=True, capture_stderr=True,
+                                    check=False, env=environment)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout.decode()}\n{result.stderr.decode()}")
+    return result
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Call a blocking client function without stalling the server in this loop."""
+    return await trio.to_thread.run_sync(lambda: function(*args))
+
+
+@dataclass
+class ServerProcess:
+    """porch-embedded serve as a child process (for kill -9 and restart tests)."""
+
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self, extra_args: Sequence[str] = ()) -> None:
+        log = (self.data_dir / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "porch_embedded", "serve", "--data-dir", str(self.data_dir),
+             "--listen", f"127.0.0.1:{self.port}", *extra_args],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}: "
+                                     f"{(self.data_dir / 'server.log').read_text()[-2000:]}")
+            if (self.data_dir / "kubeconfig").exists() and self._ready():
+                return
+            time.sleep(0.1)
+        raise AssertionError("server did not become ready within 30 s")
+
+    def _ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.url}/readyz", verify=str(self.data_dir / "pki" / "ca.crt"), timeout=1)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server_process(data_dir: Path, extra_args: Sequence[str] = ()) -> ServerProcess:
+    server = ServerProcess(data_dir, free_port())
+    server.start(extra_args)
+    return server
