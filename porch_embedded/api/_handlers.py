@@ -155,8 +155,8 @@ class ResourceHandlers:
         if subresource and subresource not in kind.subresources:
             raise NotFound(f'the server could not find the requested resource ({kind.plural}/{subresource})')
         if verb not in kind.verbs and not subresource:
-            raise MethodNotAllowed(f'the server does not allow this method on the requested resource: '
-                                   f'{verb} on {kind.plural}')
+            raise MethodNotAllowed(kind.refusal or f"the server does not allow this method on the requested "
+                                                  f"resource: {verb} on {kind.plural}")
 
     # ---- verbs ---------------------------------------------------------------------------
 

@@ -53,10 +53,11 @@ class Request:
         return (self.scope.get("extensions") or {}).get("tls", {}).get("client_cert_der")
 
     async def body(self, limit: int) -> bytes:
-        """Read the whole body, refusing more than ``limit`` bytes before reading them all."""
-        declared = self.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise _too_large(int(declared), limit)
+        """Read the whole body, keeping at most ``limit`` bytes.
+
+        An oversized body is read to its end without being kept (up to a hard cap),
+        so that the client, still sending, receives the 413 instead of a reset.
+        """
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -65,17 +66,23 @@ class Request:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > limit:
+            if size <= limit:
+                chunks.append(chunk)
+            elif size > _DRAIN_CAP:
                 raise _too_large(size, limit)
-            chunks.append(chunk)
             if not message.get("more_body"):
                 break
+        if size > limit:
+            raise _too_large(size, limit)
         return b"".join(chunks)
+
+
+_DRAIN_CAP = 64 * 1024 * 1024
 
 
 def _too_large(size: int, limit: int) -> RequestEntityTooLarge:
     return RequestEntityTooLarge(
-        f"the request body is too large: {size} bytes is over the limit of {limit} bytes; "
+        f"the request body is too large: over {size} bytes against a limit of {limit} bytes; "
         "send a smaller object, or start the server with a larger --max-request-body-bytes"
     )
 

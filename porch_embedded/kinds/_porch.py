@@ -128,6 +128,8 @@ PACKAGE_REVISION_RESOURCES = Kind(
         PrinterColumn("Files", "integer", ".spec.resources.@count"),
     ),
     field_selectors=PACKAGE_REVISION.field_selectors,
+    refusal="packagerevisionresources exist with their PackageRevision: create the PackageRevision, "
+            "then update its resources",
 )
 
 PACKAGE = Kind(
@@ -148,4 +150,5 @@ PACKAGE = Kind(
         PrinterColumn("Latest Revision", "integer", ".status.latestRevision"),
     ),
     field_selectors={"spec.packageName": ("spec", "packageName"), "spec.repository": ("spec", "repository")},
+    refusal="packages are read-only: create or clone a PackageRevision resource to create a package",
 )
