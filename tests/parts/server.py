@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -53,8 +54,6 @@ class RunningServer:
             headers["Authorization"] = f"Bearer {self.token}"
         elif token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        import ssl
-
         context = ssl.create_default_context(cafile=str(self.ca_file))
         if cert is not None:
             context.load_cert_chain(str(cert[0]), str(cert[1]))
@@ -104,6 +103,7 @@ class ServerProcess:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self, extra_args: Sequence[str] = ()) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "porch_embedded", "serve", "--data-dir", str(self.data_dir),
@@ -122,7 +122,8 @@ class ServerProcess:
 
     def _ready(self) -> bool:
         try:
-            response = httpx.get(f"{self.url}/readyz", verify=str(self.data_dir / "pki" / "ca.crt"), timeout=1)
+            context = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
+            response = httpx.get(f"{self.url}/readyz", verify=context, timeout=1)
         except httpx.HTTPError:
             return False
         return response.status_code == 200
