@@ -1,26 +1,20 @@
 """BuiltinRunner: catalog functions implemented in Python, run in a worker thread.
 
 The kpt layer registers in-process implementations of well-known catalog images
-(``porch_embedded.kpt.functions``). Each mutates a ruamel.yaml round-trip
-ResourceList in place, so comments and key order survive as they would through the
-catalog's Go image. The work is CPU-bound and pure, so it runs in a worker thread
-behind a limiter, abandoned (not waited for) when the caller is cancelled.
+(``porch_embedded.kpt.functions``) and ``run_builtin`` runs one over serialized
+ResourceList bytes as the catalog's container would (round-trip YAML, so comments
+and key order survive; results, stderr and exit code as the image's). This runner
+adds what the kpt layer must not do itself: the work is CPU-bound and pure, so it
+runs in a worker thread behind a limiter, abandoned (not waited for) when the
+caller is cancelled or the call's budget runs out.
 """
 
 from __future__ import annotations
 
-import io
-import sys
-import traceback
-from typing import Any
-
 import trio
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
-from porch_embedded.kpt import FunctionOutput
-from porch_embedded.kpt.functions import BuiltinFunction, FunctionError, builtin_for, builtin_name
+from porch_embedded.kpt import FunctionOutput, YamlError
+from porch_embedded.kpt.functions import BuiltinFunction, builtin_for, builtin_name, run_builtin
 from porch_embedded.runners._protocol import FunctionCall, call_budget_s
 
 __all__ = ["BuiltinRunner", "run_builtin_blocking"]
@@ -33,10 +27,11 @@ class BuiltinRunner:
     """Runs catalog images that have an in-process implementation (FunctionRunner).
 
     A FunctionError raised by the builtin, or any result of severity ``error``,
-    gives exit code 1 with the messages on stderr and in ``results``, as the
-    catalog's image would. A builtin that crashes (a bug) also gives exit code 1,
-    with the exception named on stderr, never an exception out of ``run``. A call
-    that overruns its deadline is abandoned and reported with exit code 1.
+    gives exit code 1 with the message on stderr and in ``results``, as the
+    catalog's image would (``run_builtin`` decides). Input that is not a YAML
+    ResourceList, or a builtin that crashes (a bug), also gives exit code 1 with
+    the reason on stderr, never an exception out of ``run``. A call that overruns
+    its budget is abandoned and reported with exit code 1.
     """
 
     def __init__(self, *, threads: int = 2, timeout_s: float = 300.0, reserve_s: float = 2.0) -> None:
@@ -55,68 +50,25 @@ class BuiltinRunner:
         budget = call_budget_s(call, self._timeout_s, self._reserve_s)
         with trio.move_on_after(budget):
             return await trio.to_thread.run_sync(
-                run_builtin_blocking, function, name, resource_list,
+                run_builtin_blocking, function, resource_list,
                 limiter=self._limiter, abandon_on_cancel=True,
             )
         return FunctionOutput(
             stdout=b"", exit_code=1,
-            stderr=f"builtin function {name} did not finish within {budget:.1f} s and was abandoned",
+            stderr=f"builtin function {name} did not finish within {budget:.1f} s and was abandoned\n",
         )
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = sys.maxsize
-    yaml.indent(mapping=2, sequence=2, offset=0)
-    return yaml
-
-
-def run_builtin_blocking(function: BuiltinFunction, name: str, resource_list: bytes) -> FunctionOutput:
-    """Parse ``resource_list``, apply ``function`` in place, serialize; never raises.
+def run_builtin_blocking(function: BuiltinFunction, resource_list: bytes) -> FunctionOutput:
+    """Run ``function`` over ``resource_list`` (``run_builtin``); never raises.
 
     Runs in a worker thread: touches no trio state and shares nothing with the
     caller (the ResourceList is parsed here, from bytes).
     """
-    yaml = _yaml()
     try:
-        document = yaml.load(resource_list)
-    except YAMLError as exc:
-        return _failed(f"the input ResourceList is not valid YAML: {exc}")
-    if not isinstance(document, CommentedMap) or document.get("kind") != "ResourceList":
-        return _failed("the input is not a ResourceList (a mapping with kind: ResourceList)")
-    if not isinstance(document.get("items", []), list):
-        return _failed("the input ResourceList's items is not a list")
-    if document.get("items") is None:
-        document["items"] = CommentedSeq()
-    try:
-        function(document)
-    except FunctionError as exc:
-        _results(document).append(CommentedMap([("message", str(exc)), ("severity", "error")]))
-    except Exception as exc:  # a bug in the builtin: report it as the function's failure
-        detail = "".join(traceback.format_exception_only(exc)).strip()
-        return _failed(f"builtin function {name} crashed: {detail}")
-    errors = [
-        str(result.get("message", ""))
-        for result in document.get("results") or ()
-        if isinstance(result, dict) and result.get("severity", "error") == "error"
-    ]
-    stream = io.BytesIO()
-    yaml.dump(document, stream)
-    if errors:
+        return run_builtin(function, resource_list)
+    except YamlError as exc:
         return FunctionOutput(
-            stdout=stream.getvalue(), exit_code=1,
-            stderr="\n".join([*(f"[error] {message}" for message in errors), _SDK_FAILURE]) + "\n",
+            stdout=b"", exit_code=1,
+            stderr=f"the input ResourceList is not valid YAML: {exc}\n{_SDK_FAILURE}\n",
         )
-    return FunctionOutput(stdout=stream.getvalue())
-
-
-def _results(document: CommentedMap) -> Any:
-    results = document.get("results")
-    if not isinstance(results, list):
-        results = document["results"] = CommentedSeq()
-    return results
-
-
-def _failed(message: str) -> FunctionOutput:
-    return FunctionOutput(stdout=b"", stderr=f"{message}\n{_SDK_FAILURE}\n", exit_code=1)

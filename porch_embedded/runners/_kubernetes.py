@@ -122,10 +122,10 @@ class KubernetesJobRunner:
         budget = call_budget_s(call, self._timeout_s, self._reserve_s)
         max_output = min(self._max_output, call.max_output_bytes or self._max_output)
         api = await self._client()
-        names: list[str] = []
+        created: list[tuple[str, str]] = []  # (resource, name) of what we made, to delete
         try:
             with trio.move_on_after(budget + self._grace_s) as scope:
-                return await self._run_job(api, call.image, text, budget, max_output, names)
+                return await self._run_job(api, call.image, text, budget, max_output, created)
             assert scope.cancelled_caught
             return FunctionOutput(
                 stdout=b"", exit_code=124,
@@ -134,22 +134,23 @@ class KubernetesJobRunner:
             )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_BUDGET_S):
-                for name in names:
-                    await self._delete(api, name)
+                for resource, name in reversed(created):
+                    await self._delete(api, resource, name)
 
     async def _run_job(
-        self, api: _Api, image: str, text: str, budget: float, max_output: int, names: list[str],
+        self, api: _Api, image: str, text: str, budget: float, max_output: int,
+        created: list[tuple[str, str]],
     ) -> FunctionOutput:
         ns = self.settings.namespace
         for attempt in range(3):
             name = self.new_name()
-            names.append(name)
             try:
                 await self._call(api.core.create_namespaced_config_map, ns, api.models.V1ConfigMap.from_dict({
                     "apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": name, "labels": {_LABEL: name}},
                     "data": {"resources.yaml": text},
                 }), what=f"create ConfigMap {ns}/{name}")
+                created.append(("configmaps", name))  # no checkpoint since the call returned
                 break
             except _AlreadyExists:
                 if attempt == 2:
@@ -162,6 +163,7 @@ class KubernetesJobRunner:
             api.batch.create_namespaced_job, ns, api.models.V1Job.from_dict(manifest),
             what=f"create Job {ns}/{name}",
         )
+        created.append(("jobs", name))
         await self._call(
             api.core.patch_namespaced_config_map, name, ns,
             {"metadata": {"ownerReferences": [{
@@ -209,13 +211,14 @@ class KubernetesJobRunner:
         items = sorted(pods.items or (), key=lambda p: str(p.metadata.creation_timestamp or ""))
         return items[-1] if items else None
 
-    async def _delete(self, api: _Api, name: str) -> None:
+    async def _delete(self, api: _Api, resource: str, name: str) -> None:
+        """Delete what one run created: a Job with its pods, or a ConfigMap; 404 is fine."""
         ns = self.settings.namespace
-        for delete in (
+        deletes = (
             partial(api.batch.delete_namespaced_job, name, ns, propagation_policy="Background"),
             partial(api.core.delete_collection_namespaced_pod, ns, label_selector=f"job-name={name}"),
-            partial(api.core.delete_namespaced_config_map, name, ns),
-        ):
+        ) if resource == "jobs" else (partial(api.core.delete_namespaced_config_map, name, ns),)
+        for delete in deletes:
             try:
                 await self._call(delete, what=f"clean up function run {ns}/{name}")
             except (_NotFound, ServiceUnavailable):

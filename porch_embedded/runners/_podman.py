@@ -41,7 +41,8 @@ class PodmanRunner:
     ``if-not-present`` — remembered after the first pull or local hit — or
     ``never``), so a pull failure is told apart from the function's own failure and
     raised as ServiceUnavailable (``podman`` missing raises the same). The function's
-    own failures, its deadline (the shortest of the call's, the runner's and the
+    own failures (any exit code but podman's own 125, which means the container could
+    not be started), its deadline (the shortest of the call's, the runner's and the
     caller's less a reserve) and an output past the cap come back as a non-zero exit
     code with a clear stderr, and no container is left behind in any case, including
     the caller's cancellation.
@@ -97,6 +98,9 @@ class PodmanRunner:
                     deliver_cancel=lambda process: self._kill(name, process),
                     env=self.env,
                 )
+        if outcome.returncode == _PODMAN_ERROR:
+            detail = outcome.stderr.decode("utf-8", "replace").strip()
+            raise ServiceUnavailable(f"podman could not start function image {call.image}: {detail}")
         return outcome_to_output(
             outcome, what=f"function {call.image}", budget_s=budget, max_output=max_output,
             memory=self.settings.memory,

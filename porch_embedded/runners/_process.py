@@ -10,7 +10,8 @@ to really stop what it started (a container is not stopped by killing its client
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -64,7 +65,7 @@ async def run_capped(
     returncode: int | None = None
     process: trio.Process | None = None
 
-    with trio.move_on_after(budget_s) as scope:
+    with trio.move_on_after(budget_s) as scope, _unwrap_start_error():
         async with trio.open_nursery() as nursery:
             process = await nursery.start(
                 partial(
@@ -106,3 +107,24 @@ async def run_capped(
         timed_out=scope.cancelled_caught and not stdout_overflow,
         stdout_overflow=stdout_overflow, stderr_truncated=stderr_truncated,
     )
+
+
+@contextmanager
+def _unwrap_start_error() -> Iterator[None]:
+    """Let an OSError from starting the process out bare, not inside the nursery's group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves: list[BaseException] = []
+
+        def collect(error: BaseException) -> None:
+            if isinstance(error, BaseExceptionGroup):
+                for inner in error.exceptions:
+                    collect(inner)
+            else:
+                leaves.append(error)
+
+        collect(group)
+        if len(leaves) == 1 and isinstance(leaves[0], OSError):
+            raise leaves[0] from None
+        raise
