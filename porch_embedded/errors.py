@@ -24,6 +24,11 @@ __all__ = [
     "MethodNotAllowed",
     "NotAcceptable",
     "NotFound",
+    "PackageContentInvalid",
+    "RefConflict",
+    "RepositoryAuthFailed",
+    "RepositoryNotFound",
+    "RepositoryUnavailable",
     "RequestEntityTooLarge",
     "ServiceUnavailable",
     "StatusError",
@@ -149,6 +154,30 @@ class ServiceUnavailable(StatusError):
 
 class StoreUnavailable(ServiceUnavailable):
     """The database failed us; the caller's request was fine and may be retried."""
+
+
+class RepositoryUnavailable(ServiceUnavailable):
+    """The git or OCI server failed us; the caller's request was fine and may be retried."""
+
+
+class RepositoryAuthFailed(RepositoryUnavailable):
+    """The git or OCI server refused the credentials of the Repository's Secret.
+
+    Not a 401: the API caller's own credentials were fine, and kubectl treats a 401 as
+    "you must log in". The message names the Secret to fix and never its contents.
+    """
+
+
+class RepositoryNotFound(NotFound):
+    """The repository URL or its registered branch does not exist on the server."""
+
+
+class RefConflict(Conflict):
+    """A git ref moved under a write (another writer, or an external push); re-read and retry."""
+
+
+class PackageContentInvalid(Invalid):
+    """A package in the repository holds content porch cannot serve (a file that is not UTF-8 text)."""
 
 
 class Timeout(StatusError):
