@@ -1,0 +1,171 @@
+"""API benchmark: create, get, list of 10,000 objects, and watch fan-out, against a real server.
+
+Starts ``porch-embedded serve`` as a child process on a free loopback port with a
+fresh data directory (SQLite store), drives it over HTTPS with httpx from one trio
+loop, and prints requests per second and p50/p99 latencies of each phase, then the
+server's peak RSS (VmHWM). Nothing is asserted: these are figures to read.
+
+    python bench/api_bench.py [--objects 10000] [--concurrency 16] [--watchers 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.parts.server import ServerProcess, free_port  # noqa: E402
+
+COLLECTION = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
+
+
+def repository(index: int) -> dict[str, object]:
+    return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
+            "metadata": {"name": f"repo-{index:05d}", "labels": {"shard": str(index % 10)}},
+            "spec": {"type": "git", "description": f"benchmark repository {index}",
+                     "git": {"repo": f"https://git.example.com/org/repo-{index}.git", "directory": "packages"}}}
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def report(name: str, count: int, elapsed: float, latencies: list[float]) -> None:
+    print(f"{name:<34} {count:>7} req  {count / elapsed:>9.0f} req/s  "
+          f"p50 {percentile(latencies, 0.50) * 1000:>8.2f} ms  p99 {percentile(latencies, 0.99) * 1000:>8.2f} ms")
+
+
+async def run_requests(client: httpx.AsyncClient, count: int, concurrency: int, make_request) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            index = next_index
+            next_index += 1
+            started = time.perf_counter()
+            response = await make_request(client, index)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code >= 300:
+                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(concurrency):
+            nursery.start_soon(worker)
+    return time.perf_counter() - started, latencies
+
+
+async def watch_fanout(client_factory, watchers: int, events: int, writer: httpx.AsyncClient) -> None:
+    start_rv = (await writer.get(COLLECTION, params={"limit": "1"})).json()["metadata"]["resourceVersion"]
+    created_at: dict[str, float] = {}
+    delays: list[float] = []
+    ready = 0
+    all_ready = trio.Event()
+
+    async def watcher() -> None:
+        nonlocal ready
+        async with client_factory() as client:
+            async with client.stream("GET", COLLECTION, params={"watch": "1", "resourceVersion": start_rv,
+                                                                "labelSelector": "fanout=yes"}) as response:
+                ready += 1
+                if ready == watchers:
+                    all_ready.set()
+                seen = 0
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    name = json.loads(line)["object"]["metadata"]["name"]
+                    delays.append(time.perf_counter() - created_at.get(name, time.perf_counter()))
+                    seen += 1
+                    if seen == events:
+                        return
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(watchers):
+            nursery.start_soon(watcher)
+        await all_ready.wait()
+        await trio.sleep(0.2)
+        for index in range(events):
+            body = repository(100_000 + index)
+            body["metadata"]["labels"]["fanout"] = "yes"
+            created_at[body["metadata"]["name"]] = time.perf_counter()
+            response = await writer.post(COLLECTION, json=body)
+            assert response.status_code == 201, response.text
+    elapsed = time.perf_counter() - started
+    delivered = len(delays)
+    print(f"{'watch fan-out':<34} {watchers} watchers x {events} events = {delivered} deliveries in "
+          f"{elapsed:.2f} s ({delivered / elapsed:.0f}/s); delivery p50 {percentile(delays, 0.5) * 1000:.1f} ms, "
+          f"p99 {percentile(delays, 0.99) * 1000:.1f} ms")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        data = Path(temporary) / "data"
+        server = ServerProcess(data, free_port())
+        await trio.to_thread.run_sync(lambda: server.start(["--log-level", "WARNING"]))
+        assert server.process is not None
+        try:
+            token = (data / "admin-token").read_text().strip()
+            context = ssl.create_default_context(cafile=str(data / "pki" / "ca.crt"))
+
+            def client() -> httpx.AsyncClient:
+                return httpx.AsyncClient(base_url=server.url, verify=context, timeout=120,
+                                         headers={"Authorization": f"Bearer {token}"},
+                                         limits=httpx.Limits(max_connections=args.concurrency + 4))
+
+            print(f"porch-embedded API benchmark: {args.objects} objects, concurrency {args.concurrency}, "
+                  f"SQLite store, {os.cpu_count()} cores")
+            async with client() as http:
+                elapsed, latencies = await run_requests(
+                    http, args.objects, args.concurrency,
+                    lambda c, i: c.post(COLLECTION, json=repository(i)))
+                report("create", args.objects, elapsed, latencies)
+                elapsed, latencies = await run_requests(
+                    http, args.objects, args.concurrency,
+                    lambda c, i: c.get(f"{COLLECTION}/repo-{(i * 7919) % args.objects:05d}"))
+                report("get", args.objects, elapsed, latencies)
+                lists = 10
+                elapsed, latencies = await run_requests(http, lists, 1, lambda c, i: c.get(COLLECTION))
+                report(f"list all {args.objects}", lists, elapsed, latencies)
+                print(f"{'':<34} {args.objects * lists / elapsed:>17.0f} objects/s")
+                elapsed, latencies = await run_requests(
+                    http, lists, 1, lambda c, i: c.get(COLLECTION, params={"labelSelector": "shard=3"}))
+                report(f"list by label ({args.objects // 10})", lists, elapsed, latencies)
+                elapsed, latencies = await run_requests(
+                    http, lists * 10, 1, lambda c, i: c.get(COLLECTION, params={"limit": "500"}))
+                report("list first page of 500", lists * 10, elapsed, latencies)
+                await watch_fanout(client, args.watchers, args.events, http)
+            print(f"{'server peak RSS':<34} {peak_rss_mib(server.process.pid):.0f} MiB")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--watchers", type=int, default=100)
+    parser.add_argument("--events", type=int, default=100)
+    trio.run(main, parser.parse_args())
