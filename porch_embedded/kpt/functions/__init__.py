@@ -31,6 +31,7 @@ from porch_embedded.kpt.functions import _set_image  # noqa: E402,F401
 from porch_embedded.kpt.functions import _upsert_resource  # noqa: E402,F401
 from porch_embedded.kpt.functions import _starlark  # noqa: E402,F401
 from porch_embedded.kpt.functions import _apply_replacements  # noqa: E402,F401
+from porch_embedded.kpt.functions import _ensure_name_substring  # noqa: E402,F401
 from porch_embedded.kpt.functions import _gen_pkg_context  # noqa: E402,F401
 from porch_embedded.kpt.functions import _set_annotations  # noqa: E402,F401
 from porch_embedded.kpt.functions import _set_labels  # noqa: E402,F401
