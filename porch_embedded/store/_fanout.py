@@ -86,6 +86,17 @@ class EventFanout:
         changed, self.changed = self.changed, trio.Event()
         changed.set()
 
+    def reset(self, floor: int) -> None:
+        """Empty the ring and restart it above ``floor`` (history below it is gone).
+
+        For a publisher that learns it missed compacted events: watchers that still need
+        them read the table, find them compacted and get Expired.
+        """
+        self._events.clear()
+        self._floor = floor
+        changed, self.changed = self.changed, trio.Event()
+        changed.set()
+
     def after(self, resource_version: int) -> list[LoggedEvent]:
         """Ring events newer than ``resource_version`` (which must be >= ``floor``)."""
         start = bisect.bisect_right(

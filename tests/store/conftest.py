@@ -6,11 +6,13 @@ on the local server (127.0.0.1:5432, trust auth) and drops it WITH (FORCE) after
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
@@ -22,7 +24,43 @@ SEALED = {"secrets": ("data", "stringData")}
 StoreOpener = Callable[..., AbstractAsyncContextManager[Store]]
 
 
-@pytest.fixture(params=["sqlite"])
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_test_database() -> Iterator[str]:
+    """A database with a random name for this test run, dropped WITH (FORCE) at its end."""
+    name = f"porch_test_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect 15 main start`"
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database_url(postgres_test_database: str) -> Iterator[str]:
+    """An empty store location of its own for one test: a fresh schema in the run's database.
+
+    (A database per test costs a quarter of a second to create; a schema, a millisecond.)
+    """
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_test_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{postgres_test_database}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(postgres_test_database, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
@@ -59,6 +97,10 @@ def raw_contents(store_url: str) -> Callable[[], bytes]:
                 for candidate in (path, Path(f"{path}-wal"))
                 if candidate.exists()
             )
-        raise AssertionError(store_url)
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT t::text FROM porch_objects t UNION ALL SELECT t::text FROM porch_events t"
+            ).fetchall()
+        return "\n".join(row[0] for row in rows).encode()
 
     return read

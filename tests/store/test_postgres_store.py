@@ -1,0 +1,184 @@
+"""What only the PostgreSQL store promises: several processes, reconnects, no leaked passwords."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+import trio
+from cryptography.fernet import Fernet
+
+from porch_embedded.errors import StoreUnavailable
+from porch_embedded.store import ListQuery, WatchEvent, WatchQuery, open_store
+from porch_embedded.store import _postgres
+
+KEY = Fernet.generate_key()
+THINGS = "things.example.dev"
+HANG_GUARD_S = 30  # deadlines against hangs, not timing assertions
+
+
+def thing(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns"}}
+
+
+async def take(events: AsyncIterator[WatchEvent], count: int) -> list[str]:
+    names: list[str] = []
+    with trio.fail_after(HANG_GUARD_S):
+        async for event in events:
+            names.append(event.object["metadata"]["name"])
+            if len(names) == count:
+                break
+    return names
+
+
+async def test_two_stores_on_one_database_see_each_others_writes(postgres_database_url: str) -> None:
+    async with open_store(postgres_database_url, encryption_key=KEY) as one, \
+            open_store(postgres_database_url, encryption_key=KEY) as two:
+        start = await one.resource_version()
+        async with one.watch(WatchQuery(THINGS, since=start)) as seen_by_one, \
+                two.watch(WatchQuery(THINGS, since=start)) as seen_by_two:
+            written = []
+            for i in range(6):
+                writer = one if i % 2 else two
+                written.append(await writer.create(THINGS, thing(f"t{i}")))
+            names = [f"t{i}" for i in range(6)]
+            assert await take(seen_by_one, 6) == names
+            assert await take(seen_by_two, 6) == names
+        rvs = [int(body["metadata"]["resourceVersion"]) for body in written]
+        assert rvs == sorted(set(rvs)), "one monotonic counter across both stores"
+        assert await one.get(THINGS, "ns", "t0") == await two.get(THINGS, "ns", "t0")
+
+
+async def test_concurrent_writers_in_two_stores_are_seen_in_rv_order(postgres_database_url: str) -> None:
+    async with open_store(postgres_database_url, encryption_key=KEY) as one, \
+            open_store(postgres_database_url, encryption_key=KEY) as two:
+        start = await one.resource_version()
+        async with one.watch(WatchQuery(THINGS, since=start)) as events:
+            async with trio.open_nursery() as nursery:
+                for index, store in enumerate((one, two, one, two)):
+                    async def write(store: Any = store, index: int = index) -> None:
+                        for i in range(15):
+                            await store.create(THINGS, thing(f"w{index}-{i}"))
+                    nursery.start_soon(write)
+            got: list[int] = []
+            with trio.fail_after(HANG_GUARD_S):
+                async for event in events:
+                    got.append(event.resource_version)
+                    if len(got) == 60:
+                        break
+        assert got == sorted(set(got))
+        listed = await two.list(ListQuery(THINGS))
+        assert sorted(int(i["metadata"]["resourceVersion"]) for i in listed.items) == got
+
+
+class _Proxy:
+    """A TCP forwarder to the PostgreSQL server that a test can cut and restore."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.up = True
+        self._cut = trio.Event()
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        task_status.started()
+        await trio.serve_listeners(self._handle, listeners)
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        if not self.up:
+            await client.aclose()
+            return
+        cut = self._cut
+        server = await trio.open_tcp_stream("127.0.0.1", 5432)
+        async with client, server, trio.open_nursery() as nursery:
+            async def pump(source: trio.SocketStream, sink: trio.SocketStream) -> None:
+                try:
+                    while data := await source.receive_some(65536):
+                        await sink.send_all(data)
+                except trio.BrokenResourceError:
+                    pass
+                nursery.cancel_scope.cancel()
+
+            async def watch_cut() -> None:
+                await cut.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(pump, client, server)
+            nursery.start_soon(pump, server, client)
+            nursery.start_soon(watch_cut)
+
+    def cut(self) -> None:
+        self.up = False
+        self._cut.set()
+        self._cut = trio.Event()
+
+    def restore(self) -> None:
+        self.up = True
+
+
+async def test_connection_loss_raises_and_watch_resumes_without_loss_or_duplicates(
+    postgres_database_url: str,
+) -> None:
+    proxy = _Proxy()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        proxied = postgres_database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        async with _postgres.open_postgres_store(
+            proxied, password=None, encryption_key=KEY, sealed_fields={},
+            event_retention=1000, pool_timeout=2,
+        ) as far, open_store(postgres_database_url, encryption_key=KEY) as near:
+            start = await far.resource_version()
+            async with far.watch(WatchQuery(THINGS, since=start)) as events:
+                await near.create(THINGS, thing("before"))
+                assert await take(events, 1) == ["before"]
+
+                proxy.cut()
+                with trio.fail_after(HANG_GUARD_S), pytest.raises(StoreUnavailable) as caught:
+                    await far.get(THINGS, "ns", "before")
+                assert "PostgreSQL store at 127.0.0.1" in caught.value.message
+                await near.create(THINGS, thing("during-1"))
+                await near.create(THINGS, thing("during-2"))
+
+                proxy.restore()
+                assert await take(events, 2) == ["during-1", "during-2"]
+                await near.create(THINGS, thing("after"))
+                assert await take(events, 1) == ["after"], "nothing delivered twice"
+            with trio.fail_after(HANG_GUARD_S):
+                while True:
+                    try:
+                        assert (await far.get(THINGS, "ns", "after"))["metadata"]["name"] == "after"
+                        break
+                    except StoreUnavailable:
+                        await trio.sleep(0.2)  # the pool reconnects with its own backoff
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_unreachable_server_is_store_unavailable_without_the_password() -> None:
+    with trio.fail_after(HANG_GUARD_S):
+        for url, password in [
+            ("postgresql://postgres@127.0.0.1:1/nowhere", "hunter2-given-apart"),
+            ("postgresql://postgres:hunter2-in-url@127.0.0.1:1/nowhere", None),
+        ]:
+            with pytest.raises(StoreUnavailable) as caught:
+                async with open_store(url, encryption_key=KEY, password=password):
+                    pass
+            assert "127.0.0.1:1/nowhere" in caught.value.message
+            assert "hunter2" not in caught.value.message
+            assert "hunter2" not in repr(caught.value.__cause__)
+
+
+async def test_a_newer_schema_is_refused_and_left_untouched(postgres_database_url: str) -> None:
+    async with open_store(postgres_database_url, encryption_key=KEY) as store:
+        await store.create(THINGS, thing("a"))
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        conn.execute("UPDATE porch_meta SET value = '99' WHERE key = 'schema_version'")
+        before = conn.execute("SELECT key, value FROM porch_meta ORDER BY key").fetchall()
+    with pytest.raises(StoreUnavailable) as caught:
+        async with open_store(postgres_database_url, encryption_key=KEY):
+            pass
+    assert "newer porch-embedded" in caught.value.message
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT key, value FROM porch_meta ORDER BY key").fetchall() == before
