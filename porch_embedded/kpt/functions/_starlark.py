@@ -10,8 +10,11 @@ re-marshalling does. ``load()`` offers ``encoding/json.star``, ``encoding/yaml.s
 ``encoding/base64.star``, ``re.star``, ``hash.star`` and ``krmfn.star``.
 
 Differences from the Go interpreter (starlark-rust underneath): no ``while``, ``set`` is an
-opaque value that prints as ``set([...])``, ``ctx.open_api`` is empty and ``print`` output is
-collected in ``PRINTED`` of the last run rather than sent to stderr.
+opaque value that prints as ``set([...])`` and ``ctx.open_api`` is empty.
+
+``print`` output is the function's stderr (one line per call, as the image writes it), handed
+to the runner through ``FunctionExit``; a failed run adds the Go SDK's last line
+``failed to evaluate function: error: function failure``, as the image does.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import starlark as sl
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from porch_embedded.kpt.functions._krm import add_result, load_yaml
-from porch_embedded.kpt.functions._registry import builtin
+from porch_embedded.kpt.functions._registry import FunctionExit, builtin
 
 __all__ = ["starlark_run"]
 
@@ -169,17 +172,22 @@ def _error_text(exc: Exception) -> str:
     return lines[-1][len("error:"):].strip() if lines else text
 
 
-PRINTED: list[str] = []
-"""What the last run printed (the image writes it to stderr)."""
+_FAILURE = "failed to evaluate function: error: function failure"
+
+
+def _exit(printed: list[str], *, failed: bool) -> FunctionExit:
+    """Exit code and stderr of a run: the printed lines, then the SDK's failure line if it failed."""
+    lines = [*printed, _FAILURE] if failed else printed
+    return FunctionExit(1 if failed else 0, "\n".join(lines))
 
 
 @builtin("starlark")
-def starlark_run(resource_list: Any) -> None:
-    """Run the functionConfig's Starlark source over the items."""
+def starlark_run(resource_list: Any) -> FunctionExit:
+    """Run the functionConfig's Starlark source over the items; what it prints is the stderr."""
     function_config = resource_list.get("functionConfig")
     if not isinstance(function_config, Mapping):
         add_result(resource_list, "`source` must not be empty", severity="error")
-        return
+        return _exit([], failed=True)
     if function_config.get("kind") == "ConfigMap":
         source = str((function_config.get("data") or {}).get("source") or "")
     else:
@@ -187,7 +195,7 @@ def starlark_run(resource_list: Any) -> None:
     name = str((function_config.get("metadata") or {}).get("name") or "starlark-function-run")
     if not source.strip():
         add_result(resource_list, "`source` must not be empty", severity="error")
-        return
+        return _exit([], failed=True)
 
     items = list(resource_list.get("items") or [])
     by_id: dict[str, Any] = {}
@@ -217,10 +225,8 @@ def starlark_run(resource_list: Any) -> None:
         output = json.loads(str(sl.eval(module, sl.parse("epilogue", "json.encode(ctx.resource_list)", _DIALECT),
                                         _GLOBALS)))
     except sl.StarlarkError as exc:
-        PRINTED[:] = printed
         add_result(resource_list, _error_text(exc), severity="error")
-        return
-    PRINTED[:] = printed
+        return _exit(printed, failed=True)
 
     new_items = CommentedSeq()
     for data in output.get("items") or []:
@@ -235,3 +241,4 @@ def starlark_run(resource_list: Any) -> None:
         original = by_id.pop(key, None) if key is not None else None
         new_items.append(_merge(original, data) if original is not None else _merge(None, data))
     resource_list["items"] = new_items
+    return _exit(printed, failed=False)

@@ -24,7 +24,7 @@ import pytest
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from porch_embedded.kpt.functions import BUILTINS
+from porch_embedded.kpt.functions import BUILTINS, FunctionExit
 
 DATA = Path(__file__).parent / "data"
 _PATH = "internal.config.kubernetes.io/path"
@@ -126,6 +126,8 @@ class CaseRun:
     expected: dict[str, list[Any]] | None
     expected_results: list[Any] | None
     expected_exit: int
+    returned: FunctionExit | None = None
+    expected_stderr: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -146,6 +148,11 @@ class CaseRun:
         assert self.expected_results is not None
         got = [_plain(result) for result in self.results]
         assert got == [_plain(result) for result in self.expected_results]
+
+    @property
+    def stderr(self) -> str:
+        """The stderr the builtin handed back (through ``FunctionExit``), '' if none."""
+        return self.returned.stderr if self.returned is not None else ""
 
     def check(self, *, ignore: tuple[str, ...] = ()) -> None:
         """Exit code, results (when pinned) and files (when the run succeeds)."""
@@ -229,16 +236,18 @@ def run_case(
     resource_list["items"] = chosen
     if function_config is not None:
         resource_list["functionConfig"] = function_config
-    BUILTINS[function](resource_list)
+    returned = BUILTINS[function](resource_list)
     output = list(resource_list["items"]) + [item for item in items if not _selected(item, selectors)]
     if function_config is not None and exclude is not None:
         _annotate(function_config, exclude, 0)
         output.append(function_config)
 
     expected_results = None
+    expected_stderr = None
     if (expected_dir / "results.yaml").exists():
         listing = _yaml().load((expected_dir / "results.yaml").read_text())
         expected_results = list(listing["items"][0].get("results") or [])
+        expected_stderr = str(listing["items"][0].get("stderr") or "")
     return CaseRun(
         name=f"{function}/{case}",
         resource_list=resource_list,
@@ -246,6 +255,8 @@ def run_case(
         expected=_expected_files(source, tmp_path),
         expected_results=expected_results,
         expected_exit=int(config.get("exitCode") or 0),
+        returned=returned if isinstance(returned, FunctionExit) else None,
+        expected_stderr=expected_stderr,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from porch_embedded.kpt.functions import _starlark
+from porch_embedded.kpt.functions import BUILTINS, run_builtin
 
 DATA = __import__("pathlib").Path(__file__).parent / "data" / "starlark"
 
@@ -40,8 +40,25 @@ def test_catalog_eval_fn_config(catalog_case: Callable[..., Any]) -> None:
 
 
 def test_catalog_non_standard_features(catalog_case: Callable[..., Any]) -> None:
-    catalog_case("starlark", "non-standard-features", ).assert_files()
-    assert _starlark.PRINTED == ['set(["foo", "bar"])', "2"]
+    run = catalog_case("starlark", "non-standard-features")
+    run.assert_files()
+    assert run.stderr == run.expected_stderr == 'set(["foo", "bar"])\n2'
+
+
+@pytest.mark.parametrize("case", ["empty-input", "validation"])
+def test_catalog_failure_stderr(catalog_case: Callable[..., Any], case: str) -> None:
+    run = catalog_case("starlark", case)
+    assert run.stderr == run.expected_stderr == "failed to evaluate function: error: function failure"
+
+
+def test_print_output_is_the_stderr_of_the_run() -> None:
+    config = "  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: f\n  data:\n    source: |\n"
+    resource_list = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n" + config
+    output = run_builtin(BUILTINS["starlark"], (resource_list + "      print('a', 1)\n      print('b')\n").encode())
+    assert (output.exit_code, output.stderr) == (0, "a 1\nb")
+    failing = resource_list + "      print('before')\n      fail('no')\n"
+    output = run_builtin(BUILTINS["starlark"], failing.encode())
+    assert (output.exit_code, output.stderr) == (1, "before\nfailed to evaluate function: error: function failure")
 
 
 def test_syntax_errors_are_error_results(builtin_call: Any) -> None:
