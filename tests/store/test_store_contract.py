@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from porch_embedded.store import (
     WatchQuery,
 )
 
-from conftest import StoreOpener
+StoreOpener = Callable[..., AbstractAsyncContextManager[Store]]  # the open_test_store fixture
 
 REPOS = "repositories.config.porch.kpt.dev"
 REVS = "packagerevisions.porch.kpt.dev"
