@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from porch_embedded.kpt.functions._krm import add_result, config_data
-from porch_embedded.kpt.functions._registry import builtin
+from porch_embedded.kpt.functions._registry import FunctionExit, builtin
 
 __all__ = ["set_image", "split_image"]
 
@@ -114,7 +114,7 @@ def _leaves(node: Any, parts: list[str]) -> Iterator[tuple[Any, Any]]:
 
 
 @builtin("set-image")
-def set_image(resource_list: Any) -> None:
+def set_image(resource_list: Any) -> FunctionExit | None:
     """Rewrite the images named by the functionConfig in every item's image fields."""
     function_config = resource_list.get("functionConfig") or {}
     spec: dict[str, str] = {}
@@ -122,15 +122,12 @@ def set_image(resource_list: Any) -> None:
         spec = {key: str(value) for key, value in function_config["image"].items() if value not in (None, "")}
     for key, value in config_data(function_config).items():
         if key not in _DATA_KEYS:
-            _fail(resource_list, f"ConfigMap has wrong field name {key}")
-            return
+            return _fail(resource_list, f"ConfigMap has wrong field name {key}")
         spec[key] = value
     if not spec.get("name"):
-        _fail(resource_list, "must specify `name`")
-        return
+        return _fail(resource_list, "must specify `name`")
     if not (spec.get("newName") or spec.get("newTag") or spec.get("digest")):
-        _fail(resource_list, "must specify one of `newName`, `newTag`, or `digest`")
-        return
+        return _fail(resource_list, "must specify one of `newName`, `newTag`, or `digest`")
 
     count = 0
     items = list(resource_list.get("items") or [])
@@ -155,9 +152,11 @@ def set_image(resource_list: Any) -> None:
                         container[key] = _new_image(old, spec)
                         count += 1
     add_result(resource_list, f"summary: updated a total of {count} image(s)", severity="info")
+    return None
 
 
-def _fail(resource_list: Any, message: str) -> None:
-    """The two error results the Go SDK writes when a function gives up."""
+def _fail(resource_list: Any, message: str) -> FunctionExit:
+    """The two error results and the stderr line the Go SDK writes when a function gives up."""
     add_result(resource_list, message, severity="error")
     add_result(resource_list, f"function is terminated: {message}", severity="error")
+    return FunctionExit(1, f"failed to evaluate function: function is terminated: {message}")
