@@ -1,0 +1,653 @@
+"""``GitAdapter``: a Repository's git storage, in Porch's exact layout, over dulwich.
+
+Each registration (URL + branch + directory + credentials) gets an adapter; adapters of
+the same URL share one bare repository under the cache directory (``GitCache``), its
+parsed history, and one lock that orders fetches and pushes on it. Reads of objects need
+no lock: git objects never change and refs are replaced atomically.
+
+Every dulwich call runs in ``trio.to_thread.run_sync`` behind the cache's limiter, with a
+``Repo`` opened and closed inside the thread. Writes are one push each (one receive-pack
+carrying every ref update, atomic when the server supports it), and a push that lost a
+race on the registered branch is rebuilt on the fresh branch HEAD and retried a bounded
+number of times with linear backoff, as Porch does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+from dulwich.objects import Commit
+from dulwich.repo import Repo
+
+from porch_embedded.errors import (
+    Internal,
+    PackageContentInvalid,
+    RepositoryNotFound,
+)
+from porch_embedded.vcs import _layout as layout
+from porch_embedded.vcs._history import History
+from porch_embedded.vcs._layout import Annotation
+from porch_embedded.vcs._protocol import Author, DraftWrite, Lifecycle, Revision, Snapshot
+from porch_embedded.vcs._remote import (
+    ABSENT,
+    ANY,
+    Credentials,
+    PushRejected,
+    Remote,
+    StaleRef,
+    conflict,
+    refs_version,
+)
+from porch_embedded.vcs._trees import (
+    find_packages,
+    is_package,
+    lookup_tree,
+    read_files,
+    replace_subtree,
+    tree_of_files,
+)
+
+__all__ = ["GitAdapter", "GitCache", "GitSpec", "open_git_adapter"]
+
+log = logging.getLogger("porch_embedded.vcs")
+
+T = TypeVar("T")
+
+LOCAL_BRANCHES = b"refs/remotes/origin/"
+PORCH = Author(layout.PORCH_NAME, layout.PORCH_EMAIL)
+PUSH_ATTEMPTS = 4
+"""One push plus three retries, Porch's default ``repo-operation-retry-attempts``."""
+BACKOFF_S = 0.2
+
+
+@dataclass(frozen=True)
+class GitSpec:
+    """A Repository's ``spec.git``, as the adapter needs it."""
+
+    url: str
+    branch: str = "main"
+    directory: str = ""
+    create_branch: bool = False
+    author: str = ""
+    email: str = ""
+    secret_name: str = ""
+    """Named in error messages about refused credentials (never the Secret's contents)."""
+
+
+@dataclass
+class _Shared:
+    """What registrations of one URL share: the bare repository, its history and its lock."""
+
+    path: Path
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    history: History = field(default_factory=History)
+
+
+class GitCache:
+    """Bare repositories, one per URL, under ``root/git``; and the limiter of git threads.
+
+    The composition root makes one per process and hands it to every ``open_git_adapter``.
+    """
+
+    def __init__(self, root: Path, *, threads: int = 8) -> None:
+        self.root = Path(root) / "git"
+        self.limiter = trio.CapacityLimiter(threads)
+        self._shared: dict[str, _Shared] = {}
+
+    def shared(self, url: str) -> _Shared:
+        """The cache entry of ``url`` (user info already removed), made on first use."""
+        entry = self._shared.get(url)
+        if entry is None:
+            readable = re.sub(r"[^A-Za-z0-9._-]", "-", url)[:80]
+            digest = hashlib.sha256(url.encode()).hexdigest()[:10]
+            entry = _Shared(self.root / f"{readable}-{digest}")
+            self._shared[url] = entry
+        return entry
+
+
+def _now() -> tuple[int, int]:
+    return int(time.time()), 0
+
+
+def _local_name(ref: str) -> bytes:
+    """Where a remote ref lives in the cache: branches under refs/remotes/origin/, tags as they are."""
+    if ref.startswith(layout.HEADS):
+        return LOCAL_BRANCHES + ref[len(layout.HEADS) :].encode()
+    return ref.encode()
+
+
+def _remote_view(repo: Repo) -> dict[str, str]:
+    """The cache's refs named as on the server: refs/heads/... and refs/tags/... -> object id."""
+    view: dict[str, str] = {}
+    for name, sha in repo.refs.as_dict(b"refs/remotes/origin").items():
+        view[layout.HEADS + name.decode()] = sha.decode()
+    for name, sha in repo.refs.as_dict(b"refs/tags").items():
+        view[layout.TAGS + name.decode()] = sha.decode()
+    return view
+
+
+def _mirror(repo: Repo, remote: Mapping[str, str]) -> None:
+    """Make the cache's branch and tag refs exactly the server's (pruning the gone ones)."""
+    current = _remote_view(repo)
+    for ref, sha in remote.items():
+        if current.get(ref) != sha:
+            repo.refs[_local_name(ref)] = sha.encode()
+    for ref in current.keys() - remote.keys():
+        repo.refs.remove_if_equals(_local_name(ref), None)
+
+
+def _apply(repo: Repo, updates: Mapping[str, tuple[str, str]]) -> None:
+    """Record a successful push in the cache, so reads see it without a fetch."""
+    for ref, (_expected, new) in updates.items():
+        if new:
+            repo.refs[_local_name(ref)] = new.encode()
+        else:
+            repo.refs.remove_if_equals(_local_name(ref), None)
+
+
+class GitAdapter:
+    """One registered git repository (URL, branch, directory, credentials): the RepositoryAdapter for git.
+
+    Make it with ``open_git_adapter``. See ``RepositoryAdapter`` for what each method does;
+    notes here say how git does it.
+    """
+
+    def __init__(self, cache: GitCache, spec: GitSpec, credentials: Credentials | None = None) -> None:
+        self.spec = spec
+        self.remote = Remote(spec.url, credentials, secret_name=spec.secret_name)
+        self.directory = spec.directory.strip("/")
+        self._cache = cache
+        self._shared = cache.shared(self.remote.url)
+        self._branch_ref = layout.branch_ref(spec.branch)
+
+    def __repr__(self) -> str:
+        return f"GitAdapter({self.remote.url!r}, branch={self.spec.branch!r}, directory={self.directory!r})"
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[Repo], T]) -> T:
+        """Run ``fn`` with the cache's Repo in a worker thread; the Repo is always closed."""
+        path = self._shared.path
+
+        def call() -> T:
+            with Repo(str(path)) as repo:
+                return fn(repo)
+
+        return await trio.to_thread.run_sync(call, limiter=self._cache.limiter)
+
+    async def _ensure_cache(self) -> None:
+        path = self._shared.path
+
+        def init() -> None:
+            if not (path / "HEAD").exists():
+                path.mkdir(parents=True, exist_ok=True)
+                Repo.init_bare(str(path)).close()
+
+        async with self._shared.lock:
+            await trio.to_thread.run_sync(init, limiter=self._cache.limiter)
+
+    def _author(self, requested: Author | None) -> Author:
+        """Repository author/email when configured (Porch's override), else the requester, else Porch."""
+        if self.spec.author or self.spec.email:
+            return Author(self.spec.author or self.spec.email, self.spec.email or self.spec.author)
+        return requested or PORCH
+
+    def _commit(self, repo: Repo, tree: bytes, parents: list[bytes], author: Author, message: str) -> bytes:
+        when, offset = _now()
+        commit = Commit()
+        commit.tree = tree
+        commit.parents = parents
+        commit.author = f"{author.name} <{author.email}>".encode()
+        commit.committer = f"{PORCH.name} <{PORCH.email}>".encode()
+        commit.author_time = commit.commit_time = when
+        commit.author_timezone = commit.commit_timezone = offset
+        commit.message = message.encode()
+        repo.object_store.add_object(commit)
+        return commit.id
+
+    def _push(self, repo: Repo, updates: Mapping[str, tuple[str, str]]) -> None:
+        self.remote.push_blocking(repo, updates)
+        _apply(repo, updates)
+
+    def _fetch_blocking(self, repo: Repo) -> dict[str, str]:
+        refs = self.remote.fetch_blocking(repo)
+        _mirror(repo, refs)
+        return refs
+
+    async def _write(self, fn: Callable[[Repo], T]) -> T:
+        """A write: under the URL's lock, shielded so a hang-up never leaves git half-written."""
+        with trio.CancelScope(shield=True):
+            async with self._shared.lock:
+                return await self._run(fn)
+
+    async def _write_retrying(self, fn: Callable[[Repo], T], what: str) -> T:
+        """A write that rebuilds on a fresh fetch when it lost a race on the registered branch."""
+        last: StaleRef | PushRejected | None = None
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                return await self._write(fn)
+            except StaleRef as exc:
+                if exc.ref != self._branch_ref:
+                    raise conflict(self.remote, exc, what) from exc
+                last = exc
+            except PushRejected as exc:
+                last = exc
+            log.info("%s: %s lost a race (attempt %d), retrying: %s", self.remote.url, what, attempt, last)
+            with trio.CancelScope(shield=True):
+                await trio.sleep(BACKOFF_S * attempt)
+        assert last is not None
+        raise conflict(self.remote, last, what) from last
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def version(self) -> str:
+        refs = await trio.to_thread.run_sync(self.remote.ls_remote_blocking, limiter=self._cache.limiter)
+        return refs_version(refs)
+
+    async def fetch(self) -> str:
+        async with self._shared.lock:
+            refs = await self._run(self._fetch_blocking)
+        return refs_version(refs)
+
+    async def check(self) -> None:
+        refs = await trio.to_thread.run_sync(self.remote.ls_remote_blocking, limiter=self._cache.limiter)
+        if self._branch_ref not in refs and not self.spec.create_branch:
+            raise self._no_branch()
+
+    def _no_branch(self) -> RepositoryNotFound:
+        return RepositoryNotFound(
+            f"{self.remote.url}: branch {self.spec.branch!r} does not exist; push it, or set "
+            "spec.git.createBranch to let porch create it"
+        )
+
+    async def snapshot(self) -> Snapshot:
+        return await self._run(self._snapshot_blocking)
+
+    def _snapshot_blocking(self, repo: Repo) -> Snapshot:
+        store, history = repo.object_store, self._shared.history
+        refs = _remote_view(repo)
+        warnings: list[str] = []
+        revisions: list[Revision] = []
+        proposed_deletions = {ref for ref in refs if ref.startswith(layout.DELETION_PROPOSED)}
+
+        def lifecycle_of(path: str, version: str) -> Lifecycle:
+            ref = layout.deletion_proposed_ref(path, version)
+            return "DeletionProposed" if ref in proposed_deletions else "Published"
+
+        head = refs.get(self._branch_ref, "")
+        packages: dict[str, bytes] = {}
+        if head:
+            info = history.commit(store, head.encode())
+            packages = find_packages(store, info.tree, self.directory)
+            for path, tree in sorted(packages.items()):
+                revisions.append(
+                    Revision(
+                        package=layout.relative_package(path, self.directory),
+                        path=path,
+                        workspace=self.spec.branch,
+                        revision=-1,
+                        lifecycle=lifecycle_of(path, self.spec.branch),
+                        ref=self._branch_ref,
+                        commit=head,
+                        tree=tree.decode(),
+                        published_by=info.author_email,
+                        published_at=info.time,
+                    )
+                )
+
+        for ref, sha in sorted(refs.items()):
+            tag = layout.parse_tag_ref(ref)
+            draft = layout.parse_draft_ref(ref)
+            if tag is not None:
+                path, version = tag
+                if not layout.in_directory(path, self.directory) or path == self.directory:
+                    continue
+                try:
+                    commit = history.peel(store, sha.encode())
+                    info = history.commit(store, commit)
+                except (KeyError, TypeError) as exc:
+                    warnings.append(f"{ref}: skipped, it does not point at a commit ({type(exc).__name__})")
+                    continue
+                tree = lookup_tree(store, info.tree, path)
+                if tree is None or not is_package(store, tree):
+                    warnings.append(f"{ref}: skipped, {path}/Kptfile does not exist at {commit.decode()}")
+                    continue
+                workspace = history.workspace_at(store, commit, path)
+                tasks = history.first_task(store, commit, path, workspace) if workspace else ()
+                revisions.append(
+                    Revision(
+                        package=layout.relative_package(path, self.directory),
+                        path=path,
+                        workspace=workspace or version,
+                        revision=layout.revision_of_tag(version),
+                        lifecycle=lifecycle_of(path, version),
+                        ref=ref,
+                        commit=commit.decode(),
+                        tree=tree.decode(),
+                        tasks=tasks,
+                        published_by=info.author_email,
+                        published_at=info.time,
+                    )
+                )
+            elif draft is not None:
+                lifecycle, path, workspace = draft
+                if not layout.in_directory(path, self.directory) or path == self.directory:
+                    continue
+                try:
+                    info = history.commit(store, sha.encode())
+                except (KeyError, TypeError) as exc:
+                    warnings.append(f"{ref}: skipped, it does not point at a commit ({type(exc).__name__})")
+                    continue
+                tree = lookup_tree(store, info.tree, path)
+                if tree is None or not is_package(store, tree):
+                    warnings.append(f"{ref}: skipped, {path}/Kptfile does not exist at {sha}")
+                    continue
+                revisions.append(
+                    Revision(
+                        package=layout.relative_package(path, self.directory),
+                        path=path,
+                        workspace=workspace,
+                        revision=0,
+                        lifecycle="Draft" if lifecycle == "Draft" else "Proposed",
+                        ref=ref,
+                        commit=sha,
+                        tree=tree.decode(),
+                        tasks=history.first_task(store, sha.encode(), path, workspace),
+                    )
+                )
+        for warning in warnings:
+            log.warning("%s: %s", self.remote.url, warning)
+        return Snapshot(
+            version=refs_version(refs),
+            branch_commit=head,
+            packages=tuple(layout.relative_package(p, self.directory) for p in sorted(packages)),
+            revisions=tuple(revisions),
+            warnings=tuple(warnings),
+        )
+
+    async def read_package(self, revision: Revision) -> dict[str, str]:
+        def read(repo: Repo) -> dict[str, bytes]:
+            return read_files(repo.object_store, revision.tree.encode())
+
+        raw = await self._run(read)
+        files: dict[str, str] = {}
+        for path, data in raw.items():
+            try:
+                files[path] = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PackageContentInvalid(
+                    f"package {revision.package!r} at {revision.short_ref} ({revision.commit[:12]}): "
+                    f"file {path!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                    "package revisions hold text files only"
+                ) from exc
+        return dict(sorted(files.items()))
+
+    async def highest_revision(self, package: str) -> int:
+        path = layout.full_path(self.directory, package)
+
+        def highest(repo: Repo) -> int:
+            names = repo.refs.keys(base=f"refs/tags/{path}/".encode())
+            numbers = [layout.revision_of_tag(n.decode()) for n in names if b"/" not in n]
+            return max([0, *numbers])
+
+        return await self._run(highest)
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def create_branch(self) -> None:
+        """Create the registered branch with Porch's initial commit (README.md) if it is missing."""
+
+        def create(repo: Repo) -> None:
+            refs = self._fetch_blocking(repo)
+            if self._branch_ref in refs:
+                return
+            tree = tree_of_files(repo.object_store, {"README.md": layout.INITIAL_README.encode()})
+            commit = self._commit(repo, tree, [], PORCH, layout.INITIAL_COMMIT_MESSAGE)
+            try:
+                self._push(repo, {self._branch_ref: (ABSENT, commit.decode())})
+            except (StaleRef, PushRejected):
+                self._fetch_blocking(repo)  # someone else created it first: that is fine
+
+        await self._write(create)
+
+    async def save_draft(self, write: DraftWrite) -> Revision:
+        path = layout.full_path(self.directory, write.package)
+        if write.parent is not None and write.parent.lifecycle not in ("Draft", "Proposed"):
+            raise Internal(f"save_draft: {write.parent.short_ref} is {write.parent.lifecycle}, not a draft")
+        encoded = {name: text.encode("utf-8") for name, text in write.files.items()}
+        author = self._author(write.author)
+
+        def save(repo: Repo) -> Revision:
+            store = repo.object_store
+            parent = write.parent
+            if parent is None:
+                ref, expected = layout.draft_ref(path, write.workspace), ABSENT
+                base = _remote_view(repo).get(self._branch_ref, "")
+            else:
+                ref, expected, base = parent.ref, parent.commit, parent.commit
+            base_tree = self._shared.history.commit(store, base.encode()).tree if base else None
+            subtree = tree_of_files(store, encoded) if encoded else None
+            root = replace_subtree(store, base_tree, path, subtree)
+            message = layout.annotate(
+                write.message or layout.message_for_task(write.task),
+                Annotation(path, write.workspace, "0", write.task),
+            )
+            commit = self._commit(repo, root, [base.encode()] if base else [], author, message)
+            try:
+                self._push(repo, {ref: (expected, commit.decode())})
+            except (StaleRef, PushRejected) as exc:
+                what = (
+                    f"creating draft {ref.removeprefix(layout.HEADS)} (it already exists)"
+                    if parent is None
+                    else f"committing to {ref.removeprefix(layout.HEADS)}"
+                )
+                raise conflict(self.remote, exc, what) from exc
+            lifecycle: Lifecycle = "Proposed" if ref.startswith(layout.PROPOSED) else "Draft"
+            tasks = (dict(write.task),) if write.task and write.task.get("type") in layout.FIRST_TASK_TYPES else ()
+            if not tasks and parent is not None:
+                tasks = parent.tasks
+            return Revision(
+                package=write.package.strip("/"),
+                path=path,
+                workspace=write.workspace,
+                revision=0,
+                lifecycle=lifecycle,
+                ref=ref,
+                commit=commit.decode(),
+                tree=(subtree or b"").decode(),
+                tasks=tasks,
+            )
+
+        return await self._write(save)
+
+    async def _move(self, revision: Revision, target: str, lifecycle: Lifecycle, what: str) -> Revision:
+        """Point ``target`` at the revision's commit and delete its current ref, in one push."""
+
+        def move(repo: Repo) -> Revision:
+            updates = {target: (ABSENT, revision.commit), revision.ref: (revision.commit, "")}
+            try:
+                self._push(repo, updates)
+            except (StaleRef, PushRejected) as exc:
+                raise conflict(self.remote, exc, what) from exc
+            return _replace(revision, ref=target, lifecycle=lifecycle)
+
+        return await self._write(move)
+
+    async def propose(self, revision: Revision) -> Revision:
+        self._expect(revision, "Draft")
+        target = layout.proposed_ref(revision.path, revision.workspace)
+        return await self._move(revision, target, "Proposed", f"proposing {revision.short_ref}")
+
+    async def reject(self, revision: Revision) -> Revision:
+        self._expect(revision, "Proposed")
+        target = layout.draft_ref(revision.path, revision.workspace)
+        return await self._move(revision, target, "Draft", f"rejecting {revision.short_ref}")
+
+    def _expect(self, revision: Revision, *lifecycles: Lifecycle) -> None:
+        if revision.lifecycle not in lifecycles:
+            raise Internal(
+                f"{revision.short_ref} is {revision.lifecycle}; the git adapter expected {' or '.join(lifecycles)}"
+            )
+
+    async def approve(self, revision: Revision, number: int, *, author: Author | None = None) -> Revision:
+        self._expect(revision, "Draft", "Proposed")
+        if number < 1:
+            raise Internal(f"approve: revision number must be >= 1, got {number}")
+        path, tag = revision.path, layout.tag_ref(revision.path, number)
+        signer = self._author(author)
+        what = f"approving {revision.short_ref} as {tag.removeprefix(layout.TAGS)}"
+
+        def approve(repo: Repo) -> Revision:
+            store, history = repo.object_store, self._shared.history
+            refs = self._fetch_blocking(repo)
+            if refs.get(revision.ref) != revision.commit:
+                raise StaleRef(revision.ref, revision.commit, refs.get(revision.ref, ""))
+            if tag in refs:
+                raise StaleRef(tag, ABSENT, refs[tag])
+            head = refs.get(self._branch_ref, "")
+            source = history.commit(store, revision.commit.encode())
+            subtree = lookup_tree(store, source.tree, path)
+            base_tree = history.commit(store, head.encode()).tree if head else None
+            root = replace_subtree(store, base_tree, path, subtree)
+            message = layout.annotate(
+                layout.approval_message(path, number), Annotation(path, revision.workspace, str(number))
+            )
+            parents = [head.encode(), revision.commit.encode()] if head else [revision.commit.encode()]
+            commit = self._commit(repo, root, parents, signer, message).decode()
+            self._push(
+                repo,
+                {
+                    self._branch_ref: (head or ABSENT, commit),
+                    tag: (ABSENT, commit),
+                    revision.ref: (revision.commit, ""),
+                },
+            )
+            return _replace(
+                revision,
+                revision=number,
+                lifecycle="Published",
+                ref=tag,
+                commit=commit,
+                tree=(subtree or b"").decode(),
+                published_by=signer.email,
+                published_at=history.commit(store, commit.encode()).time,
+            )
+
+        return await self._write_retrying(approve, what)
+
+    def _deletion_ref(self, revision: Revision) -> str:
+        if revision.ref.startswith(layout.TAGS):
+            tag = layout.parse_tag_ref(revision.ref)
+            assert tag is not None
+            return layout.deletion_proposed_ref(revision.path, tag[1])
+        return layout.deletion_proposed_ref(revision.path, self.spec.branch)
+
+    async def propose_deletion(self, revision: Revision) -> Revision:
+        self._expect(revision, "Published", "DeletionProposed")
+        target = self._deletion_ref(revision)
+
+        def mark(repo: Repo) -> Revision:
+            try:
+                self._push(repo, {target: (ANY, revision.commit)})
+            except (StaleRef, PushRejected) as exc:
+                raise conflict(self.remote, exc, f"proposing deletion of {revision.short_ref}") from exc
+            return _replace(revision, lifecycle="DeletionProposed")
+
+        return await self._write(mark)
+
+    async def restore(self, revision: Revision) -> Revision:
+        self._expect(revision, "Published", "DeletionProposed")
+        target = self._deletion_ref(revision)
+
+        def unmark(repo: Repo) -> Revision:
+            try:
+                self._push(repo, {target: (ANY, "")})
+            except (StaleRef, PushRejected) as exc:
+                raise conflict(self.remote, exc, f"restoring {revision.short_ref}") from exc
+            return _replace(revision, lifecycle="Published")
+
+        return await self._write(unmark)
+
+    async def delete(self, revision: Revision, *, author: Author | None = None) -> None:
+        """Drafts and proposals: delete their branch. A tagged revision: delete its tag (the
+        package stays on the branch, as in Porch). The placeholder: a ``Delete <path>`` commit
+        that removes the package from the branch. Both also drop a deletion proposal."""
+        what = f"deleting {revision.short_ref}"
+        if revision.lifecycle in ("Draft", "Proposed"):
+
+            def drop(repo: Repo) -> None:
+                try:
+                    self._push(repo, {revision.ref: (revision.commit, "")})
+                except (StaleRef, PushRejected) as exc:
+                    raise conflict(self.remote, exc, what) from exc
+
+            await self._write(drop)
+            return
+        proposal = self._deletion_ref(revision)
+        if revision.ref.startswith(layout.TAGS):
+
+            def untag(repo: Repo) -> None:
+                try:
+                    self._push(repo, {revision.ref: (ANY, ""), proposal: (ANY, "")})
+                except (StaleRef, PushRejected) as exc:
+                    raise conflict(self.remote, exc, what) from exc
+
+            await self._write(untag)
+            return
+        signer = self._author(author)
+
+        def remove(repo: Repo) -> None:
+            store = repo.object_store
+            refs = self._fetch_blocking(repo)
+            head = refs.get(self._branch_ref, "")
+            updates: dict[str, tuple[str, str]] = {proposal: (ANY, "")}
+            if head:
+                tree = self._shared.history.commit(store, head.encode()).tree
+                if lookup_tree(store, tree, revision.path) is not None:
+                    root = replace_subtree(store, tree, revision.path, None)
+                    commit = self._commit(repo, root, [head.encode()], signer, f"Delete {revision.path}")
+                    updates[self._branch_ref] = (head, commit.decode())
+            self._push(repo, updates)
+
+        await self._write_retrying(remove, what)
+
+    async def aclose(self) -> None:
+        """Nothing to release: Repos are opened per call; the cache stays for other registrations."""
+
+
+def _replace(revision: Revision, **changes: Any) -> Revision:
+    return dataclasses.replace(revision, **changes)
+
+
+@asynccontextmanager
+async def open_git_adapter(
+    cache: GitCache, spec: GitSpec, credentials: Credentials | None = None
+) -> AsyncIterator[GitAdapter]:
+    """Open a registered git repository: make its cache, fetch, and check (or create) the branch.
+
+    Raises RepositoryAuthFailed, RepositoryUnavailable, or RepositoryNotFound (no such
+    repository, or the branch is missing and ``spec.create_branch`` is off).
+    """
+    adapter = GitAdapter(cache, spec, credentials)
+    await adapter._ensure_cache()
+    await adapter.fetch()
+    snapshot_refs = await adapter._run(_remote_view)
+    if adapter._branch_ref not in snapshot_refs:
+        if not spec.create_branch:
+            raise adapter._no_branch()
+        await adapter.create_branch()
+    try:
+        yield adapter
+    finally:
+        await adapter.aclose()
+

@@ -1,0 +1,187 @@
+"""The ``RepositoryAdapter`` protocol: what the engine calls to read and write a package repository.
+
+Porch's repository interface separates three things, and so does this one: listing what a
+repository holds (``snapshot``: every package revision the refs describe), reading one
+revision's files (``read_package``), and changing it, where a draft is a unit of work that
+lands as one commit on its own ref (``save_draft``), and every lifecycle move is one push.
+The adapter knows the storage layout (refs, commit messages, trailers) and nothing of the
+lifecycle rules: the engine decides *whether* a move is allowed and which number an
+approval takes; the adapter only makes the move land atomically or raises.
+
+Everything here is plain data: the engine builds the Kubernetes objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "Author",
+    "DraftWrite",
+    "Lifecycle",
+    "RepositoryAdapter",
+    "Revision",
+    "Snapshot",
+]
+
+Lifecycle = Literal["Draft", "Proposed", "Published", "DeletionProposed"]
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who a commit is attributed to; Porch uses the Kubernetes user name for both fields."""
+
+    name: str
+    email: str
+
+    @classmethod
+    def from_user(cls, username: str) -> Author:
+        """The author Porch records for a Kubernetes user: name and email both the username."""
+        return cls(username, username)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One package revision as storage describes it.
+
+    ``package`` is the package path relative to the repository's directory (the API's
+    ``spec.packageName``); ``path`` is its full path in the repository. ``revision`` is
+    N >= 1 for a ``v<N>`` tag, -1 for the branch placeholder and other tags, 0 for drafts
+    and proposals. ``commit`` is what the ref points at (the optimistic-concurrency token
+    every write takes back), ``tree`` the id of the package's directory in that commit
+    (equal trees mean equal files). ``tasks`` holds at most the first task recovered from
+    ``kpt:`` commit trailers. ``published_by``/``published_at`` are the commit's author
+    email and time, set for published revisions only.
+    """
+
+    package: str
+    path: str
+    workspace: str
+    revision: int
+    lifecycle: Lifecycle
+    ref: str
+    """The full ref name: ``refs/heads/drafts/<path>/<ws>``, ``refs/tags/<path>/v1``, ``refs/heads/main``."""
+    commit: str
+    tree: str
+    tasks: tuple[dict[str, Any], ...] = ()
+    published_by: str = ""
+    published_at: datetime | None = None
+
+    @property
+    def short_ref(self) -> str:
+        """The ref without ``refs/heads/`` or ``refs/tags/``: what Porch shows in ``selfLock.git.ref``."""
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if self.ref.startswith(prefix):
+                return self.ref[len(prefix) :]
+        return self.ref
+
+    @property
+    def is_placeholder(self) -> bool:
+        """True for the revision that stands for the package on the registered branch."""
+        return self.ref.startswith("refs/heads/") and self.lifecycle in ("Published", "DeletionProposed")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a repository holds at one version, read from the local cache."""
+
+    version: str
+    """The refs hash this snapshot was read at; equal to ``version()`` when nothing changed."""
+    branch_commit: str
+    """The registered branch's HEAD, or ``""`` when the branch does not exist."""
+    packages: tuple[str, ...]
+    """Packages (relative paths) present on the branch."""
+    revisions: tuple[Revision, ...]
+    warnings: tuple[str, ...] = ()
+    """Refs that were skipped, each with the reason (a tag whose path has no Kptfile, ...)."""
+
+
+@dataclass(frozen=True)
+class DraftWrite:
+    """One commit of a draft's complete file set.
+
+    With ``parent=None`` a new draft branch is created on top of the registered branch's
+    HEAD; it is a Conflict if that draft already exists. Otherwise the commit goes on top
+    of ``parent`` (a Draft or Proposed revision), and it is a Conflict if its ref no longer
+    points at ``parent.commit``. ``files`` replaces the package's directory entirely.
+    ``task`` is recorded in the ``kpt:`` trailer and its type picks Porch's commit message
+    (``init`` -> "Creating new empty revision", ``render`` -> "Rendering package", none ->
+    "Intermediate commit", ...).
+    """
+
+    package: str
+    workspace: str
+    files: Mapping[str, str]
+    task: Mapping[str, Any] | None = None
+    parent: Revision | None = None
+    author: Author | None = None
+    message: str = ""
+    """Overrides the message picked from the task type when not empty."""
+
+
+class RepositoryAdapter(Protocol):
+    """A package repository: list, read, and change it one atomic push at a time.
+
+    Every method may raise (from ``porch_embedded.errors``) RepositoryUnavailable when the
+    server failed us, RepositoryAuthFailed when it refused the credentials, NotFound when
+    the repository or branch is gone, and Conflict when a ref moved under a write.
+    """
+
+    async def version(self) -> str:
+        """A cheap hash of the remote's refs; unchanged means nothing needs re-listing."""
+        ...
+
+    async def fetch(self) -> str:
+        """Bring the local cache up to date with the remote; return the fetched version."""
+        ...
+
+    async def snapshot(self) -> Snapshot:
+        """Every revision the local cache holds (call ``fetch`` first for fresh data)."""
+        ...
+
+    async def read_package(self, revision: Revision) -> dict[str, str]:
+        """The revision's files: path relative to the package -> text."""
+        ...
+
+    async def highest_revision(self, package: str) -> int:
+        """The highest N of the package's ``v<N>`` tags in the cache, 0 when none: O(package)."""
+        ...
+
+    async def save_draft(self, write: DraftWrite) -> Revision:
+        """Commit a draft's files on its draft (or proposed) ref; create the draft if new."""
+        ...
+
+    async def propose(self, revision: Revision) -> Revision:
+        """Move a Draft to Proposed."""
+        ...
+
+    async def reject(self, revision: Revision) -> Revision:
+        """Move a Proposed revision back to Draft."""
+        ...
+
+    async def approve(self, revision: Revision, number: int, *, author: Author | None = None) -> Revision:
+        """Publish a Proposed (or Draft) revision as ``v<number>`` of its package."""
+        ...
+
+    async def propose_deletion(self, revision: Revision) -> Revision:
+        """Mark a Published revision DeletionProposed."""
+        ...
+
+    async def restore(self, revision: Revision) -> Revision:
+        """Take a DeletionProposed revision back to Published."""
+        ...
+
+    async def delete(self, revision: Revision, *, author: Author | None = None) -> None:
+        """Remove a revision from storage (draft/proposal: its ref; published: as Porch does)."""
+        ...
+
+    async def check(self) -> None:
+        """Health check: the server answers, accepts the credentials, and the branch exists."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what this handle holds; the shared cache stays on disk."""
+        ...

@@ -1,0 +1,266 @@
+"""Talking to a git server over smart HTTP with dulwich: ls-remote, fetch, push (all blocking).
+
+Every function here is ``*_blocking``: it runs in a worker thread and never touches trio.
+Library errors are translated once, here, by ``git_errors``; credentials never reach a
+message: URLs are shown without user info, and any text taken from a library exception
+has the secret values masked before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from dulwich.client import HTTPProxyUnauthorized, HTTPUnauthorized, Urllib3HttpGitClient
+from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.objects import ZERO_SHA
+from dulwich.repo import Repo
+
+from porch_embedded.errors import (
+    RefConflict,
+    RepositoryAuthFailed,
+    RepositoryNotFound,
+    RepositoryUnavailable,
+)
+from porch_embedded.vcs._layout import HEADS, TAGS
+
+__all__ = [
+    "ANY",
+    "Credentials",
+    "PushRejected",
+    "Remote",
+    "StaleRef",
+    "refs_version",
+]
+
+log = logging.getLogger("porch_embedded.vcs")
+
+ANY = "*"
+"""Expectation for a ref in a push: whatever it is now (used to delete refs that may be absent)."""
+ABSENT = ""
+"""Expectation for a ref in a push: it must not exist yet."""
+
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """What a Repository's Secret holds: basic-auth username/password, or a bearer token."""
+
+    username: str = ""
+    password: str = ""
+    bearer_token: str = ""
+
+    def __repr__(self) -> str:
+        kind = "bearer" if self.bearer_token else "basic" if self.username else "none"
+        return f"Credentials(<{kind}, redacted>)"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self.username or self.password or self.bearer_token)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never be printed."""
+        return tuple(s for s in (self.password, self.bearer_token) if s)
+
+
+def split_url(url: str) -> tuple[str, Credentials]:
+    """Take user info out of a URL: (URL without it, credentials it carried)."""
+    parts = urlsplit(url)
+    if not parts.username and not parts.password:
+        return url, Credentials()
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, Credentials(unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def refs_version(refs: Mapping[str, str]) -> str:
+    """sha256 over the sorted branch and tag refs: changes whenever any of them moves."""
+    digest = hashlib.sha256()
+    for name in sorted(refs):
+        if name.startswith((HEADS, TAGS)) and not name.endswith("^{}"):
+            digest.update(f"{refs[name]} {name}\n".encode())
+    return digest.hexdigest()
+
+
+class StaleRef(Exception):
+    """A ref on the server is not what a push expected; raised before anything is sent."""
+
+    def __init__(self, ref: str, expected: str, actual: str) -> None:
+        super().__init__(f"{ref} is at {actual or 'nothing'}, expected {expected or 'nothing'}")
+        self.ref, self.expected, self.actual = ref, expected, actual
+
+
+class PushRejected(Exception):
+    """The server refused one or more ref updates of a push (nothing landed if it was atomic)."""
+
+    def __init__(self, statuses: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{ref}: {why}" for ref, why in sorted(statuses.items())))
+        self.statuses = dict(statuses)
+
+
+class _Client(Urllib3HttpGitClient):
+    """dulwich's HTTP client, plus a bearer token sent only to the repository's own origin.
+
+    dulwich 1.2 stores ``extra_headers`` but never sends them, so the token is added per
+    request here, the same way dulwich scopes basic-auth credentials.
+    """
+
+    def __init__(self, url: str, credentials: Credentials) -> None:
+        basic = credentials.username and not credentials.bearer_token
+        super().__init__(
+            url,
+            username=credentials.username if basic else None,
+            password=credentials.password if basic else None,
+            timeout=TIMEOUT_S,
+            quiet=True,
+        )
+        self._bearer = credentials.bearer_token
+        self._bearer_origin = self._origin(url)
+
+    def _http_request(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+        raise_for_status: bool = True,
+    ) -> Any:
+        if self._bearer and self._origin(url) == self._bearer_origin:
+            headers = {**(headers or {}), "Authorization": f"Bearer {self._bearer}"}
+        return super()._http_request(url, headers, data, raise_for_status)
+
+
+class Remote:
+    """One remote repository (URL + credentials) and the translation of its failures."""
+
+    def __init__(self, url: str, credentials: Credentials | None = None, *, secret_name: str = "") -> None:
+        clean, embedded = split_url(url)
+        self.url = clean
+        self.credentials = credentials if credentials else embedded
+        self.secret_name = secret_name
+        self._masks = tuple(self.credentials.secrets()) + tuple(embedded.secrets())
+
+    def client(self) -> _Client:
+        return _Client(self.url, self.credentials)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value masked and user info dropped from URLs."""
+        for secret in self._masks:
+            text = text.replace(secret, "***")
+        return text
+
+    @contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """Translate dulwich and network failures while ``action`` runs into the error tree."""
+        try:
+            yield
+        except (HTTPUnauthorized, HTTPProxyUnauthorized) as exc:
+            if self.credentials:
+                secret = f"Secret {self.secret_name!r}" if self.secret_name else "the repository's Secret"
+                message = (
+                    f"{self.url}: the git server refused the credentials of {secret} while {action}; "
+                    "check the username and password (or bearerToken) it holds"
+                )
+            else:
+                message = (
+                    f"{self.url}: the git server requires credentials while {action}, and the "
+                    "repository has none; set spec.git.secretRef to a Secret that holds them"
+                )
+            raise RepositoryAuthFailed(message) from exc
+        except NotGitRepository as exc:
+            raise RepositoryNotFound(
+                f"{self.url}: no git repository at this URL (the server answered 404) while {action}"
+            ) from exc
+        except (GitProtocolError, HangupException, OSError) as exc:
+            detail = self.redact(str(exc))[:300] or type(exc).__name__
+            raise RepositoryUnavailable(
+                f"{self.url}: the git server failed while {action}: {detail}"
+            ) from exc
+
+    # -- operations -------------------------------------------------------------------
+
+    def ls_remote_blocking(self) -> dict[str, str]:
+        """The remote's refs (peeled entries and HEAD dropped): full name -> object id."""
+        with self.errors("listing refs"):
+            result = self.client().get_refs(b"")
+        return {
+            name.decode(): sha.decode()
+            for name, sha in result.refs.items()
+            if sha is not None and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}")
+        }
+
+    def fetch_blocking(self, repo: Repo) -> dict[str, str]:
+        """Fetch every branch and tag into ``repo``'s object store; return the remote refs.
+
+        The caller mirrors the refs into its own namespace; nothing here writes a ref.
+        """
+        with self.errors("fetching"):
+            result = self.client().fetch(b"", repo)
+        return {
+            name.decode(): sha.decode()
+            for name, sha in result.refs.items()
+            if sha is not None and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}")
+        }
+
+    def push_blocking(self, repo: Repo, updates: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+        """Update several remote refs in one receive-pack, atomically when the server allows.
+
+        ``updates`` maps a full ref name to (expected current value, new value): expected is
+        an object id, ``ABSENT`` or ``ANY``; new is an object id or ``""`` to delete. Raises
+        StaleRef (before sending anything) when a ref is not as expected, PushRejected when
+        the server refuses an update. Returns the remote's refs as they are after the push.
+        """
+        client = self.client()
+
+        def update_refs(remote: dict[bytes, bytes]) -> dict[bytes, bytes]:
+            new = dict(remote)
+            for ref, (expected, value) in updates.items():
+                key = ref.encode()
+                actual = remote.get(key, b"").decode()
+                if expected != ANY and actual != expected:
+                    raise StaleRef(ref, expected, actual)
+                if value:
+                    new[key] = value.encode()
+                elif key in new:
+                    new[key] = ZERO_SHA
+            return new
+
+        def pack_data(have: Any, want: Any, *, ofs_delta: bool = False, progress: Callable[..., None] | None = None) -> Any:
+            store = repo.object_store
+            known = {sha for sha in have if sha in store}
+            return repo.generate_pack_data(known, set(want), ofs_delta=ofs_delta)
+
+        with self.errors("pushing"):
+            try:
+                result = client.send_pack(b"", update_refs, pack_data, atomic=True)
+            except GitProtocolError as exc:
+                if "atomic" not in str(exc):
+                    raise
+                log.warning("%s: server does not support atomic pushes; pushing refs one by one", self.url)
+                result = client.send_pack(b"", update_refs, pack_data)
+        rejected = {
+            ref.decode(): str(why) for ref, why in (result.ref_status or {}).items() if why is not None
+        }
+        if rejected:
+            raise PushRejected(rejected)
+        refs = {}
+        for name, sha in (result.refs or {}).items():
+            if sha is not None and sha != ZERO_SHA:
+                refs[name.decode()] = sha.decode()
+        return refs
+
+
+def conflict(remote: Remote, exc: StaleRef | PushRejected, what: str) -> RefConflict:
+    """A RefConflict for a write that found a ref moved, with a message that says what to do."""
+    return RefConflict(
+        f"{remote.url}: {what} failed because a ref changed on the server ({remote.redact(str(exc))}); "
+        "re-read the package revision and try again"
+    )

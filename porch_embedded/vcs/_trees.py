@@ -1,0 +1,181 @@
+"""Git trees as package directories: find packages, read files, write and splice subtrees.
+
+Blocking helpers over a dulwich object store; the caller owns the ``Repo`` and the thread.
+A package is a directory holding a regular file named ``Kptfile``; discovery stops there,
+so packages never nest (a Kptfile deeper down belongs to the package's own subpackage).
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator, Mapping
+
+from dulwich.object_store import BaseObjectStore
+from dulwich.objects import S_ISGITLINK, Blob, Tree
+
+from porch_embedded.errors import Invalid
+
+__all__ = [
+    "find_packages",
+    "is_package",
+    "lookup_tree",
+    "read_files",
+    "replace_subtree",
+    "tree_of_files",
+]
+
+KPTFILE = b"Kptfile"
+_FILE_MODE = 0o100644
+
+
+def _tree(store: BaseObjectStore, tree_id: bytes) -> Tree:
+    obj = store[tree_id]
+    if not isinstance(obj, Tree):
+        raise TypeError(f"{tree_id.decode()} is a {obj.type_name.decode()}, not a tree")
+    return obj
+
+
+def lookup_tree(store: BaseObjectStore, root: bytes | None, path: str) -> bytes | None:
+    """The id of the directory ``path`` under the tree ``root``; None when it is absent or not a directory."""
+    current = root
+    for part in (p for p in path.split("/") if p):
+        if current is None:
+            return None
+        entries = {name: (mode, sha) for name, mode, sha in _tree(store, current).iteritems()}
+        found = entries.get(part.encode())
+        if found is None or not stat.S_ISDIR(found[0]):
+            return None
+        current = found[1]
+    return current
+
+
+def is_package(store: BaseObjectStore, tree_id: bytes) -> bool:
+    """True when the directory holds a regular file called Kptfile."""
+    for name, mode, _sha in _tree(store, tree_id).iteritems():
+        if name == KPTFILE and stat.S_ISREG(mode):
+            return True
+    return False
+
+
+def find_packages(store: BaseObjectStore, root: bytes | None, directory: str) -> dict[str, bytes]:
+    """Every package under ``directory`` of the tree ``root``: full path -> its tree id.
+
+    The directory itself is not a package of the repository (its name would be empty);
+    below it the walk stops at each Kptfile.
+    """
+    base = lookup_tree(store, root, directory)
+    found: dict[str, bytes] = {}
+    if base is None:
+        return found
+    prefix = directory.strip("/")
+
+    def walk(tree_id: bytes, path: str) -> None:
+        for name, mode, sha in _tree(store, tree_id).iteritems():
+            if not stat.S_ISDIR(mode):
+                continue
+            child = f"{path}/{name.decode()}" if path else name.decode()
+            if is_package(store, sha):
+                found[child] = sha
+            else:
+                walk(sha, child)
+
+    walk(base, prefix)
+    return found
+
+
+def _files(store: BaseObjectStore, tree_id: bytes, prefix: str) -> Iterator[tuple[str, bytes]]:
+    for name, mode, sha in _tree(store, tree_id).iteritems():
+        path = f"{prefix}{name.decode()}"
+        if stat.S_ISDIR(mode):
+            yield from _files(store, sha, path + "/")
+        elif S_ISGITLINK(mode):
+            continue  # a submodule has no content here
+        else:
+            blob = store[sha]
+            assert isinstance(blob, Blob)
+            yield path, blob.as_raw_string()
+
+
+def read_files(store: BaseObjectStore, tree_id: bytes) -> dict[str, bytes]:
+    """Every file below a directory: path relative to it -> bytes (a symlink gives its target)."""
+    return dict(_files(store, tree_id, ""))
+
+
+def _check_path(path: str) -> list[str]:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+        raise Invalid(
+            f"resource path {path!r} is not a relative file path inside the package "
+            "(no leading '/', no empty, '.', '..' or '.git' segments)"
+        )
+    return parts
+
+
+def tree_of_files(store: BaseObjectStore, files: Mapping[str, bytes]) -> bytes:
+    """Write blobs and trees for ``files`` (relative path -> bytes); return the top tree id.
+
+    Raises Invalid when a path is not a plain relative path, or is both a file and a directory.
+    """
+    nested: dict[str, object] = {}
+    for path, data in files.items():
+        parts = _check_path(path)
+        node = nested
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise Invalid(f"resource path {path!r} runs through the file {part!r}")
+            node = child
+        if isinstance(node.get(parts[-1]), dict):
+            raise Invalid(f"resource path {path!r} is also a directory")
+        node[parts[-1]] = data
+
+    def write(node: Mapping[str, object]) -> bytes:
+        tree = Tree()
+        for name, value in node.items():
+            if isinstance(value, dict):
+                tree.add(name.encode(), stat.S_IFDIR, write(value))
+            else:
+                assert isinstance(value, bytes)
+                blob = Blob.from_string(value)
+                store.add_object(blob)
+                tree.add(name.encode(), _FILE_MODE, blob.id)
+        store.add_object(tree)
+        return tree.id
+
+    return write(nested)
+
+
+def replace_subtree(store: BaseObjectStore, root: bytes | None, path: str, subtree: bytes | None) -> bytes:
+    """A copy of the tree ``root`` whose directory ``path`` is ``subtree`` (None removes it).
+
+    Everything outside ``path`` keeps its ids, so concurrent changes to other packages
+    survive; directories left empty by a removal disappear, as git cannot hold them.
+    """
+    parts = [p for p in path.split("/") if p]
+
+    def splice(tree_id: bytes | None, depth: int) -> bytes | None:
+        tree = Tree()
+        if tree_id is not None:
+            for name, mode, sha in _tree(store, tree_id).iteritems():
+                tree.add(name, mode, sha)
+        name = parts[depth].encode()
+        existing = next(((m, s) for n, m, s in tree.iteritems() if n == name), None)
+        if depth == len(parts) - 1:
+            child = subtree
+        else:
+            below = existing[1] if existing and stat.S_ISDIR(existing[0]) else None
+            child = splice(below, depth + 1)
+        if existing is not None:
+            del tree[name]
+        if child is not None:
+            tree.add(name, stat.S_IFDIR, child)
+        if not len(tree) and depth > 0:
+            return None
+        store.add_object(tree)
+        return tree.id
+
+    if not parts:
+        raise Invalid("a package path cannot be empty")
+    result = splice(root, 0)
+    assert result is not None
+    return result
