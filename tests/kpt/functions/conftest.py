@@ -1,6 +1,8 @@
 """Run a catalog conformance case directly against one in-process builtin.
 
-A case is a catalog test package (``data/<function>/<case>/``) with ``.expected/``. The
+A case is a catalog test package with ``.expected/``, in
+``tests/kpt/conformance/cases/<function>/<case>/`` (shared with the renderer-level
+harness) or, for the few that harness cannot run, ``data/<function>/<case>/``. The
 helper reads its KRM files as kpt would (path and index annotations), builds the
 functionConfig the way kpt does for the case (Kptfile ``configPath``/``configMap``, eval
 ``args``, or an ``fnConfig`` file), calls the builtin, and writes the items back into
@@ -26,7 +28,18 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from porch_embedded.kpt.functions import BUILTINS, FunctionExit
 
+CASES = Path(__file__).parents[1] / "conformance" / "cases"
+"""Catalog cases the renderer-level harness (tests/kpt/conformance) also runs."""
 DATA = Path(__file__).parent / "data"
+"""Catalog cases that harness cannot run yet (see README.md)."""
+
+
+def case_dir(function: str, case: str) -> Path:
+    """The directory of catalog ``case`` of ``function``, in the shared case tree or ``data/``."""
+    for root in (CASES, DATA):
+        if (root / function / case / ".expected").is_dir():
+            return root / function / case
+    raise AssertionError(f"no catalog case {function}/{case} under {CASES} or {DATA}")
 _PATH = "internal.config.kubernetes.io/path"
 _INDEX = "internal.config.kubernetes.io/index"
 _LEGACY_PATH = "config.kubernetes.io/path"
@@ -194,7 +207,7 @@ def run_case(
     ``args`` / ``fn_config`` stand in for an ``exec.sh`` eval command line; otherwise the
     case's ``config.yaml`` (eval) or Kptfile pipeline (render) says how kpt calls it.
     """
-    source = DATA / function / case
+    source = case_dir(function, case)
     expected_dir = source / ".expected"
     config = _yaml().load((expected_dir / "config.yaml").read_text()) if (expected_dir / "config.yaml").exists() else None
     config = config if isinstance(config, Mapping) else {}
@@ -277,6 +290,12 @@ def _expected_files(source: Path, tmp_path: Path) -> dict[str, list[Any]]:
         subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch)], cwd=work, check=True)
         shutil.rmtree(work / ".git")
     return read_package(work)
+
+
+@pytest.fixture
+def case_path() -> Callable[[str, str], Path]:
+    """``case_path(function, case)``: the directory of a catalog case (see case_dir)."""
+    return case_dir
 
 
 @pytest.fixture

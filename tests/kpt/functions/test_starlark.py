@@ -9,7 +9,6 @@ import pytest
 
 from porch_embedded.kpt.functions import BUILTINS, run_builtin
 
-DATA = __import__("pathlib").Path(__file__).parent / "data" / "starlark"
 
 
 @pytest.mark.parametrize(
@@ -28,9 +27,9 @@ def test_catalog_case(catalog_case: Callable[..., Any], case: str) -> None:
     catalog_case("starlark", case).check()
 
 
-def test_catalog_configmap_as_function_config(catalog_case: Callable[..., Any]) -> None:
+def test_catalog_configmap_as_function_config(catalog_case: Callable[..., Any], case_path: Callable[..., Any]) -> None:
     # exec.sh: kpt fn eval -- source="$(cat set-replicas.star)" replicas=5
-    source = (DATA / "configmap-as-functionconfig" / "set-replicas.star").read_text()
+    source = (case_path("starlark", "configmap-as-functionconfig") / "set-replicas.star").read_text()
     catalog_case("starlark", "configmap-as-functionconfig", args={"source": source, "replicas": "5"}).check()
 
 
