@@ -25,7 +25,7 @@ import pytest
 
 from tests.parts.registry import Registry
 
-__all__ = ["FnImages", "containers_conf", "fn_images", "podman_env"]
+__all__ = ["FnImages", "build_rootfs", "containers_conf", "fn_images", "podman_env"]
 
 APPLETS = ("sh", "cat", "sed", "sleep", "nc", "id", "touch", "yes", "echo", "cp", "head", "wc", "base64")
 
@@ -69,7 +69,8 @@ def containers_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _rootfs(directory: Path, script: str) -> Path:
+def build_rootfs(directory: Path, script: str) -> Path:
+    """A rootfs tar next to ``directory`` (``<directory>.tar``) with busybox and /bin/fn = ``script``."""
     busybox = shutil.which("busybox") or "/bin/busybox"
     tar_path = directory.with_suffix(".tar")
 
@@ -109,7 +110,7 @@ def fn_images(
     port = oci_registry.host.rsplit(":", 1)[1]
     try:
         for name, script in SCRIPTS.items():
-            tar_path = _rootfs(work / name, script.replace("{port}", port))
+            tar_path = build_rootfs(work / name, script.replace("{port}", port))
             local = f"localhost/porch-embedded-test/fn-{name}:{tag}"
             subprocess.run(
                 ["podman", "import", "--quiet", "--change", 'ENTRYPOINT ["/bin/fn"]',
