@@ -625,8 +625,8 @@ class GitAdapter:
         """Nothing to release: Repos are opened per call; the cache stays for other registrations."""
 
 
-def _replace(revision: Revision, **changes: Any) -> Revision:
-    return dataclasses.replace(revision, **changes)
+def _replace(old: Revision, /, **changes: Any) -> Revision:
+    return dataclasses.replace(old, **changes)
 
 
 @asynccontextmanager
