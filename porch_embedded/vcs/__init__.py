@@ -4,7 +4,8 @@ The engine reads and writes package storage only through ``RepositoryAdapter``; 
 composition root picks ``GitAdapter`` (via ``open_git_adapter`` and one ``GitCache``).
 """
 
-from porch_embedded.vcs._git import GitAdapter, GitCache, GitSpec, open_git_adapter
+from porch_embedded.vcs._cache import GitCache
+from porch_embedded.vcs._git import GitAdapter, GitSpec, open_git_adapter
 from porch_embedded.vcs._protocol import (
     Author,
     DraftWrite,

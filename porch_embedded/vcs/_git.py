@@ -15,27 +15,21 @@ number of times with linear backoff, as Porch does.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
 from dulwich.objects import Commit
 from dulwich.repo import Repo
 
-from porch_embedded.errors import (
-    Internal,
-    PackageContentInvalid,
-    RepositoryNotFound,
-)
+from porch_embedded.errors import Internal, PackageContentInvalid, RepositoryNotFound
 from porch_embedded.vcs import _layout as layout
-from porch_embedded.vcs._history import History
+from porch_embedded.vcs._cache import GitCache, apply_updates, mirror, remote_view
+from porch_embedded.vcs._discovery import discover_blocking
 from porch_embedded.vcs._layout import Annotation
 from porch_embedded.vcs._protocol import Author, DraftWrite, Lifecycle, Revision, Snapshot
 from porch_embedded.vcs._remote import (
@@ -48,22 +42,14 @@ from porch_embedded.vcs._remote import (
     conflict,
     refs_version,
 )
-from porch_embedded.vcs._trees import (
-    find_packages,
-    is_package,
-    lookup_tree,
-    read_files,
-    replace_subtree,
-    tree_of_files,
-)
+from porch_embedded.vcs._trees import lookup_tree, read_files, replace_subtree, tree_of_files
 
-__all__ = ["GitAdapter", "GitCache", "GitSpec", "open_git_adapter"]
+__all__ = ["GitAdapter", "GitSpec", "open_git_adapter"]
 
 log = logging.getLogger("porch_embedded.vcs")
 
 T = TypeVar("T")
 
-LOCAL_BRANCHES = b"refs/remotes/origin/"
 PORCH = Author(layout.PORCH_NAME, layout.PORCH_EMAIL)
 PUSH_ATTEMPTS = 4
 """One push plus three retries, Porch's default ``repo-operation-retry-attempts``."""
@@ -84,75 +70,8 @@ class GitSpec:
     """Named in error messages about refused credentials (never the Secret's contents)."""
 
 
-@dataclass
-class _Shared:
-    """What registrations of one URL share: the bare repository, its history and its lock."""
-
-    path: Path
-    lock: trio.Lock = field(default_factory=trio.Lock)
-    history: History = field(default_factory=History)
-
-
-class GitCache:
-    """Bare repositories, one per URL, under ``root/git``; and the limiter of git threads.
-
-    The composition root makes one per process and hands it to every ``open_git_adapter``.
-    """
-
-    def __init__(self, root: Path, *, threads: int = 8) -> None:
-        self.root = Path(root) / "git"
-        self.limiter = trio.CapacityLimiter(threads)
-        self._shared: dict[str, _Shared] = {}
-
-    def shared(self, url: str) -> _Shared:
-        """The cache entry of ``url`` (user info already removed), made on first use."""
-        entry = self._shared.get(url)
-        if entry is None:
-            readable = re.sub(r"[^A-Za-z0-9._-]", "-", url)[:80]
-            digest = hashlib.sha256(url.encode()).hexdigest()[:10]
-            entry = _Shared(self.root / f"{readable}-{digest}")
-            self._shared[url] = entry
-        return entry
-
-
 def _now() -> tuple[int, int]:
     return int(time.time()), 0
-
-
-def _local_name(ref: str) -> bytes:
-    """Where a remote ref lives in the cache: branches under refs/remotes/origin/, tags as they are."""
-    if ref.startswith(layout.HEADS):
-        return LOCAL_BRANCHES + ref[len(layout.HEADS) :].encode()
-    return ref.encode()
-
-
-def _remote_view(repo: Repo) -> dict[str, str]:
-    """The cache's refs named as on the server: refs/heads/... and refs/tags/... -> object id."""
-    view: dict[str, str] = {}
-    for name, sha in repo.refs.as_dict(b"refs/remotes/origin").items():
-        view[layout.HEADS + name.decode()] = sha.decode()
-    for name, sha in repo.refs.as_dict(b"refs/tags").items():
-        view[layout.TAGS + name.decode()] = sha.decode()
-    return view
-
-
-def _mirror(repo: Repo, remote: Mapping[str, str]) -> None:
-    """Make the cache's branch and tag refs exactly the server's (pruning the gone ones)."""
-    current = _remote_view(repo)
-    for ref, sha in remote.items():
-        if current.get(ref) != sha:
-            repo.refs[_local_name(ref)] = sha.encode()
-    for ref in current.keys() - remote.keys():
-        repo.refs.remove_if_equals(_local_name(ref), None)
-
-
-def _apply(repo: Repo, updates: Mapping[str, tuple[str, str]]) -> None:
-    """Record a successful push in the cache, so reads see it without a fetch."""
-    for ref, (_expected, new) in updates.items():
-        if new:
-            repo.refs[_local_name(ref)] = new.encode()
-        else:
-            repo.refs.remove_if_equals(_local_name(ref), None)
 
 
 class GitAdapter:
@@ -217,11 +136,11 @@ class GitAdapter:
 
     def _push(self, repo: Repo, updates: Mapping[str, tuple[str, str]]) -> None:
         self.remote.push_blocking(repo, updates)
-        _apply(repo, updates)
+        apply_updates(repo, updates)
 
     def _fetch_blocking(self, repo: Repo) -> dict[str, str]:
         refs = self.remote.fetch_blocking(repo)
-        _mirror(repo, refs)
+        mirror(repo, refs)
         return refs
 
     async def _write(self, fn: Callable[[Repo], T]) -> T:
@@ -271,109 +190,13 @@ class GitAdapter:
         )
 
     async def snapshot(self) -> Snapshot:
-        return await self._run(self._snapshot_blocking)
+        def discover(repo: Repo) -> Snapshot:
+            return discover_blocking(repo, self._shared.history, branch=self.spec.branch, directory=self.directory)
 
-    def _snapshot_blocking(self, repo: Repo) -> Snapshot:
-        store, history = repo.object_store, self._shared.history
-        refs = _remote_view(repo)
-        warnings: list[str] = []
-        revisions: list[Revision] = []
-        proposed_deletions = {ref for ref in refs if ref.startswith(layout.DELETION_PROPOSED)}
-
-        def lifecycle_of(path: str, version: str) -> Lifecycle:
-            ref = layout.deletion_proposed_ref(path, version)
-            return "DeletionProposed" if ref in proposed_deletions else "Published"
-
-        head = refs.get(self._branch_ref, "")
-        packages: dict[str, bytes] = {}
-        if head:
-            info = history.commit(store, head.encode())
-            packages = find_packages(store, info.tree, self.directory)
-            for path, tree in sorted(packages.items()):
-                revisions.append(
-                    Revision(
-                        package=layout.relative_package(path, self.directory),
-                        path=path,
-                        workspace=self.spec.branch,
-                        revision=-1,
-                        lifecycle=lifecycle_of(path, self.spec.branch),
-                        ref=self._branch_ref,
-                        commit=head,
-                        tree=tree.decode(),
-                        published_by=info.author_email,
-                        published_at=info.time,
-                    )
-                )
-
-        for ref, sha in sorted(refs.items()):
-            tag = layout.parse_tag_ref(ref)
-            draft = layout.parse_draft_ref(ref)
-            if tag is not None:
-                path, version = tag
-                if not layout.in_directory(path, self.directory) or path == self.directory:
-                    continue
-                try:
-                    commit = history.peel(store, sha.encode())
-                    info = history.commit(store, commit)
-                except (KeyError, TypeError) as exc:
-                    warnings.append(f"{ref}: skipped, it does not point at a commit ({type(exc).__name__})")
-                    continue
-                tree = lookup_tree(store, info.tree, path)
-                if tree is None or not is_package(store, tree):
-                    warnings.append(f"{ref}: skipped, {path}/Kptfile does not exist at {commit.decode()}")
-                    continue
-                workspace = history.workspace_at(store, commit, path)
-                tasks = history.first_task(store, commit, path, workspace) if workspace else ()
-                revisions.append(
-                    Revision(
-                        package=layout.relative_package(path, self.directory),
-                        path=path,
-                        workspace=workspace or version,
-                        revision=layout.revision_of_tag(version),
-                        lifecycle=lifecycle_of(path, version),
-                        ref=ref,
-                        commit=commit.decode(),
-                        tree=tree.decode(),
-                        tasks=tasks,
-                        published_by=info.author_email,
-                        published_at=info.time,
-                    )
-                )
-            elif draft is not None:
-                lifecycle, path, workspace = draft
-                if not layout.in_directory(path, self.directory) or path == self.directory:
-                    continue
-                try:
-                    info = history.commit(store, sha.encode())
-                except (KeyError, TypeError) as exc:
-                    warnings.append(f"{ref}: skipped, it does not point at a commit ({type(exc).__name__})")
-                    continue
-                tree = lookup_tree(store, info.tree, path)
-                if tree is None or not is_package(store, tree):
-                    warnings.append(f"{ref}: skipped, {path}/Kptfile does not exist at {sha}")
-                    continue
-                revisions.append(
-                    Revision(
-                        package=layout.relative_package(path, self.directory),
-                        path=path,
-                        workspace=workspace,
-                        revision=0,
-                        lifecycle="Draft" if lifecycle == "Draft" else "Proposed",
-                        ref=ref,
-                        commit=sha,
-                        tree=tree.decode(),
-                        tasks=history.first_task(store, sha.encode(), path, workspace),
-                    )
-                )
-        for warning in warnings:
+        snap = await self._run(discover)
+        for warning in snap.warnings:
             log.warning("%s: %s", self.remote.url, warning)
-        return Snapshot(
-            version=refs_version(refs),
-            branch_commit=head,
-            packages=tuple(layout.relative_package(p, self.directory) for p in sorted(packages)),
-            revisions=tuple(revisions),
-            warnings=tuple(warnings),
-        )
+        return snap
 
     async def read_package(self, revision: Revision) -> dict[str, str]:
         def read(repo: Repo) -> dict[str, bytes]:
@@ -432,7 +255,7 @@ class GitAdapter:
             parent = write.parent
             if parent is None:
                 ref, expected = layout.draft_ref(path, write.workspace), ABSENT
-                base = _remote_view(repo).get(self._branch_ref, "")
+                base = remote_view(repo).get(self._branch_ref, "")
             else:
                 ref, expected, base = parent.ref, parent.commit, parent.commit
             base_tree = self._shared.history.commit(store, base.encode()).tree if base else None
@@ -641,7 +464,7 @@ async def open_git_adapter(
     adapter = GitAdapter(cache, spec, credentials)
     await adapter._ensure_cache()
     await adapter.fetch()
-    snapshot_refs = await adapter._run(_remote_view)
+    snapshot_refs = await adapter._run(remote_view)
     if adapter._branch_ref not in snapshot_refs:
         if not spec.create_branch:
             raise adapter._no_branch()

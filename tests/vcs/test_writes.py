@@ -10,7 +10,7 @@ import json
 import pytest
 
 from porch_embedded.errors import RefConflict, RepositoryNotFound
-from porch_embedded.vcs import Author, DraftWrite, Revision
+from porch_embedded.vcs import Author, DraftWrite
 from tests.parts.git_server import GitServer, Seeder, kptfile, package_files
 from tests.vcs.conftest import Opener
 

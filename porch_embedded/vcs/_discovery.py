@@ -1,0 +1,125 @@
+"""Discovery: the revisions a cached repository's refs describe, mapped as Porch maps them.
+
+- the registered branch: one placeholder revision (-1, workspace = branch) per package on it;
+- tags ``<fullpath>/v<N>``: published revision N; other ``<fullpath>/<x>`` tags: revision -1;
+- ``drafts/<fullpath>/<ws>`` and ``proposed/<fullpath>/<ws>`` branches: Draft and Proposed;
+- ``deletionProposed/<fullpath>/<version>`` branches turn a published one DeletionProposed.
+
+Workspace names and first tasks come from the ``kpt:`` trailers. Blocking.
+"""
+
+from __future__ import annotations
+
+from dulwich.repo import Repo
+
+from porch_embedded.vcs import _layout as layout
+from porch_embedded.vcs._cache import remote_view
+from porch_embedded.vcs._history import History
+from porch_embedded.vcs._protocol import Lifecycle, Revision, Snapshot
+from porch_embedded.vcs._remote import refs_version
+from porch_embedded.vcs._trees import find_packages, is_package, lookup_tree
+
+__all__ = ["discover_blocking"]
+
+
+def discover_blocking(repo: Repo, history: History, *, branch: str, directory: str) -> Snapshot:
+    """Every revision under ``directory`` in the cache; refs that cannot be read become warnings."""
+    store = repo.object_store
+    refs = remote_view(repo)
+    branch_ref = layout.branch_ref(branch)
+    warnings: list[str] = []
+    revisions: list[Revision] = []
+    proposed_deletions = {ref for ref in refs if ref.startswith(layout.DELETION_PROPOSED)}
+
+    def lifecycle_of(path: str, version: str) -> Lifecycle:
+        ref = layout.deletion_proposed_ref(path, version)
+        return "DeletionProposed" if ref in proposed_deletions else "Published"
+
+    head = refs.get(branch_ref, "")
+    packages: dict[str, bytes] = {}
+    if head:
+        info = history.commit(store, head.encode())
+        packages = find_packages(store, info.tree, directory)
+        for path, tree in sorted(packages.items()):
+            revisions.append(
+                Revision(
+                    package=layout.relative_package(path, directory),
+                    path=path,
+                    workspace=branch,
+                    revision=-1,
+                    lifecycle=lifecycle_of(path, branch),
+                    ref=branch_ref,
+                    commit=head,
+                    tree=tree.decode(),
+                    published_by=info.author_email,
+                    published_at=info.time,
+                )
+            )
+
+    for ref, sha in sorted(refs.items()):
+        tag = layout.parse_tag_ref(ref)
+        draft = layout.parse_draft_ref(ref)
+        if tag is not None:
+            path, version = tag
+            if not layout.in_directory(path, directory) or path == directory:
+                continue
+            try:
+                commit = history.peel(store, sha.encode())
+                info = history.commit(store, commit)
+            except (KeyError, TypeError) as exc:
+                warnings.append(f"{ref}: skipped, it does not point at a commit ({type(exc).__name__})")
+                continue
+            tree = lookup_tree(store, info.tree, path)
+            if tree is None or not is_package(store, tree):
+                warnings.append(f"{ref}: skipped, {path}/Kptfile does not exist at {commit.decode()}")
+                continue
+            workspace = history.workspace_at(store, commit, path)
+            tasks = history.first_task(store, commit, path, workspace) if workspace else ()
+            revisions.append(
+                Revision(
+                    package=layout.relative_package(path, directory),
+                    path=path,
+                    workspace=workspace or version,
+                    revision=layout.revision_of_tag(version),
+                    lifecycle=lifecycle_of(path, version),
+                    ref=ref,
+                    commit=commit.decode(),
+                    tree=tree.decode(),
+                    tasks=tasks,
+                    published_by=info.author_email,
+                    published_at=info.time,
+                )
+            )
+        elif draft is not None:
+            lifecycle, path, workspace = draft
+            if not layout.in_directory(path, directory) or path == directory:
+                continue
+            try:
+                info = history.commit(store, sha.encode())
+            except (KeyError, TypeError) as exc:
+                warnings.append(f"{ref}: skipped, it does not point at a commit ({type(exc).__name__})")
+                continue
+            tree = lookup_tree(store, info.tree, path)
+            if tree is None or not is_package(store, tree):
+                warnings.append(f"{ref}: skipped, {path}/Kptfile does not exist at {sha}")
+                continue
+            revisions.append(
+                Revision(
+                    package=layout.relative_package(path, directory),
+                    path=path,
+                    workspace=workspace,
+                    revision=0,
+                    lifecycle="Draft" if lifecycle == "Draft" else "Proposed",
+                    ref=ref,
+                    commit=sha,
+                    tree=tree.decode(),
+                    tasks=history.first_task(store, sha.encode(), path, workspace),
+                )
+            )
+    return Snapshot(
+        version=refs_version(refs),
+        branch_commit=head,
+        packages=tuple(layout.relative_package(p, directory) for p in sorted(packages)),
+        revisions=tuple(revisions),
+        warnings=tuple(warnings),
+    )
