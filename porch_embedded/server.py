@@ -14,6 +14,7 @@ import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 import yaml
@@ -33,10 +34,13 @@ from porch_embedded.api import (
     load_token_file,
     run_https,
 )
-from porch_embedded.engine import Engine
+from porch_embedded.controllers import SyncSettings, run_repository_sync
+from porch_embedded.engine import AdapterFactory, Engine, RepositoryAccess
 from porch_embedded.kinds import ALL_KINDS
 from porch_embedded.meta import UserInfo
+from porch_embedded.runners import PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
+from porch_embedded.vcs import Credentials, GitCache, GitSpec, open_git_adapter
 
 __all__ = ["Settings", "issue_client_certificate_files", "run", "serve_forever"]
 
@@ -68,6 +72,16 @@ class Settings:
     event_retention: int = 100_000
     kubeconfig_server: str = ""
     """The server URL written into the kubeconfig; empty means the bound address."""
+    function_runner: str = "podman"
+    """Where images that are not builtin run: podman, kubernetes, or none (refused)."""
+    containers_conf: Path | None = None
+    exec_functions: tuple[tuple[str, str], ...] = ()
+    """(image, local binary) pairs run directly instead of in a container."""
+    function_timeout_s: float = 300.0
+    sync_interval_s: float = 600.0
+    """Full sync of each repository without spec.sync.schedule (Porch v1.5: 10 minutes)."""
+    controllers: bool = True
+    """Run repository sync (and later the variant controllers); off only for API-machinery tests."""
 
     @property
     def resolved_store_url(self) -> str:
@@ -124,6 +138,29 @@ def issue_client_certificate_files(data_dir: Path, user: str, groups: tuple[str,
     return cert_path, key_path
 
 
+def _adapter_factory(cache: GitCache) -> AdapterFactory:
+    """Repositories are git repositories in the layout Porch writes."""
+
+    def open_adapter(access: RepositoryAccess) -> Any:
+        spec = GitSpec(url=access.url, branch=access.branch, directory=access.directory,
+                       create_branch=access.create_branch, author=access.author, email=access.email,
+                       secret_name=access.secret_name)
+        credentials = Credentials(access.username, access.password, access.bearer_token)
+        return open_git_adapter(cache, spec, credentials)
+
+    return open_adapter
+
+
+def _runner_settings(settings: Settings) -> RunnerSettings:
+    kind = settings.function_runner if settings.function_runner in ("podman", "kubernetes", "none") else "none"
+    return RunnerSettings(
+        kind=kind,  # type: ignore[arg-type]
+        exec_allow_list=dict(settings.exec_functions),
+        timeout_s=settings.function_timeout_s,
+        podman=PodmanSettings(containers_conf=settings.containers_conf),
+    )
+
+
 async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
     """Run the server until cancelled; report the bound URL once the kubeconfig is written."""
     data_dir = settings.data_dir
@@ -144,7 +181,8 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
     sealed = {kind.resource: kind.sealed_fields for kind in ALL_KINDS if kind.sealed_fields}
     async with open_store(settings.resolved_store_url, encryption_key=encryption_key, sealed_fields=sealed,
                           event_retention=settings.event_retention) as store:
-        engine = Engine(store)
+        engine = Engine(store, _adapter_factory(GitCache(data_dir / "cache")),
+                        build_function_runner(_runner_settings(settings)))
         await engine.ensure_default_namespaces()
         app = ApiApp(engine, store, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
@@ -155,13 +193,20 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
             key_file=settings.tls_key_file or pki.serving_key,
             client_ca_file=client_ca_file,
         )
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(run_https, app, serving)
-            server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
-            write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
-            app.ready.set()
-            log.info("serving on %s; kubeconfig: %s", url, data_dir / "kubeconfig")
-            task_status.started(url)
+        try:
+            async with trio.open_nursery() as nursery:
+                if settings.controllers:
+                    await nursery.start(run_repository_sync, engine,
+                                        SyncSettings(default_interval_s=settings.sync_interval_s))
+                url = await nursery.start(run_https, app, serving)
+                server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
+                write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
+                app.ready.set()
+                log.info("serving on %s; kubeconfig: %s", url, data_dir / "kubeconfig")
+                task_status.started(url)
+        finally:
+            with trio.CancelScope(shield=True):
+                await engine.aclose()
 
 
 async def serve_forever(settings: Settings) -> None:

@@ -132,6 +132,7 @@ class ApiApp:
         user = self._authenticator.authenticate(request.headers, request.peer_certificate)
         if not self._authorizer.authorize(user, info):
             raise forbidden_for(user, info)
+        request.user = user
         if info.is_resource_request:
             await self._resource(request, info, send)
         else:

@@ -155,8 +155,7 @@ class ResourceHandlers:
         if subresource and subresource not in kind.subresources:
             raise NotFound(f'the server could not find the requested resource ({kind.plural}/{subresource})')
         if verb not in kind.verbs and not subresource:
-            raise MethodNotAllowed(kind.refusal or f"the server does not allow this method on the requested "
-                                                  f"resource: {verb} on {kind.plural}")
+            raise MethodNotAllowed(f"{kind.refusal} ({verb} {kind.plural})")
 
     # ---- verbs ---------------------------------------------------------------------------
 
@@ -223,14 +222,15 @@ class ResourceHandlers:
             raise MethodNotAllowed("POST goes to the collection, not to a named object; use PUT to replace it")
         accept = self._accept(request)
         body, warnings = await self._decode_object(kind, info, request)
-        created = await self._engine.create(kind, body, dry_run=self._dry_run(request))
+        created = await self._engine.create(kind, body, user=request.user, dry_run=self._dry_run(request))
         await self._reply(send, 201, created, accept, warnings)
 
     async def update(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "update", info.subresource)
         accept = self._accept(request)
         body, warnings = await self._decode_object(kind, info, request)
-        updated = await self._engine.update(kind, body, subresource=info.subresource, dry_run=self._dry_run(request))
+        updated = await self._engine.update(kind, body, subresource=info.subresource, user=request.user,
+                                            dry_run=self._dry_run(request))
         await self._reply(send, 200, updated, accept, warnings)
 
     async def patch(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
@@ -250,7 +250,7 @@ class ResourceHandlers:
         body, warnings = self._check_object(kind, info, request, patched)
         if patched_rv is None:
             body["metadata"].pop("resourceVersion", None)
-        updated = await self._engine.update(kind, body, subresource=info.subresource,
+        updated = await self._engine.update(kind, body, subresource=info.subresource, user=request.user,
                                             dry_run=self._dry_run(request), current=current)
         await self._reply(send, 200, updated, accept, warnings)
 
@@ -272,13 +272,13 @@ class ResourceHandlers:
         try:
             current = await self._store.get(kind.resource, info.namespace, info.name)
         except NotFound:
-            created = await self._engine.create(kind, applied, dry_run=dry_run)
+            created = await self._engine.create(kind, applied, user=request.user, dry_run=dry_run)
             await self._reply(send, 201, created, accept, warnings)
             return
         merged = json_merge_patch(current, applied)
         merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        updated = await self._engine.update(kind, merged, subresource=info.subresource, dry_run=dry_run,
-                                            current=current)
+        updated = await self._engine.update(kind, merged, subresource=info.subresource, user=request.user,
+                                            dry_run=dry_run, current=current)
         await self._reply(send, 200, updated, accept, warnings)
 
     async def delete(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
@@ -293,7 +293,7 @@ class ResourceHandlers:
             expect_uid = preconditions.get("uid") or expect_uid
             if isinstance(options, dict) and options.get("dryRun") == ["All"]:
                 request.query["dryRun"] = "All"
-        deleted = await self._engine.delete(kind, info.namespace, info.name, expect_rv=expect_rv,
+        deleted = await self._engine.delete(kind, info.namespace, info.name, user=request.user, expect_rv=expect_rv,
                                             expect_uid=expect_uid, dry_run=self._dry_run(request))
         pending = bool(deleted["metadata"].get("deletionTimestamp")) and bool(deleted["metadata"].get("finalizers"))
         if kind.group == "" and not pending:
@@ -312,7 +312,7 @@ class ResourceHandlers:
             metadata = item["metadata"]
             try:
                 deleted.append(await self._engine.delete(kind, metadata.get("namespace", ""), metadata["name"],
-                                                         dry_run=dry_run))
+                                                         user=request.user, dry_run=dry_run))
             except NotFound:
                 continue
         body = {"apiVersion": kind.api_version, "kind": kind.list_kind,

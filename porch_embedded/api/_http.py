@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from porch_embedded.errors import RequestEntityTooLarge
+from porch_embedded.meta import UserInfo
 
 __all__ = ["Request", "Send", "Receive", "send_json", "send_bytes"]
 
@@ -34,6 +35,8 @@ class Request:
     path: str = ""
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    user: UserInfo | None = None
+    """Set once authentication has identified the caller."""
 
     def __post_init__(self) -> None:
         self.method = self.scope["method"].upper()

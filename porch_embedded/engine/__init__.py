@@ -2,5 +2,6 @@
 
 from porch_embedded.engine._engine import Engine
 from porch_embedded.engine._objects import ObjectService, invalid
+from porch_embedded.engine._repositories import AdapterFactory, RepositoryAccess, SyncResult
 
-__all__ = ["Engine", "ObjectService", "invalid"]
+__all__ = ["AdapterFactory", "Engine", "ObjectService", "RepositoryAccess", "SyncResult", "invalid"]

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from porch_embedded.errors import MethodNotAllowed, NotFound
-from porch_embedded.kinds import NAMESPACE, PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Body, Kind
 from porch_embedded.engine._objects import ObjectService
-from porch_embedded.store import Store
+from porch_embedded.engine._packages import PackageLifecycle
+from porch_embedded.engine._repositories import AdapterFactory, Repositories, SyncResult, conflicting_repository
+from porch_embedded.errors import Conflict, MethodNotAllowed, NotFound
+from porch_embedded.kinds import (
+    NAMESPACE,
+    PACKAGE,
+    PACKAGE_REVISION,
+    PACKAGE_REVISION_RESOURCES,
+    REPOSITORY,
+    Body,
+    Kind,
+)
+from porch_embedded.kpt import FunctionEvaluator
+from porch_embedded.meta import UserInfo
+from porch_embedded.store import ListQuery, Store
 
 __all__ = ["Engine"]
 
-_PACKAGE_KINDS = (PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, PACKAGE)
 _DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
@@ -17,12 +28,15 @@ class Engine:
     """Routes every write to the code that owns its rules.
 
     API-only kinds (Repository, PackageVariant(Set), Secret, Namespace) go through
-    ObjectService's generic semantics; package kinds go through the package lifecycle.
+    ObjectService's generic semantics; package kinds go through the package lifecycle,
+    which writes git first and the store second.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, open_adapter: AdapterFactory, evaluate: FunctionEvaluator) -> None:
         self.store = store
         self.objects = ObjectService(store)
+        self.repositories = Repositories(store, open_adapter)
+        self.packages = PackageLifecycle(store, self.repositories, evaluate)
 
     async def ensure_default_namespaces(self) -> None:
         """Create default, kube-system and kube-public on first start, as a cluster has them."""
@@ -32,28 +46,58 @@ class Engine:
             except NotFound:
                 await self.objects.create(NAMESPACE, {"metadata": {"name": name}})
 
-    def _refuse_package_write(self, kind: Kind) -> None:
-        if kind is PACKAGE:
-            raise MethodNotAllowed(
-                "packages are read-only: create or clone a PackageRevision resource to create a package"
-            )
-        if kind in _PACKAGE_KINDS:
-            raise MethodNotAllowed(
-                f"{kind.plural} are written by the package lifecycle engine, which this server "
-                "version does not include yet"
-            )
+    async def aclose(self) -> None:
+        await self.repositories.aclose()
 
-    async def create(self, kind: Kind, body: Body, *, dry_run: bool = False) -> Body:
-        self._refuse_package_write(kind)
+    async def sync_repository(self, namespace: str, name: str) -> SyncResult:
+        return await self.repositories.sync(namespace, name)
+
+    async def _refuse_conflicting_repository(self, body: Body) -> None:
+        others = (await self.store.list(ListQuery(REPOSITORY.resource))).items
+        other = conflicting_repository(body, others)
+        if other is not None:
+            raise Conflict(
+                f"Repository conflict with existing repository: {other['metadata']['namespace']}/"
+                f"{other['metadata']['name']} (same git repository and branch, and its directory "
+                f"overlaps this one's): register a different directory or branch",
+                details={"name": body["metadata"].get("name", ""), "group": REPOSITORY.group,
+                         "kind": REPOSITORY.plural})
+
+    async def create(self, kind: Kind, body: Body, *, user: UserInfo | None = None, dry_run: bool = False) -> Body:
+        if kind is PACKAGE_REVISION:
+            return await self.packages.create(body, user=user, dry_run=dry_run)
+        if kind in (PACKAGE, PACKAGE_REVISION_RESOURCES):
+            raise MethodNotAllowed(kind.refusal)
+        if kind is REPOSITORY:
+            await self._refuse_conflicting_repository(body)
         return await self.objects.create(kind, body, dry_run=dry_run)
 
-    async def update(self, kind: Kind, body: Body, *, subresource: str = "", dry_run: bool = False,
-                     current: Body | None = None) -> Body:
-        self._refuse_package_write(kind)
+    async def update(self, kind: Kind, body: Body, *, subresource: str = "", user: UserInfo | None = None,
+                     dry_run: bool = False, current: Body | None = None) -> Body:
+        if kind in (PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES):
+            metadata = body.get("metadata") or {}
+            if current is None:
+                current = await self.store.get(kind.resource, metadata.get("namespace", ""), metadata.get("name", ""))
+            if kind is PACKAGE_REVISION_RESOURCES:
+                return await self.packages.update_resources(body, current, user=user, dry_run=dry_run)
+            return await self.packages.update(body, current, user=user, dry_run=dry_run,
+                                              via="approval" if subresource == "approval" else "update")
+        if kind is PACKAGE:
+            raise MethodNotAllowed(kind.refusal)
+        if kind is REPOSITORY and subresource != "status":
+            await self._refuse_conflicting_repository(body)
         return await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current)
 
-    async def delete(self, kind: Kind, namespace: str, name: str, *, expect_rv: str | None = None,
-                     expect_uid: str | None = None, dry_run: bool = False) -> Body:
-        self._refuse_package_write(kind)
-        return await self.objects.delete(kind, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid,
-                                         dry_run=dry_run)
+    async def delete(self, kind: Kind, namespace: str, name: str, *, user: UserInfo | None = None,
+                     expect_rv: str | None = None, expect_uid: str | None = None, dry_run: bool = False) -> Body:
+        if kind is PACKAGE_REVISION:
+            current = await self.store.get(kind.resource, namespace, name)
+            return await self.packages.delete(current, user=user, expect_rv=expect_rv, expect_uid=expect_uid,
+                                              dry_run=dry_run)
+        if kind in (PACKAGE, PACKAGE_REVISION_RESOURCES):
+            raise MethodNotAllowed(kind.refusal)
+        deleted = await self.objects.delete(kind, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid,
+                                            dry_run=dry_run)
+        if kind is REPOSITORY and not dry_run and not deleted["metadata"].get("finalizers"):
+            await self.repositories.forget(namespace, name)
+        return deleted

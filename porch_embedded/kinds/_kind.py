@@ -68,7 +68,7 @@ class Kind:
     validate_update: UpdateValidator = _no_update_causes
     sealed_fields: tuple[str, ...] = ()
     """Top-level fields the store encrypts at rest (Secret data)."""
-    refusal: str = ""
+    refusal: str = "the server does not allow this method on the requested resource"
     """Why verbs outside ``verbs`` are refused, for the 405 message (e.g. read-only kinds)."""
     has_spec_generation: bool = True
     """Whether spec changes bump metadata.generation (kinds without a spec bump on any change)."""

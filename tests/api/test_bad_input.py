@@ -18,7 +18,7 @@ COLLECTION = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositorie
 
 def repository(name: str = "blueprints") -> dict[str, Any]:
     return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
-            "metadata": {"name": name}, "spec": {"type": "git", "git": {"repo": "https://git.example.com/b.git"}}}
+            "metadata": {"name": name}, "spec": {"type": "git", "git": {"repo": "http://127.0.0.1:1/b.git"}}}
 
 
 def assert_status(response: httpx.Response, code: int, reason: str, *fragments: str) -> dict[str, Any]:
@@ -49,7 +49,7 @@ async def test_malformed_yaml_is_bad_request(admin: httpx.AsyncClient) -> None:
 
 async def test_yaml_bodies_are_accepted(admin: httpx.AsyncClient) -> None:
     body = "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata: {name: from-yaml}\n" \
-           "spec: {type: git, git: {repo: 'https://git.example.com/y.git'}}\n"
+           "spec: {type: git, git: {repo: 'http://127.0.0.1:1/y.git'}}\n"
     response = await admin.post(COLLECTION, content=body.encode(), headers={"content-type": "application/yaml"})
     assert response.status_code == 201, response.text
 

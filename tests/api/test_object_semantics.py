@@ -17,7 +17,7 @@ COLLECTION = f"{GROUP_PATH}/namespaces/default/repositories"
 def repository(name: str, **metadata: Any) -> dict[str, Any]:
     return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
             "metadata": {"name": name, **metadata},
-            "spec": {"type": "git", "git": {"repo": f"https://git.example.com/{name}.git"}}}
+            "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:1/{name}.git"}}}
 
 
 @pytest.fixture

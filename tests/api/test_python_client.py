@@ -25,7 +25,7 @@ def repository(name: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Repository",
         "metadata": {"name": name, "labels": {"tier": "blueprints"}},
-        "spec": {"type": "git", "git": {"repo": f"https://git.example.com/{name}.git"}, **spec},
+        "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:1/{name}.git"}, **spec},
     }
 
 

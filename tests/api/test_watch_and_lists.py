@@ -17,7 +17,7 @@ COLLECTION = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositorie
 def repository(name: str, tier: str = "blueprints") -> dict[str, Any]:
     return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
             "metadata": {"name": name, "labels": {"tier": tier}},
-            "spec": {"type": "git", "git": {"repo": f"https://git.example.com/{name}.git"}}}
+            "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:1/{name}.git"}}}
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ async def test_watch_filters_by_label_and_field_selector(admin: httpx.AsyncClien
 async def test_watch_from_compacted_history_gets_410_expired(server: RunningServer, tmp_path: Any) -> None:
     from tests.parts.server import start_server
 
-    async with start_server(tmp_path / "small", event_retention=5) as small, small.client() as http:
+    async with start_server(tmp_path / "small", event_retention=5, controllers=False) as small, small.client() as http:
         first = (await http.post(COLLECTION, json=repository("r0"))).json()
         for index in range(1, 40):
             await http.post(COLLECTION, json=repository(f"r{index}"))

@@ -1,0 +1,187 @@
+"""The repository sync controller: each registered repository synced on its schedule.
+
+One supervisor follows Repository objects through the store's watch and keeps one
+task per repository in its own nursery. A repository's task syncs it (fetch, then
+reconcile the store with git), writes the Ready condition and the sync fields of its
+status, and sleeps until the next full sync (``spec.sync.schedule`` cron, else the
+default interval), a due ``spec.sync.runOnceAt``, or a change of its spec. Failures
+are retried sooner or later by their class (network, credentials, missing repository).
+A slow or dead repository only ever delays its own task.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from croniter import croniter
+
+from porch_embedded.engine import Engine
+from porch_embedded.errors import Conflict, NotFound, StatusError
+from porch_embedded.kinds import REPOSITORY, Body
+from porch_embedded.meta import format_time, parse_time
+from porch_embedded.store import ListQuery, WatchQuery
+
+__all__ = ["SyncSettings", "run_repository_sync"]
+
+log = logging.getLogger("porch_embedded.controllers.sync")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    default_interval_s: float = 600.0
+    sync_timeout_s: float = 300.0
+    retry_s: dict[str, float] = field(default_factory=lambda: {
+        "RepositoryAuthFailed": 600.0, "RepositoryNotFound": 120.0, "RepositoryUnavailable": 30.0,
+        "TooSlowError": 60.0, "default": 30.0})
+
+
+@dataclass
+class _Follow:
+    """What the supervisor knows of one repository's task."""
+
+    scope: trio.CancelScope
+    wake: trio.Event
+    generation: int
+    run_once_at: str
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _next_full_sync(repository: Body, after: _dt.datetime, default_s: float) -> _dt.datetime:
+    schedule = ((repository.get("spec") or {}).get("sync") or {}).get("schedule") or ""
+    if schedule and croniter.is_valid(schedule):
+        moment: _dt.datetime = croniter(schedule, after).get_next(_dt.datetime)
+        return moment
+    return after + _dt.timedelta(seconds=default_s)
+
+
+def _run_once_due(repository: Body) -> _dt.datetime | None:
+    run_once_at = ((repository.get("spec") or {}).get("sync") or {}).get("runOnceAt") or ""
+    observed = (repository.get("status") or {}).get("observedRunOnceAt") or ""
+    if not run_once_at or run_once_at == observed:
+        return None
+    try:
+        return parse_time(run_once_at)
+    except ValueError:
+        return None
+
+
+async def _write_status(engine: Engine, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge ``status`` into the Repository's status, retrying when it changed under us."""
+    for _ in range(5):
+        try:
+            current = await engine.store.get(REPOSITORY.resource, namespace, name)
+        except NotFound:
+            return
+        previous = current.get("status") or {}
+        merged = {**previous, **status}
+        old_ready = next((c for c in previous.get("conditions") or () if c.get("type") == "Ready"), None)
+        new_ready = merged["conditions"][0]
+        if old_ready and old_ready.get("status") == new_ready["status"]:
+            new_ready["lastTransitionTime"] = old_ready.get("lastTransitionTime", new_ready["lastTransitionTime"])
+        if merged == previous:
+            return
+        body = {**current, "status": merged}
+        try:
+            await engine.update(REPOSITORY, body, subresource="status", current=current)
+            return
+        except Conflict:
+            continue
+
+
+def _condition(ready: bool, reason: str, message: str, generation: int) -> dict[str, Any]:
+    return {"type": "Ready", "status": "True" if ready else "False", "reason": reason, "message": message,
+            "lastTransitionTime": format_time(_now()), "observedGeneration": generation}
+
+
+async def _follow_repository(engine: Engine, settings: SyncSettings, namespace: str, name: str,
+                             follow: _Follow) -> None:
+    while True:
+        try:
+            repository = await engine.store.get(REPOSITORY.resource, namespace, name)
+        except NotFound:
+            return
+        generation = int(repository["metadata"].get("generation", 1))
+        due_once = _run_once_due(repository)
+        if due_once is not None and due_once > _now():
+            wait = (due_once - _now()).total_seconds()
+        else:
+            started = _now()
+            status: dict[str, Any]
+            try:
+                with trio.fail_after(settings.sync_timeout_s):
+                    result = await engine.sync_repository(namespace, name)
+                following = _next_full_sync(repository, started, settings.default_interval_s)
+                status = {
+                    "conditions": [_condition(True, "Ready", "Repository Ready", generation)],
+                    "lastFullSyncTime": format_time(started), "nextFullSyncTime": format_time(following),
+                    "observedGeneration": generation, "packageCount": result.package_count,
+                    "gitCommitHash": result.commit,
+                }
+                wait = max(1.0, (following - _now()).total_seconds())
+            except (StatusError, trio.TooSlowError) as error:
+                message = error.message if isinstance(error, StatusError) else \
+                    f"sync did not finish within {settings.sync_timeout_s:.0f} s"
+                wait = settings.retry_s.get(type(error).__name__, settings.retry_s["default"])
+                log.warning("repository %s/%s failed to sync: %s (retry in %.0f s)", namespace, name, message, wait)
+                status = {"conditions": [_condition(False, "Error", message, generation)],
+                          "observedGeneration": generation,
+                          "nextFullSyncTime": format_time(_now() + _dt.timedelta(seconds=wait))}
+            if due_once is not None:
+                status["observedRunOnceAt"] = repository["spec"]["sync"]["runOnceAt"]
+            await _write_status(engine, namespace, name, status)
+        follow.wake = trio.Event()
+        with trio.move_on_after(wait):
+            await follow.wake.wait()
+
+
+async def run_repository_sync(engine: Engine, settings: SyncSettings | None = None, *,
+                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Keep every registered repository synced until cancelled."""
+    settings = settings or SyncSettings()
+    follows: dict[tuple[str, str], _Follow] = {}
+
+    async with trio.open_nursery() as nursery:
+
+        async def start(repository: Body) -> None:
+            metadata = repository["metadata"]
+            key = (metadata["namespace"], metadata["name"])
+            generation = int(metadata.get("generation", 1))
+            run_once_at = ((repository.get("spec") or {}).get("sync") or {}).get("runOnceAt") or ""
+            follow = follows.get(key)
+            if follow is not None:
+                if (follow.generation, follow.run_once_at) != (generation, run_once_at):
+                    follow.generation, follow.run_once_at = generation, run_once_at
+                    follow.wake.set()
+                return
+            follow = _Follow(trio.CancelScope(), trio.Event(), generation, run_once_at)
+            follows[key] = follow
+
+            async def run_one() -> None:
+                with follow.scope:
+                    await _follow_repository(engine, settings, key[0], key[1], follow)
+                if follows.get(key) is follow:
+                    del follows[key]
+
+            nursery.start_soon(run_one)
+
+        page = await engine.store.list(ListQuery(REPOSITORY.resource))
+        for repository in page.items:
+            await start(repository)
+        task_status.started()
+        async with engine.store.watch(WatchQuery(REPOSITORY.resource, since=page.resource_version)) as events:
+            async for event in events:
+                metadata = event.object["metadata"]
+                key = (metadata["namespace"], metadata["name"])
+                if event.type == "DELETED":
+                    follow = follows.pop(key, None)
+                    if follow is not None:
+                        follow.scope.cancel()
+                    continue
+                await start(event.object)

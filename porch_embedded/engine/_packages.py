@@ -1,0 +1,562 @@
+"""The package revision lifecycle: create, update, approve, edit content, delete.
+
+Every write goes git first (one push through the repository's adapter, under the
+repository's write lock, shielded from the caller's cancellation) and then the
+store (one transaction: the PackageRevision, its PackageRevisionResources, the
+Package, and the latest-revision labels that moved). A second request on the same
+object while one is in flight gets 409, as in Porch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import trio
+
+from porch_embedded.engine._lifecycle import Move, move_for
+from porch_embedded.engine._naming import package_object_name, revision_name, revision_name_causes
+from porch_embedded.engine._objects import invalid
+from porch_embedded.engine._objects_of_packages import (
+    LATEST_LABEL,
+    PUSH_ON_RENDER_FAILURE,
+    kptfile_of,
+    package_body,
+    resources_body,
+    revision_body,
+)
+from porch_embedded.engine._repositories import RepositoryHandle, Repositories
+from porch_embedded.engine._tasks import TaskFiles, apply_package_metadata, clone_files, init_files
+from porch_embedded.errors import (
+    BadRequest,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
+from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, Body
+from porch_embedded.kpt import FunctionEvaluator, render
+from porch_embedded.meta import UserInfo, now_rfc3339
+from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
+from porch_embedded.vcs import Author, DraftWrite, Revision
+
+__all__ = ["PackageLifecycle"]
+
+COMMIT_BUDGET_S = 60.0
+"""How long a git push plus its cache write may take once started, whatever the caller does."""
+_USER_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def _stale(name: str) -> Conflict:
+    return Conflict(
+        f'Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+        details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"},
+    )
+
+
+def _revision_of(body: Body, handle: RepositoryHandle) -> Revision:
+    """The storage revision a stored PackageRevision stands for (no git access needed)."""
+    spec, lock = body["spec"], (body.get("status") or {}).get("selfLock", {}).get("git", {})
+    short_ref = lock.get("ref", "")
+    heads = short_ref.startswith(("drafts/", "proposed/", "deletionProposed/")) or short_ref == handle.access.branch
+    return Revision(
+        package=spec["packageName"], path=lock.get("directory", spec["packageName"]),
+        workspace=spec["workspaceName"], revision=int(spec.get("revision", 0)), lifecycle=spec["lifecycle"],
+        ref=("refs/heads/" if heads else "refs/tags/") + short_ref, commit=lock.get("commit", ""), tree="",
+        tasks=tuple(spec.get("tasks") or ()),
+    )
+
+
+def _check_user_labels(new: Body, old: Body | None) -> None:
+    new_value = (new.get("metadata", {}).get("labels") or {}).get(LATEST_LABEL)
+    old_value = ((old or {}).get("metadata", {}).get("labels") or {}).get(LATEST_LABEL)
+    if old is None and new_value is not None:
+        raise Forbidden(f"label {LATEST_LABEL} is managed by porch and cannot be set by users")
+    if old is not None and new_value != old_value:
+        raise Forbidden(f"label {LATEST_LABEL} is managed by porch and cannot be modified by users")
+
+
+class PackageLifecycle:
+    def __init__(self, store: Store, repositories: Repositories, evaluate: FunctionEvaluator) -> None:
+        self._store = store
+        self._repositories = repositories
+        self._evaluate = evaluate
+        self._in_progress: set[str] = set()
+
+    # ---- shared pieces -------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self, key: str, message: str) -> Iterator[None]:
+        if key in self._in_progress:
+            raise Conflict(message)
+        self._in_progress.add(key)
+        try:
+            yield
+        finally:
+            self._in_progress.discard(key)
+
+    def _author(self, handle: RepositoryHandle, user: UserInfo | None) -> Author | None:
+        if handle.access.author or handle.access.email:
+            return Author(handle.access.author or handle.access.email, handle.access.email or handle.access.author)
+        return Author.from_user(user.name) if user is not None else None
+
+    async def _repository(self, namespace: str, name: str) -> Body:
+        try:
+            return await self._store.get(REPOSITORY.resource, namespace, name)
+        except NotFound:
+            raise NotFound(f'repositories.config.porch.kpt.dev "{name}" not found',
+                           details={"name": name, "group": "config.porch.kpt.dev", "kind": "repositories"}) from None
+
+    async def _revisions_of_package(self, namespace: str, repository: str, package: str) -> list[Body]:
+        page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace, fields=(
+            FieldMatch(("spec", "repository"), "=", repository), FieldMatch(("spec", "packageName"), "=", package))))
+        return page.items
+
+    async def _render(self, files: Mapping[str, str]) -> tuple[dict[str, str], Body, str | None]:
+        """Render the Kptfile pipeline; returns files, the renderStatus, and the error (None if it passed)."""
+        if "Kptfile" not in files:
+            return dict(files), {"result": {"apiVersion": "kpt.dev/v1", "kind": "FunctionResultList",
+                                            "metadata": {"name": "fnresults"}, "exitCode": 0, "items": []},
+                                 "error": ""}, None
+        result = await render(files, self._evaluate)
+        status: Body = {"result": result.results.to_object(), "error": result.error or ""}
+        return dict(result.files), status, result.error
+
+    async def _commit(self, handle: RepositoryHandle, changes_for: Any) -> Body:
+        """Run ``changes_for()`` (git push then store write) as one unit that must land whole."""
+        async with handle.write_lock:
+            with trio.CancelScope(shield=True), trio.fail_after(COMMIT_BUDGET_S):
+                result: Body = await changes_for()
+                return result
+
+    def _package_rows(self, namespace: str, repository: str, package: str, siblings: list[Body],
+                      updated: Body, removed: str = "") -> list[Change]:
+        """Latest-label moves among ``siblings`` and the Package object, after ``updated`` changed."""
+        changes: list[Change] = []
+        current = {s["metadata"]["name"]: s for s in siblings if s["metadata"]["name"] != removed}
+        if updated:
+            current[updated["metadata"]["name"]] = updated
+        best = 0
+        for body in current.values():
+            if body["spec"]["lifecycle"] in ("Published", "DeletionProposed"):
+                best = max(best, int(body["spec"].get("revision", 0)))
+        for name, body in current.items():
+            if body is updated:
+                continue
+            should = best >= 1 and int(body["spec"].get("revision", 0)) == best and \
+                body["spec"]["lifecycle"] in ("Published", "DeletionProposed")
+            has = (body["metadata"].get("labels") or {}).get(LATEST_LABEL) == "true"
+            if should != has:
+                relabelled = copy.deepcopy(body)
+                labels = dict(relabelled["metadata"].get("labels") or {})
+                if should:
+                    labels[LATEST_LABEL] = "true"
+                else:
+                    labels.pop(LATEST_LABEL, None)
+                relabelled["metadata"]["labels"] = labels
+                changes.append(Update(PACKAGE_REVISION.resource, relabelled, body["metadata"]["resourceVersion"]))
+        if updated:
+            should = best >= 1 and int(updated["spec"].get("revision", 0)) == best and \
+                updated["spec"]["lifecycle"] in ("Published", "DeletionProposed")
+            labels = dict(updated["metadata"].get("labels") or {})
+            labels.pop(LATEST_LABEL, None)
+            if should:
+                labels[LATEST_LABEL] = "true"
+            updated["metadata"]["labels"] = labels
+        return changes
+
+    async def _package_object_change(self, namespace: str, repository: str, package: str,
+                                     remaining: list[Body]) -> list[Change]:
+        name = package_object_name(repository, package)
+        latest = max([int(b["spec"].get("revision", 0)) for b in remaining
+                      if b["spec"]["lifecycle"] in ("Published", "DeletionProposed")] + [0])
+        try:
+            kept = await self._store.get(PACKAGE.resource, namespace, name)
+        except NotFound:
+            kept = None
+        if not remaining:
+            return [Delete(PACKAGE.resource, namespace, name, expect_rv=kept["metadata"]["resourceVersion"])] \
+                if kept else []
+        body = package_body(namespace, repository, package, latest)
+        if kept is None:
+            return [Create(PACKAGE.resource, body)]
+        if kept.get("status") == body["status"]:
+            return []
+        body["metadata"] = dict(kept["metadata"])
+        return [Update(PACKAGE.resource, body, kept["metadata"]["resourceVersion"])]
+
+    # ---- create --------------------------------------------------------------------------
+
+    async def create(self, body: Body, *, user: UserInfo | None, dry_run: bool = False) -> Body:
+        spec = body.get("spec")
+        if not isinstance(spec, dict):
+            raise BadRequest("spec is required: spec.repository, spec.packageName and spec.workspaceName")
+        namespace = body.get("metadata", {}).get("namespace", "")
+        repository_name = spec.get("repository") or ""
+        if not repository_name:
+            raise BadRequest("spec.repositoryName is required")
+        package, workspace = spec.get("packageName") or "", spec.get("workspaceName") or ""
+        causes = revision_name_causes(repository_name, package, workspace)
+        if causes:
+            raise invalid(PACKAGE_REVISION, revision_name(repository_name, package or "-", workspace or "-"), causes)
+        if (spec.get("lifecycle") or "Draft") != "Draft":
+            raise Invalid("value can be only created as Draft", causes=[
+                Cause("Invalid value: value can be only created as Draft", "spec.lifecycle")])
+        tasks = spec.get("tasks") or []
+        if len(tasks) > 1:
+            raise BadRequest("task list must not contain more than one task")
+        _check_user_labels(body, None)
+        repository = await self._repository(namespace, repository_name)
+        name = revision_name(repository_name, package, workspace)
+        key = f"create:{namespace}/{repository_name}/{package}/{workspace}"
+        message = (f'another request is already in progress to create package revision with details '
+                   f'namespace="{namespace}", repository="{repository_name}", package="{package}",'
+                   f'workspace="{workspace}"')
+        with self._exclusive(key, message):
+            handle = await self._repositories.handle(namespace, repository_name)
+            if not handle.synced_version:
+                await self._repositories.sync(namespace, repository_name)
+            siblings = await self._revisions_of_package(namespace, repository_name, package)
+            if any(s["spec"]["workspaceName"] == workspace for s in siblings):
+                raise Conflict(f"package revision workspaceNames must be unique; package revision with name "
+                               f"{package} in repo {repository_name} with workspaceName {workspace} already exists")
+            task = dict(tasks[0]) if tasks else {"type": "init", "init": {"description": f"{package} description"}}
+            task_files = await self._task_files(repository, handle, package, siblings, task)
+            files = apply_package_metadata(task_files.files, spec)
+            files, render_status, error = await self._render(files)
+            if error is not None:
+                raise Invalid(f"error rendering package in kpt function pipeline. Package NOT pushed to remote. "
+                              f"Fix locally (until 'kpt fn render' succeeds) and retry. Details: {error}")
+            if dry_run:
+                return body
+            author = self._author(handle, user)
+
+            async def land() -> Body:
+                saved = await handle.adapter.save_draft(DraftWrite(
+                    package=package, workspace=workspace, files=files, task=task_files.task, author=author))
+                created = revision_body(repository, saved, kptfile_of(files), kept={"metadata": {
+                    k: v for k, v in body.get("metadata", {}).items() if k in ("labels", "annotations",
+                                                                                  "finalizers", "ownerReferences")}})
+                changes: list[Change] = [Create(PACKAGE_REVISION.resource, created),
+                                         Create(PACKAGE_REVISION_RESOURCES.resource,
+                                                resources_body(created, files, render_status))]
+                changes += await self._package_object_change(namespace, repository_name, package, [*siblings, created])
+                results = await self._store.apply(changes)
+                return results[0]
+
+            return await self._commit(handle, land)
+
+    async def _task_files(self, repository: Body, handle: RepositoryHandle, package: str, siblings: list[Body],
+                          task: Body) -> TaskFiles:
+        repository_name = repository["metadata"]["name"]
+        kind = task.get("type")
+        existing = bool(siblings)
+        if kind == "init":
+            if existing:
+                raise Conflict(f'package "{package}" already exists in repository "{repository_name}"')
+            await self._refuse_nesting(repository, package)
+            return init_files(package, task)
+        if kind == "edit":
+            source_name = ((task.get("edit") or {}).get("sourceRef") or {}).get("name", "")
+            source = await self._source_revision(repository["metadata"]["namespace"], source_name)
+            if source["spec"]["repository"] != repository_name or source["spec"]["packageName"] != package:
+                raise Invalid(f"source revision must be from same package {repository_name}/{package}")
+            if source["spec"]["lifecycle"] != "Published":
+                raise Invalid("source revision must be published")
+            if int(source["spec"].get("revision", 0)) < 1:
+                raise Invalid(f"source revision may not be the placeholder package revision "
+                              f"{repository_name}/{source_name}")
+            files = await self._files_of(source)
+            return TaskFiles(files, task)
+        if kind == "clone":
+            if existing:
+                raise Conflict(f"`clone` cannot create a new revision for package \"{package}\" that already "
+                               f"exists in repo \"{repository_name}\"; make subsequent revisions using `copy`")
+            await self._refuse_nesting(repository, package)
+            return await self._clone_files(repository, package, task)
+        if kind == "upgrade":
+            raise BadRequest("upgrade tasks need the three-way merge, which this server does not include yet")
+        raise BadRequest(f"unsupported task type {kind!r}: use init, clone, edit or upgrade")
+
+    async def _refuse_nesting(self, repository: Body, package: str) -> None:
+        page = await self._store.list(ListQuery(PACKAGE.resource, repository["metadata"]["namespace"], fields=(
+            FieldMatch(("spec", "repository"), "=", repository["metadata"]["name"]),)))
+        for item in page.items:
+            other = item["spec"]["packageName"]
+            if package.startswith(other + "/") or other.startswith(package + "/"):
+                raise Conflict(f'package path "{package}" conflicts with existing package "{other}": '
+                               "packages cannot be nested")
+
+    async def _source_revision(self, namespace: str, name: str) -> Body:
+        if not name:
+            raise BadRequest("the task must name its source package revision")
+        try:
+            return await self._store.get(PACKAGE_REVISION.resource, namespace, name)
+        except NotFound:
+            raise NotFound(f'packagerevisions.porch.kpt.dev "{name}" not found',
+                           details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"}) from None
+
+    async def _files_of(self, revision: Body) -> dict[str, str]:
+        metadata = revision["metadata"]
+        resources = await self._store.get(PACKAGE_REVISION_RESOURCES.resource, metadata["namespace"], metadata["name"])
+        return dict(resources["spec"].get("resources") or {})
+
+    async def _clone_files(self, repository: Body, package: str, task: Body) -> TaskFiles:
+        upstream_ref = (task.get("clone") or {}).get("upstreamRef") or {}
+        registered = (upstream_ref.get("upstreamRef") or {}).get("name", "")
+        if not registered:
+            raise BadRequest("clone from a git URL is not supported yet: clone a registered package revision "
+                             "(spec.tasks[0].clone.upstreamRef.upstreamRef.name)")
+        source = await self._source_revision(repository["metadata"]["namespace"], registered)
+        if int(source["spec"].get("revision", 0)) < 0:
+            raise Invalid(f"upstream revision may not be the placeholder package revision "
+                          f"{source['spec']['repository']}/{registered}")
+        lock = (source.get("status") or {}).get("selfLock", {}).get("git", {})
+        files = await self._files_of(source)
+        deployment = bool((repository.get("spec") or {}).get("deployment"))
+        return clone_files(files, package, lock, task, deployment=deployment)
+
+    # ---- update (spec, metadata, lifecycle) ----------------------------------------------
+
+    async def update(self, body: Body, current: Body, *, user: UserInfo | None, via: str,
+                     dry_run: bool = False) -> Body:
+        metadata = body.get("metadata") or {}
+        name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
+        if not metadata.get("resourceVersion"):
+            raise BadRequest("resourceVersion must be specified for an update")
+        if metadata["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            raise _stale(name)
+        _check_user_labels(body, current)
+        spec = body.get("spec") or {}
+        old_lifecycle = current["spec"]["lifecycle"]
+        move = move_for(old_lifecycle, spec.get("lifecycle") or "Draft", "approval" if via == "approval" else "update")
+        if old_lifecycle in ("Published", "DeletionProposed") and via != "approval":
+            frozen = {k: v for k, v in current["spec"].items() if k != "lifecycle"}
+            asked = {k: v for k, v in spec.items() if k != "lifecycle"}
+            if "packageMetadata" not in asked and "packageMetadata" in frozen:
+                asked["packageMetadata"] = frozen["packageMetadata"]
+            if asked != frozen:
+                raise Invalid("spec can only update package with lifecycle value one of Draft,Proposed")
+        with self._exclusive(f"{namespace}/{name}",
+                             f'another request is already in progress on package revision "{namespace}/{name}"'):
+            handle = await self._repositories.handle(namespace, current["spec"]["repository"])
+            repository = await self._repository(namespace, current["spec"]["repository"])
+            kept = copy.deepcopy(current)
+            for key in _USER_METADATA:
+                if metadata.get(key):
+                    kept["metadata"][key] = copy.deepcopy(metadata[key])
+                else:
+                    kept["metadata"].pop(key, None)
+            if current["metadata"].get("labels", {}).get(LATEST_LABEL):
+                kept["metadata"].setdefault("labels", {})[LATEST_LABEL] = "true"
+            if dry_run:
+                return kept
+            if current["metadata"].get("deletionTimestamp") and not kept["metadata"].get("finalizers"):
+                return await self._delete_now(handle, current, user)
+            metadata_changed = spec.get("packageMetadata") not in (None, current["spec"].get("packageMetadata")) \
+                or spec.get("readinessGates", current["spec"].get("readinessGates")) != \
+                current["spec"].get("readinessGates")
+            if move is Move.NONE and not (metadata_changed and old_lifecycle in ("Draft", "Proposed")):
+                if kept == current:
+                    return current
+                return await self._store.update(PACKAGE_REVISION.resource, kept,
+                                                expect_rv=current["metadata"]["resourceVersion"])
+            author = self._author(handle, user)
+            revision = _revision_of(current, handle)
+
+            async def land() -> Body:
+                moved = revision
+                files = await self._files_of(current)
+                if metadata_changed and old_lifecycle in ("Draft", "Proposed"):
+                    files = apply_package_metadata(files, {**current["spec"], **spec})
+                    files, render_status, error = await self._render(files)
+                    if error is not None:
+                        raise Invalid(f"error rendering package in kpt function pipeline. Package NOT pushed to "
+                                      f"remote. Details: {error}")
+                    moved = await handle.adapter.save_draft(DraftWrite(
+                        package=revision.package, workspace=revision.workspace, files=files,
+                        task={"type": "render"}, parent=revision, author=author))
+                if move is Move.PROPOSE:
+                    moved = await handle.adapter.propose(moved)
+                elif move is Move.REJECT:
+                    moved = await handle.adapter.reject(moved)
+                elif move is Move.APPROVE:
+                    number = await handle.adapter.highest_revision(revision.package) + 1
+                    moved = await handle.adapter.approve(moved, number, author=author)
+                elif move is Move.PROPOSE_DELETION:
+                    moved = await handle.adapter.propose_deletion(moved)
+                elif move is Move.RESTORE:
+                    moved = await handle.adapter.restore(moved)
+                return await self._store_moved(repository, handle, current, kept, moved, files)
+
+            return await self._commit(handle, land)
+
+    async def _store_moved(self, repository: Body, handle: RepositoryHandle, current: Body, kept: Body,
+                           moved: Revision, files: dict[str, str]) -> Body:
+        namespace, repository_name = handle.namespace, handle.name
+        updated = revision_body(repository, moved, kptfile_of(files), kept=kept)
+        siblings = await self._revisions_of_package(namespace, repository_name, moved.package)
+        changes: list[Change] = self._package_rows(namespace, repository_name, moved.package, siblings, updated)
+        changes.insert(0, Update(PACKAGE_REVISION.resource, updated, current["metadata"]["resourceVersion"]))
+        resources = await self._store.get(PACKAGE_REVISION_RESOURCES.resource, namespace, current["metadata"]["name"])
+        new_resources = resources_body(updated, files, (resources.get("status") or {}).get("renderStatus"))
+        new_resources["metadata"] = resources["metadata"]
+        changes.append(Update(PACKAGE_REVISION_RESOURCES.resource, new_resources,
+                              resources["metadata"]["resourceVersion"]))
+        if moved.lifecycle == "Published" and moved.revision >= 1:
+            placeholder = Revision(
+                package=moved.package, path=moved.path, workspace=handle.access.branch, revision=-1,
+                lifecycle="Published", ref=f"refs/heads/{handle.access.branch}", commit=moved.commit,
+                tree=moved.tree, tasks=moved.tasks, published_by=moved.published_by, published_at=moved.published_at)
+            changes += await self._placeholder_changes(repository, placeholder, files, siblings)
+        remaining = [s for s in siblings if s["metadata"]["name"] != updated["metadata"]["name"]] + [updated]
+        changes += await self._package_object_change(namespace, repository_name, moved.package, remaining)
+        results = await self._store.apply(changes)
+        return results[0]
+
+    async def _placeholder_changes(self, repository: Body, placeholder: Revision, files: dict[str, str],
+                                   siblings: list[Body]) -> list[Change]:
+        name = revision_name(repository["metadata"]["name"], placeholder.package, placeholder.workspace)
+        kept = next((s for s in siblings if s["metadata"]["name"] == name), None)
+        body = revision_body(repository, placeholder, kptfile_of(files), kept=kept)
+        resources = resources_body(body, files)
+        if kept is None:
+            return [Create(PACKAGE_REVISION.resource, body), Create(PACKAGE_REVISION_RESOURCES.resource, resources)]
+        stored_resources = await self._store.get(PACKAGE_REVISION_RESOURCES.resource, kept["metadata"]["namespace"],
+                                                 name)
+        resources["metadata"] = stored_resources["metadata"]
+        return [Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]),
+                Update(PACKAGE_REVISION_RESOURCES.resource, resources,
+                       stored_resources["metadata"]["resourceVersion"])]
+
+    # ---- content -------------------------------------------------------------------------
+
+    async def update_resources(self, body: Body, current: Body, *, user: UserInfo | None,
+                               dry_run: bool = False) -> Body:
+        metadata = body.get("metadata") or {}
+        name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
+        if not metadata.get("resourceVersion"):
+            raise BadRequest("resourceVersion must be specified for an update")
+        if metadata["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            raise Conflict(
+                f'Operation cannot be fulfilled on packagerevisionresources.porch.kpt.dev "{name}": the object has '
+                "been modified; please apply your changes to the latest version and try again")
+        resources = (body.get("spec") or {}).get("resources")
+        if not isinstance(resources, dict) or not all(isinstance(v, str) for v in resources.values()):
+            raise BadRequest("spec.resources must map file paths to file contents (text)")
+        revision_object = await self._store.get(PACKAGE_REVISION.resource, namespace, name)
+        lifecycle = revision_object["spec"]["lifecycle"]
+        if lifecycle != "Draft":
+            raise Invalid(f'cannot update a package revision with lifecycle value "{lifecycle}"; package must be Draft')
+        with self._exclusive(f"{namespace}/{name}",
+                             f'another request is already in progress on package revision "{namespace}/{name}"'):
+            handle = await self._repositories.handle(namespace, revision_object["spec"]["repository"])
+            repository = await self._repository(namespace, revision_object["spec"]["repository"])
+            files, render_status, error = await self._render(resources)
+            push_anyway = (revision_object["metadata"].get("annotations") or {}).get(PUSH_ON_RENDER_FAILURE) == "true"
+            if error is not None and not push_anyway:
+                failed = copy.deepcopy(current)
+                failed["status"] = {"renderStatus": render_status}
+                await self._store.update(PACKAGE_REVISION_RESOURCES.resource, failed,
+                                         expect_rv=current["metadata"]["resourceVersion"])
+                raise Invalid("error rendering package in kpt function pipeline. Package NOT pushed to remote. "
+                              f"Fix locally (until 'kpt fn render' succeeds) and retry. Details: {error}")
+            if error is not None:
+                files = dict(resources)
+            if dry_run:
+                return current
+            author = self._author(handle, user)
+            revision = _revision_of(revision_object, handle)
+
+            async def land() -> Body:
+                saved = await handle.adapter.save_draft(DraftWrite(
+                    package=revision.package, workspace=revision.workspace, files=files, task={"type": "render"},
+                    parent=revision, author=author))
+                updated = revision_body(repository, saved, kptfile_of(files), kept=revision_object)
+                new_resources = resources_body(updated, files, render_status)
+                new_resources["metadata"] = current["metadata"]
+                results = await self._store.apply([
+                    Update(PACKAGE_REVISION_RESOURCES.resource, new_resources, current["metadata"]["resourceVersion"]),
+                    Update(PACKAGE_REVISION.resource, updated, revision_object["metadata"]["resourceVersion"]),
+                ])
+                return results[0]
+
+            stored = await self._commit(handle, land)
+            if error is not None:
+                raise Invalid("error rendering package in kpt function pipeline. Package pushed to remote despite "
+                              f"render failure. Details: {error}")
+            return stored
+
+    # ---- delete --------------------------------------------------------------------------
+
+    async def delete(self, current: Body, *, user: UserInfo | None, expect_rv: str | None = None,
+                     expect_uid: str | None = None, dry_run: bool = False) -> Body:
+        name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
+        if expect_rv and expect_rv != current["metadata"]["resourceVersion"]:
+            raise _stale(name)
+        if expect_uid and expect_uid != current["metadata"].get("uid"):
+            raise Conflict(f"Precondition failed: UID in precondition: {expect_uid}, UID in object meta: "
+                           f"{current['metadata'].get('uid')}")
+        if current["spec"]["lifecycle"] == "Published":
+            raise Forbidden("published PackageRevisions must be proposed for deletion by setting "
+                            "spec.lifecycle to 'DeletionProposed' prior to deletion")
+        dependents = await self._dependents(namespace, name)
+        if dependents:
+            raise Forbidden(f"cannot delete package revision, it is referenced as upstream by: {', '.join(dependents)}")
+        if dry_run:
+            return current
+        with self._exclusive(f"{namespace}/{name}",
+                             f'another request is already in progress on package revision "{namespace}/{name}"'):
+            handle = await self._repositories.handle(namespace, current["spec"]["repository"])
+            if current["metadata"].get("finalizers"):
+                if current["metadata"].get("deletionTimestamp"):
+                    return current
+                marked = copy.deepcopy(current)
+                marked["metadata"]["deletionTimestamp"] = now_rfc3339()
+                return await self._store.update(PACKAGE_REVISION.resource, marked,
+                                                expect_rv=current["metadata"]["resourceVersion"])
+            return await self._delete_now(handle, current, user)
+
+    async def _delete_now(self, handle: RepositoryHandle, current: Body, user: UserInfo | None) -> Body:
+        namespace, name = current["metadata"]["namespace"], current["metadata"]["name"]
+        revision = _revision_of(current, handle)
+        author = self._author(handle, user)
+
+        async def land() -> Body:
+            await handle.adapter.delete(revision, author=author)
+            siblings = await self._revisions_of_package(namespace, handle.name, revision.package)
+            changes: list[Change] = [Delete(PACKAGE_REVISION.resource, namespace, name,
+                                            expect_rv=current["metadata"]["resourceVersion"])]
+            try:
+                resources = await self._store.get(PACKAGE_REVISION_RESOURCES.resource, namespace, name)
+                changes.append(Delete(PACKAGE_REVISION_RESOURCES.resource, namespace, name,
+                                      expect_rv=resources["metadata"]["resourceVersion"]))
+            except NotFound:
+                pass
+            remaining = [s for s in siblings if s["metadata"]["name"] != name]
+            if revision.revision == -1:
+                remaining = [s for s in remaining if int(s["spec"].get("revision", 0)) != -1]
+            changes += self._package_rows(namespace, handle.name, revision.package, siblings, {}, removed=name)
+            changes += await self._package_object_change(namespace, handle.name, revision.package, remaining)
+            results = await self._store.apply(changes)
+            return results[0]
+
+        return await self._commit(handle, land)
+
+    async def _dependents(self, namespace: str, name: str) -> list[str]:
+        page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace))
+        dependents = []
+        for item in page.items:
+            for task in item["spec"].get("tasks") or ():
+                clone = ((task.get("clone") or {}).get("upstreamRef") or {}).get("upstreamRef") or {}
+                upgrade = task.get("upgrade") or {}
+                referenced = {clone.get("name"), (upgrade.get("oldUpstreamRef") or {}).get("name"),
+                              (upgrade.get("newUpstreamRef") or {}).get("name")}
+                if name in referenced:
+                    dependents.append(item["metadata"]["name"])
+        return dependents
+

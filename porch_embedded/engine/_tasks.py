@@ -1,0 +1,142 @@
+"""What the first task of a new revision puts in its files: init, clone, and Kptfile metadata.
+
+Pure functions over a package's file map. Kptfile edits go through the kpt layer's
+comment-preserving YAML so a user's comments and field order survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from porch_embedded.kpt import KPTFILE, PACKAGE_CONTEXT, dump_yaml, load_yaml, new_map, package_context
+
+__all__ = ["TaskFiles", "apply_package_metadata", "clone_files", "init_files"]
+
+_README = """\
+# {name}
+
+## Description
+{description}
+
+## Usage
+
+### Fetch the package
+`kpt pkg get REPO_URI[.git]/PKG_PATH[@VERSION] {name}`
+Details: https://kpt.dev/reference/cli/pkg/get/
+
+### View package content
+`kpt pkg tree {name}`
+Details: https://kpt.dev/reference/cli/pkg/tree/
+
+### Apply the package
+```
+kpt live init {name}
+kpt live apply {name} --reconcile-timeout=2m --output=table
+```
+Details: https://kpt.dev/reference/cli/live/
+"""
+
+
+@dataclass(frozen=True)
+class TaskFiles:
+    """The files a task produced and the task as it is recorded in the commit trailer."""
+
+    files: dict[str, str]
+    task: dict[str, Any]
+
+
+def init_files(package: str, task: Mapping[str, Any]) -> TaskFiles:
+    """``kpt pkg init`` in memory: a Kptfile with info, a README, and package-context.yaml."""
+    init = dict(task.get("init") or {})
+    name = package.rsplit("/", 1)[-1]
+    prefix = f"{init['subpackage'].strip('/')}/" if init.get("subpackage") else ""
+    kptfile = new_map({
+        "apiVersion": "kpt.dev/v1",
+        "kind": "Kptfile",
+        "metadata": new_map({"name": prefix.rstrip("/").rsplit("/", 1)[-1] if prefix else name,
+                             "annotations": new_map({"config.kubernetes.io/local-config": "true"})}),
+    })
+    info = new_map()
+    if init.get("site"):
+        info["site"] = init["site"]
+    if init.get("description"):
+        info["description"] = init["description"]
+    if init.get("keywords"):
+        info["keywords"] = list(init["keywords"])
+    if info:
+        kptfile["info"] = info
+    files = {
+        f"{prefix}{KPTFILE}": dump_yaml(kptfile, "wide"),
+        f"{prefix}README.md": _README.format(name=name, description=init.get("description", "")),
+        f"{prefix}{PACKAGE_CONTEXT}": dump_yaml(package_context("example")),
+    }
+    return TaskFiles(files, {"type": "init", "init": init} if init else {"type": "init"})
+
+
+def _kptfile(files: Mapping[str, str]) -> Any:
+    text = files.get(KPTFILE)
+    return load_yaml(text) if text else None
+
+
+def apply_package_metadata(files: Mapping[str, str], spec: Mapping[str, Any]) -> dict[str, str]:
+    """Mirror ``spec.packageMetadata`` and ``spec.readinessGates`` into the Kptfile, as Porch does."""
+    result = dict(files)
+    kptfile = _kptfile(files)
+    if kptfile is None:
+        return result
+    changed = False
+    metadata = spec.get("packageMetadata")
+    if isinstance(metadata, Mapping):
+        target = kptfile.setdefault("metadata", new_map())
+        for key in ("labels", "annotations"):
+            wanted = dict(metadata.get(key) or {})
+            if key == "annotations":
+                wanted = {**{k: v for k, v in (target.get(key) or {}).items()
+                             if k == "config.kubernetes.io/local-config"}, **wanted}
+            if dict(target.get(key) or {}) != wanted:
+                if wanted:
+                    target[key] = new_map(wanted)
+                else:
+                    target.pop(key, None)
+                changed = True
+    gates = spec.get("readinessGates")
+    if isinstance(gates, list):
+        wanted_gates = [{"conditionType": g.get("conditionType", "")} for g in gates if isinstance(g, Mapping)]
+        info = kptfile.get("info")
+        current = [dict(g) for g in (info or {}).get("readinessGates") or []]
+        if current != wanted_gates:
+            info = kptfile.setdefault("info", new_map())
+            if wanted_gates:
+                info["readinessGates"] = [new_map(g) for g in wanted_gates]
+            else:
+                info.pop("readinessGates", None)
+            changed = True
+    if changed:
+        result[KPTFILE] = dump_yaml(kptfile, "wide")
+    return result
+
+
+def clone_files(files: Mapping[str, str], package: str, lock: Mapping[str, Any], task: Mapping[str, Any], *,
+                deployment: bool) -> TaskFiles:
+    """A clone of an upstream revision: renamed, with upstream and upstreamLock recorded.
+
+    ``lock`` is the upstream's own git lock (repo, directory, ref, commit). Into a
+    deployment repository the package context gets the new package's name.
+    """
+    result = dict(files)
+    name = package.rsplit("/", 1)[-1]
+    kptfile = _kptfile(files)
+    if kptfile is not None:
+        kptfile.setdefault("metadata", new_map())["name"] = name
+        git = new_map({"repo": lock.get("repo", ""), "directory": lock.get("directory", ""),
+                       "ref": lock.get("ref", "")})
+        kptfile["upstream"] = new_map({"type": "git", "git": git, "updateStrategy": "resource-merge"})
+        kptfile["upstreamLock"] = new_map({"type": "git", "git": new_map({
+            "repo": lock.get("repo", ""), "directory": lock.get("directory", ""), "ref": lock.get("ref", ""),
+            "commit": lock.get("commit", "")})})
+        result[KPTFILE] = dump_yaml(kptfile, "wide")
+    if deployment:
+        result[PACKAGE_CONTEXT] = dump_yaml(package_context(name, package))
+    return TaskFiles(result, dict(task))
