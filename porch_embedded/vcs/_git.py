@@ -94,15 +94,18 @@ class GitAdapter:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[Repo], T]) -> T:
-        """Run ``fn`` with the cache's Repo in a worker thread; the Repo is always closed."""
+    async def _run(self, fn: Callable[[Repo], T], *, pure: bool = False) -> T:
+        """Run ``fn`` with the cache's Repo in a worker thread; the Repo is always closed.
+
+        ``pure`` work (reads) is abandoned on cancellation; anything that writes is waited for.
+        """
         path = self._shared.path
 
         def call() -> T:
             with Repo(str(path)) as repo:
                 return fn(repo)
 
-        return await trio.to_thread.run_sync(call, limiter=self._cache.limiter)
+        return await trio.to_thread.run_sync(call, limiter=self._cache.limiter, abandon_on_cancel=pure)
 
     async def _ensure_cache(self) -> None:
         path = self._shared.path
@@ -170,7 +173,9 @@ class GitAdapter:
     # -- reading ------------------------------------------------------------------------
 
     async def version(self) -> str:
-        refs = await trio.to_thread.run_sync(self.remote.ls_remote_blocking, limiter=self._cache.limiter)
+        refs = await trio.to_thread.run_sync(
+            self.remote.ls_remote_blocking, limiter=self._cache.limiter, abandon_on_cancel=True
+        )
         return refs_version(refs)
 
     async def fetch(self) -> str:
@@ -179,7 +184,9 @@ class GitAdapter:
         return refs_version(refs)
 
     async def check(self) -> None:
-        refs = await trio.to_thread.run_sync(self.remote.ls_remote_blocking, limiter=self._cache.limiter)
+        refs = await trio.to_thread.run_sync(
+            self.remote.ls_remote_blocking, limiter=self._cache.limiter, abandon_on_cancel=True
+        )
         if self._branch_ref not in refs and not self.spec.create_branch:
             raise self._no_branch()
 
@@ -193,7 +200,7 @@ class GitAdapter:
         def discover(repo: Repo) -> Snapshot:
             return discover_blocking(repo, self._shared.history, branch=self.spec.branch, directory=self.directory)
 
-        snap = await self._run(discover)
+        snap = await self._run(discover, pure=True)
         for warning in snap.warnings:
             log.warning("%s: %s", self.remote.url, warning)
         return snap
@@ -202,7 +209,7 @@ class GitAdapter:
         def read(repo: Repo) -> dict[str, bytes]:
             return read_files(repo.object_store, revision.tree.encode())
 
-        raw = await self._run(read)
+        raw = await self._run(read, pure=True)
         files: dict[str, str] = {}
         for path, data in raw.items():
             try:
@@ -223,7 +230,7 @@ class GitAdapter:
             numbers = [layout.revision_of_tag(n.decode()) for n in names if b"/" not in n]
             return max([0, *numbers])
 
-        return await self._run(highest)
+        return await self._run(highest, pure=True)
 
     # -- writing ------------------------------------------------------------------------
 

@@ -137,6 +137,10 @@ class _Client(Urllib3HttpGitClient):
             headers = {**(headers or {}), "Authorization": f"Bearer {self._bearer}"}
         return super()._http_request(url, headers, data, raise_for_status)
 
+    def close(self) -> None:
+        """Drop pooled connections now rather than at garbage collection."""
+        self.pool_manager.clear()
+
 
 class Remote:
     """One remote repository (URL + credentials) and the translation of its failures."""
@@ -148,8 +152,14 @@ class Remote:
         self.secret_name = secret_name
         self._masks = tuple(self.credentials.secrets()) + tuple(embedded.secrets())
 
-    def client(self) -> _Client:
-        return _Client(self.url, self.credentials)
+    @contextmanager
+    def client(self) -> Iterator[_Client]:
+        """A client for one operation; its connections are closed afterwards."""
+        client = _Client(self.url, self.credentials)
+        try:
+            yield client
+        finally:
+            client.close()
 
     def redact(self, text: str) -> str:
         """``text`` with every secret value masked and user info dropped from URLs."""
@@ -189,8 +199,8 @@ class Remote:
 
     def ls_remote_blocking(self) -> dict[str, str]:
         """The remote's refs (peeled entries and HEAD dropped): full name -> object id."""
-        with self.errors("listing refs"):
-            result = self.client().get_refs(b"")
+        with self.errors("listing refs"), self.client() as client:
+            result = client.get_refs(b"")
         return {
             name.decode(): sha.decode()
             for name, sha in result.refs.items()
@@ -202,8 +212,8 @@ class Remote:
 
         The caller mirrors the refs into its own namespace; nothing here writes a ref.
         """
-        with self.errors("fetching"):
-            result = self.client().fetch(b"", repo)
+        with self.errors("fetching"), self.client() as client:
+            result = client.fetch(b"", repo)
         return {
             name.decode(): sha.decode()
             for name, sha in result.refs.items()
@@ -218,8 +228,6 @@ class Remote:
         StaleRef (before sending anything) when a ref is not as expected, PushRejected when
         the server refuses an update. Returns the remote's refs as they are after the push.
         """
-        client = self.client()
-
         def update_refs(remote: dict[bytes, bytes]) -> dict[bytes, bytes]:
             new = dict(remote)
             for ref, (expected, value) in updates.items():
@@ -238,7 +246,7 @@ class Remote:
             known = {sha for sha in have if sha in store}
             return repo.generate_pack_data(known, set(want), ofs_delta=ofs_delta)
 
-        with self.errors("pushing"):
+        with self.errors("pushing"), self.client() as client:
             try:
                 result = client.send_pack(b"", update_refs, pack_data, atomic=True)
             except GitProtocolError as exc:
