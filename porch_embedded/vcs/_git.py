@@ -164,9 +164,10 @@ class GitAdapter:
                 last = exc
             except PushRejected as exc:
                 last = exc
-            log.info("%s: %s lost a race (attempt %d), retrying: %s", self.remote.url, what, attempt, last)
-            with trio.CancelScope(shield=True):
-                await trio.sleep(BACKOFF_S * attempt)
+            if attempt < PUSH_ATTEMPTS:
+                log.info("%s: %s lost a race (attempt %d), retrying: %s", self.remote.url, what, attempt, last)
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(BACKOFF_S * attempt)
         assert last is not None
         raise conflict(self.remote, last, what) from last
 
