@@ -2,6 +2,7 @@
 
 from porch_embedded.store._open import open_store
 from porch_embedded.store._protocol import (
+    DEFAULT_LOCK_TIMEOUT_S,
     Change,
     Create,
     Delete,
@@ -17,6 +18,7 @@ from porch_embedded.store._protocol import (
 __all__ = [
     "Change",
     "Create",
+    "DEFAULT_LOCK_TIMEOUT_S",
     "Delete",
     "FieldMatch",
     "ListPage",

@@ -13,9 +13,11 @@ import psycopg
 from porch_embedded.errors import StoreUnavailable
 from porch_embedded.store._sealing import Sealer
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "WRITE_LOCK", "migrate_blocking"]
+__all__ = ["MIGRATIONS", "MIGRATE_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate_blocking",
+           "refuse_newer", "schema_version_blocking"]
 
-# Advisory lock keys (any two bigints that no one else uses in this database).
+# Advisory lock keys (any two bigints that no one else uses in this database). Store.lock
+# uses the two-int4 key form, which PostgreSQL keeps apart from single-bigint keys.
 WRITE_LOCK = 0x706F726368_01  # serialises writers so commit order is resourceVersion order
 MIGRATE_LOCK = 0x706F726368_02
 
@@ -43,11 +45,22 @@ CREATE TABLE porch_events (
 INSERT INTO porch_meta (key, value) VALUES ('resource_version', '0'), ('events_floor', '0');
 """
 
-MIGRATIONS: list[str] = [_V1]
+_V2 = """
+CREATE TABLE porch_leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    acquired_at timestamptz NOT NULL,
+    renewed_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    transitions bigint NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _schema_version(conn: psycopg.Connection) -> int:
+def schema_version_blocking(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT to_regclass('porch_meta') IS NOT NULL").fetchone()
     if not row or not row[0]:
         return 0
@@ -55,7 +68,7 @@ def _schema_version(conn: psycopg.Connection) -> int:
     return int(found[0]) if found else 1
 
 
-def _refuse_newer(version: int, where: str) -> None:
+def refuse_newer(version: int, where: str) -> None:
     if version > SCHEMA_VERSION:
         raise StoreUnavailable(
             f"the PostgreSQL store at {where} was written by a newer porch-embedded (store "
@@ -66,11 +79,11 @@ def _refuse_newer(version: int, where: str) -> None:
 
 def migrate_blocking(conn: psycopg.Connection, sealer: Sealer, where: str) -> None:
     """Check, create or migrate the schema on ``conn`` (autocommit) and verify the key."""
-    _refuse_newer(_schema_version(conn), where)
+    refuse_newer(schema_version_blocking(conn), where)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-        version = _schema_version(conn)
-        _refuse_newer(version, where)
+        version = schema_version_blocking(conn)
+        refuse_newer(version, where)
         for step in MIGRATIONS[version:]:
             conn.execute(step)  # type: ignore[call-overload]
         conn.execute(

@@ -6,6 +6,11 @@ the row and its watch event in one transaction. It enforces resourceVersion matc
 and name uniqueness, and nothing else: defaulting, validation and lifecycle rules
 belong to the engine. The store knows no kinds; ``resource`` is the plural with its
 group (``repositories.config.porch.kpt.dev``; core kinds are bare, ``secrets``).
+
+Several replicas may share one PostgreSQL store; for them the store also offers leader
+leases (``acquire_lease``) for singleton work and named locks (``lock``) that serialise
+writers across processes. The SQLite store is one process by construction and gives the
+same semantics in memory.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from porch_embedded.meta import LabelSelector
 __all__ = [
     "Change",
     "Create",
+    "DEFAULT_LOCK_TIMEOUT_S",
     "Delete",
     "FieldMatch",
     "ListPage",
@@ -31,6 +37,9 @@ __all__ = [
 ]
 
 Body = dict[str, Any]
+
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+"""How long ``Store.lock`` waits for a held lock before raising Conflict."""
 
 
 @dataclass(frozen=True)
@@ -169,4 +178,40 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise StoreUnavailable if the database cannot answer (for /readyz)."""
+        ...
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` for ``ttl_s`` seconds; True if held.
+
+        A lease is free when it was never taken, was released, or its expiry has passed;
+        ``holder`` then takes it. The holder renews by calling again before the expiry
+        (every ttl/3 or so); any other holder gets False until it lapses. Expiry is measured
+        by the database's clock (PostgreSQL), so replicas' clocks need not agree. A holder
+        must treat the lease as lost ``ttl_s`` after the start of its last successful call
+        (a duration on its own monotonic clock), and stop singleton work then, whether or
+        not it could reach the database. BadRequest for an empty name or holder or a
+        ttl_s <= 0; StoreUnavailable if the database fails.
+        """
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease ``name`` up now if ``holder`` has it (else do nothing), so that
+        another replica takes over without waiting for the expiry (e.g. on SIGTERM)."""
+        ...
+
+    def lock(
+        self, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold the named mutual-exclusion lock across every process sharing this store.
+
+        E.g. ``async with store.lock(f"repository/{namespace}/{name}"):`` around each git
+        write, so that replicas write one repository one at a time. Waiters queue; one that
+        waits longer than ``timeout_s`` gets Conflict (another writer holds it; retry) and
+        StoreUnavailable if the database fails. Not reentrant: a task that holds a lock
+        and asks for it again gets RuntimeError (a bug, caught at once). On PostgreSQL the lock
+        lives in a database session (an advisory lock on a connection of its own), so a
+        process that dies or loses its connection loses the lock and the others go on.
+        The lock serialises writers; it does not replace compare-and-swap checks on the
+        data (resourceVersion, git ref updates), which still catch a lost lock.
+        """
         ...

@@ -6,7 +6,8 @@ threads free), reads on a small pool of connections that WAL lets run beside the
 A change's object row, its event row and the counter move in one transaction, shielded
 from the caller's cancellation so that an acknowledged write is whole and an abandoned
 one is not half-made. Watchers are served from memory (``EventFanout``) and read the
-events table only to catch up. One process owns the file (an advisory lock says so).
+events table only to catch up. One process owns the file (an advisory lock says so),
+so leases and named locks live in memory (``_locks``) with the protocol's semantics.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import trio
 from porch_embedded.errors import BadRequest, StoreUnavailable
 from porch_embedded.store._bodies import Body, copy_body, key_of, stamp, uid_of
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
+from porch_embedded.store._locks import MemoryLeases, NamedLocks, check_lock_args
 from porch_embedded.store._messages import (
     already_exists,
     expired,
@@ -36,6 +38,7 @@ from porch_embedded.store._messages import (
 )
 from porch_embedded.store._paging import ContinueToken
 from porch_embedded.store._protocol import (
+    DEFAULT_LOCK_TIMEOUT_S,
     Change,
     Create,
     Delete,
@@ -142,6 +145,8 @@ class SqliteStore:
         self._fanout = EventFanout(floor=resource_version, capacity=RING_CAPACITY)
         self._readers: list[sqlite3.Connection] = []
         self._pool_send, self._pool_receive = trio.open_memory_channel[sqlite3.Connection](READERS)
+        self._leases = MemoryLeases()
+        self._locks = NamedLocks()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -433,6 +438,22 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone(), "answer a ping")
+
+    # -- leases and locks (one process: in memory) ---------------------------------------
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew ``name`` for ``holder`` (see the Store protocol); trio's clock."""
+        return await self._leases.acquire(name, holder, ttl_s)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._leases.release(name, holder)
+
+    @asynccontextmanager
+    async def lock(self, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> AsyncIterator[None]:
+        """Hold ``name`` (see the Store protocol): this process is every writer there is."""
+        check_lock_args(name, timeout_s)
+        async with self._locks.hold(name, timeout_s):
+            yield
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r})"

@@ -10,7 +10,7 @@ import pytest
 import trio
 from cryptography.fernet import Fernet
 
-from porch_embedded.errors import StoreUnavailable
+from porch_embedded.errors import Conflict, StoreUnavailable
 from porch_embedded.store import ListQuery, WatchEvent, WatchQuery, open_store
 from porch_embedded.store import _postgres
 
@@ -182,3 +182,104 @@ async def test_a_newer_schema_is_refused_and_left_untouched(postgres_database_ur
     assert "newer porch-embedded" in caught.value.message
     with psycopg.connect(postgres_database_url, autocommit=True) as conn:
         assert conn.execute("SELECT key, value FROM porch_meta ORDER BY key").fetchall() == before
+
+
+# -- several replicas: locks and leases across stores ---------------------------------
+
+
+async def test_two_stores_contending_for_a_lock_take_turns(postgres_database_url: str) -> None:
+    name = "repository/default/blueprints"
+    order: list[str] = []
+    async with open_store(postgres_database_url, encryption_key=KEY) as one, \
+            open_store(postgres_database_url, encryption_key=KEY) as two:
+        with trio.fail_after(HANG_GUARD_S):
+            async with trio.open_nursery() as nursery:
+                async with one.lock(name):
+                    order.append("one in")
+
+                    async def second() -> None:
+                        async with two.lock(name, timeout_s=HANG_GUARD_S):
+                            order.append("two in")
+
+                    nursery.start_soon(second)
+                    with pytest.raises(Conflict) as caught:
+                        async with two.lock(name, timeout_s=0.3):
+                            pytest.fail("two stores inside one lock")
+                    await trio.sleep(0.3)  # the waiter is parked on the database meanwhile
+                    order.append("one out")
+        assert order == ["one in", "one out", "two in"]
+        assert "another writer holds it" in caught.value.message
+    assert _advisory_locks(postgres_database_url) == 0, "every lock went back with its connection"
+
+
+async def test_a_lock_holder_that_loses_its_connection_loses_the_lock(postgres_database_url: str) -> None:
+    name = "repository/default/blueprints"
+    proxy = _Proxy()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        proxied = postgres_database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        async with open_store(proxied, encryption_key=KEY) as far, \
+                open_store(postgres_database_url, encryption_key=KEY) as near:
+            with trio.fail_after(HANG_GUARD_S):
+                async with far.lock(name):
+                    with pytest.raises(Conflict):
+                        async with near.lock(name, timeout_s=0.2):
+                            pytest.fail("two stores inside one lock")
+                    proxy.cut()  # e.g. the replica's node went away: its session ends
+                    async with near.lock(name, timeout_s=HANG_GUARD_S):
+                        pass
+                # leaving the lost lock neither raises nor hangs; once back, it works again
+                proxy.restore()
+                async with far.lock(name, timeout_s=HANG_GUARD_S):
+                    pass
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_lease_is_shared_by_the_stores_of_one_database(postgres_database_url: str) -> None:
+    async with open_store(postgres_database_url, encryption_key=KEY) as one, \
+            open_store(postgres_database_url, encryption_key=KEY) as two:
+        assert await one.acquire_lease("controllers", "replica-a", 0.3)
+        assert not await two.acquire_lease("controllers", "replica-b", 0.3)
+        await trio.sleep(0.45)
+        assert await two.acquire_lease("controllers", "replica-b", 30)
+        assert not await one.acquire_lease("controllers", "replica-a", 30)
+        await two.release_lease("controllers", "replica-b")
+        assert await one.acquire_lease("controllers", "replica-a", 30)
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT holder, transitions FROM porch_leases WHERE name = 'controllers'"
+                           ).fetchone()
+    assert row == ("replica-a", 2)
+
+
+async def test_lease_expiry_follows_the_database_clock(postgres_database_url: str) -> None:
+    async with open_store(postgres_database_url, encryption_key=KEY) as store:
+        assert await store.acquire_lease("controllers", "replica-a", 3600)
+        with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+            # as if the hour had passed on the database server (whatever our clock says)
+            conn.execute("UPDATE porch_leases SET expires_at = now() - interval '1 second'")
+        assert await store.acquire_lease("controllers", "replica-b", 30)
+
+
+async def test_a_version_1_database_is_migrated_and_gains_leases(
+    postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from porch_embedded.store import _postgres_schema
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_postgres_schema, "MIGRATIONS", _postgres_schema.MIGRATIONS[:1])
+        patched.setattr(_postgres_schema, "SCHEMA_VERSION", 1)
+        async with open_store(postgres_database_url, encryption_key=KEY) as store:
+            created = await store.create(THINGS, thing("a"))
+    async with open_store(postgres_database_url, encryption_key=KEY) as store:
+        assert await store.get(THINGS, "ns", "a") == created
+        assert await store.acquire_lease("controllers", "replica-a", 30)
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        version = conn.execute("SELECT value FROM porch_meta WHERE key = 'schema_version'").fetchone()
+    assert version == (str(_postgres_schema.SCHEMA_VERSION),)
+
+
+def _advisory_locks(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return int(conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database()").fetchone()[0])

@@ -517,3 +517,134 @@ async def test_reopen_keeps_objects_and_the_counter(open_test_store: StoreOpener
         later = await store.create(REPOS, obj("later"))
         assert int(rv_of(later)) > counter
         await store.ping()
+
+
+# -- leases ---------------------------------------------------------------------------
+
+LEASE_TTL_S = 0.3  # short, so that expiry is quick; the sleeps below only wait past it
+
+
+async def test_a_lease_has_one_holder_at_a_time(store: Store) -> None:
+    assert await store.acquire_lease("controllers", "replica-a", 30)
+    assert not await store.acquire_lease("controllers", "replica-b", 30)
+    assert await store.acquire_lease("sync", "replica-b", 30), "another lease is another name"
+    assert not await store.acquire_lease("sync", "replica-a", 30)
+
+
+async def test_the_holder_renews_its_lease_before_it_lapses(store: Store) -> None:
+    assert await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
+    for _ in range(3):
+        await trio.sleep(LEASE_TTL_S / 2)
+        assert await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
+        assert not await store.acquire_lease("controllers", "replica-b", LEASE_TTL_S)
+
+
+async def test_an_expired_lease_is_taken_over_and_its_old_holder_cannot_renew(store: Store) -> None:
+    assert await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
+    await trio.sleep(LEASE_TTL_S * 1.5)
+    assert await store.acquire_lease("controllers", "replica-b", 30)
+    assert not await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
+
+
+async def test_a_released_lease_is_free_at_once_and_only_its_holder_releases(store: Store) -> None:
+    assert await store.acquire_lease("controllers", "replica-a", 30)
+    await store.release_lease("controllers", "replica-b")  # not the holder: nothing happens
+    assert not await store.acquire_lease("controllers", "replica-b", 30)
+    await store.release_lease("controllers", "replica-a")
+    await store.release_lease("controllers", "replica-a")  # twice is fine
+    await store.release_lease("never-taken", "replica-a")
+    assert await store.acquire_lease("controllers", "replica-b", 30)
+
+
+@pytest.mark.parametrize("name, holder, ttl_s", [
+    ("", "replica-a", 10.0), ("controllers", "", 10.0), ("controllers", "replica-a", 0.0),
+    ("controllers", "replica-a", -1.0), ("controllers", "replica-a", float("nan")),
+])
+async def test_a_lease_needs_a_name_a_holder_and_a_positive_ttl(
+    store: Store, name: str, holder: str, ttl_s: float
+) -> None:
+    with pytest.raises(BadRequest):
+        await store.acquire_lease(name, holder, ttl_s)
+
+
+# -- named locks ----------------------------------------------------------------------
+
+
+async def test_a_lock_lets_one_task_in_at_a_time_and_waiters_follow(store: Store) -> None:
+    order: list[str] = []
+    inside = 0
+
+    async def write(who: str) -> None:
+        nonlocal inside
+        async with store.lock("repository/default/blueprints", timeout_s=HANG_GUARD_S):
+            inside += 1
+            assert inside == 1, "two writers inside one lock"
+            order.append(f"{who} in")
+            await trio.sleep(0.02)
+            order.append(f"{who} out")
+            inside -= 1
+
+    with trio.fail_after(HANG_GUARD_S):
+        async with trio.open_nursery() as nursery:
+            for who in ("a", "b", "c"):
+                nursery.start_soon(write, who)
+    assert sorted(order[0::2]) == ["a in", "b in", "c in"]
+    assert all(o.endswith("out") and o[0] == i[0] for i, o in zip(order[0::2], order[1::2]))
+
+
+async def test_other_lock_names_do_not_wait(store: Store) -> None:
+    with trio.fail_after(HANG_GUARD_S):
+        async with store.lock("repository/default/one"):
+            async with store.lock("repository/default/two", timeout_s=0):
+                pass
+
+
+async def test_waiting_longer_than_the_timeout_is_conflict_and_the_lock_stays_usable(store: Store) -> None:
+    name = "repository/default/blueprints"
+    refusals: list[Conflict] = []
+
+    async def contend(timeout_s: float) -> None:
+        with pytest.raises(Conflict) as caught:
+            async with store.lock(name, timeout_s=timeout_s):
+                pytest.fail("entered a held lock")
+        refusals.append(caught.value)
+
+    with trio.fail_after(HANG_GUARD_S):
+        async with store.lock(name):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(contend, 0.2)
+                nursery.start_soon(contend, 0)
+            with pytest.raises(RuntimeError):  # not reentrant: the same task asking again is a bug
+                async with store.lock(name):
+                    pass
+        async with store.lock(name, timeout_s=1):
+            pass
+    assert any("timed out after 0.2s waiting for the lock 'repository/default/blueprints'"
+               in refusal.message for refusal in refusals)
+    assert all(refusal.retry_after_s for refusal in refusals)
+
+
+async def test_a_lock_is_released_when_its_body_raises_or_is_cancelled(store: Store) -> None:
+    name = "repository/default/blueprints"
+    with trio.fail_after(HANG_GUARD_S):
+        with pytest.raises(ZeroDivisionError):
+            async with store.lock(name):
+                1 / 0
+        with trio.move_on_after(0.05):
+            async with store.lock(name):
+                await trio.sleep_forever()
+        async with store.lock(name), trio.open_nursery() as nursery:
+            async def wait_and_be_cancelled() -> None:
+                with trio.move_on_after(0.05):  # cancelled while waiting: leaves nothing behind
+                    async with store.lock(name):
+                        pytest.fail("entered a held lock")
+            nursery.start_soon(wait_and_be_cancelled)
+        async with store.lock(name, timeout_s=1):
+            pass
+
+
+async def test_a_lock_needs_a_name_and_a_sane_timeout(store: Store) -> None:
+    for name, timeout_s in [("", 1.0), ("x", -1.0), ("x", float("inf"))]:
+        with pytest.raises(BadRequest):
+            async with store.lock(name, timeout_s=timeout_s):
+                pass
