@@ -38,7 +38,7 @@ from porch_embedded.controllers import SyncSettings, run_repository_sync
 from porch_embedded.engine import AdapterFactory, Engine, RepositoryAccess
 from porch_embedded.kinds import ALL_KINDS
 from porch_embedded.meta import UserInfo
-from porch_embedded.runners import PodmanSettings, RunnerSettings, build_function_runner
+from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
 from porch_embedded.vcs import Credentials, GitCache, GitSpec, open_git_adapter
 
@@ -78,6 +78,11 @@ class Settings:
     exec_functions: tuple[tuple[str, str], ...] = ()
     """(image, local binary) pairs run directly instead of in a container."""
     function_timeout_s: float = 300.0
+    podman_pull_policy: str = "if-not-present"
+    registry_auth_file: Path | None = None
+    function_namespace: str = "porch-fn-system"
+    function_service_account: str | None = None
+    function_kubeconfig: Path | None = None
     sync_interval_s: float = 600.0
     """Full sync of each repository without spec.sync.schedule (Porch v1.5: 10 minutes)."""
     controllers: bool = True
@@ -157,7 +162,10 @@ def _runner_settings(settings: Settings) -> RunnerSettings:
         kind=kind,  # type: ignore[arg-type]
         exec_allow_list=dict(settings.exec_functions),
         timeout_s=settings.function_timeout_s,
-        podman=PodmanSettings(containers_conf=settings.containers_conf),
+        podman=PodmanSettings(containers_conf=settings.containers_conf, auth_file=settings.registry_auth_file,
+                              pull_policy=settings.podman_pull_policy),  # type: ignore[arg-type]
+        kubernetes=JobSettings(kubeconfig=settings.function_kubeconfig, namespace=settings.function_namespace,
+                               service_account=settings.function_service_account),
     )
 
 

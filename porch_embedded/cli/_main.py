@@ -63,6 +63,28 @@ def _parser() -> argparse.ArgumentParser:
                        help="how often watches that allow bookmarks get one (default: 60)")
     serve.add_argument("--event-retention", type=int, default=100_000,
                        help="watch events kept for resuming watches (default: 100000)")
+    serve.add_argument("--sync-interval", type=float, default=600.0, metavar="SECONDS",
+                       help="full sync of repositories without spec.sync.schedule (default: 600)")
+    functions = serve.add_argument_group("KRM functions", "Catalog functions named by image run in-process; "
+                                         "other images run where --function-runner says.")
+    functions.add_argument("--function-runner", choices=["podman", "kubernetes", "none"], default="podman",
+                           help="runtime for non-builtin images: podman containers, Kubernetes Jobs, or none "
+                                "(refused) (default: podman)")
+    functions.add_argument("--exec-function", action="append", default=[], metavar="IMAGE=PATH",
+                           help="run IMAGE as the local binary PATH instead of a container (repeatable allow-list)")
+    functions.add_argument("--function-timeout", type=float, default=300.0, metavar="SECONDS",
+                           help="longest a function may run (default: 300, as kpt)")
+    functions.add_argument("--containers-conf", type=Path,
+                           help="containers.conf for podman (exported as CONTAINERS_CONF)")
+    functions.add_argument("--podman-pull-policy", choices=["always", "if-not-present", "never"],
+                           default="if-not-present")
+    functions.add_argument("--registry-auth-file", type=Path,
+                           help='podman --authfile: {"auths": {"host:port": {"auth": base64(user:pass)}}}')
+    functions.add_argument("--function-namespace", default="porch-fn-system",
+                           help="namespace of function Jobs (--function-runner kubernetes)")
+    functions.add_argument("--function-service-account", help="service account of function Jobs")
+    functions.add_argument("--function-kubeconfig", type=Path,
+                           help="cluster for function Jobs; in-cluster configuration if omitted")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
@@ -85,6 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("porch-embedded: --tls-cert-file and --tls-private-key-file go together", file=sys.stderr)
         return 2
     host, port = args.listen
+    exec_functions = []
+    for entry in args.exec_function:
+        image, sep, path = entry.partition("=")
+        if not sep or not image or not path:
+            print(f"porch-embedded: --exec-function takes IMAGE=PATH, got {entry!r}", file=sys.stderr)
+            return 2
+        exec_functions.append((image, path))
     settings = Settings(
         data_dir=args.data_dir, host=host, port=port, store_url=args.store,
         token_auth_file=args.token_auth_file, client_ca_file=args.client_ca_file,
@@ -92,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_cert_file=args.tls_cert_file, tls_key_file=args.tls_private_key_file,
         tls_extra_names=tuple(args.tls_san), max_request_body_bytes=args.max_request_body_bytes,
         bookmark_interval_s=args.watch_bookmark_interval, event_retention=args.event_retention,
+        sync_interval_s=args.sync_interval, function_runner=args.function_runner,
+        exec_functions=tuple(exec_functions), function_timeout_s=args.function_timeout,
+        containers_conf=args.containers_conf, podman_pull_policy=args.podman_pull_policy,
+        registry_auth_file=args.registry_auth_file, function_namespace=args.function_namespace,
+        function_service_account=args.function_service_account, function_kubeconfig=args.function_kubeconfig,
     )
     try:
         trio.run(serve_forever, settings)
