@@ -6,7 +6,7 @@ import datetime as _dt
 import re
 from typing import Any
 
-from porch_embedded.kinds import Body, Kind
+from porch_embedded.kinds import Body, Kind, PrinterColumn
 from porch_embedded.meta import parse_time
 
 __all__ = ["human_age", "json_path_values", "table", "table_row"]
@@ -78,10 +78,11 @@ def human_age(timestamp: str, now: _dt.datetime | None = None) -> str:
     return f"{days // 365}y"
 
 
-def _cell(body: Body, column_type: str, path: str) -> Any:
+def _cell(body: Body, column: PrinterColumn) -> Any:
+    column_type, path = column.type, column.json_path
     values = json_path_values(body, path)
     if not values:
-        return None
+        return column.default
     value = values[0]
     if column_type == "date" and isinstance(value, str):
         try:
@@ -107,7 +108,7 @@ def _column_definitions(kind: Kind) -> list[dict[str, Any]]:
 
 def table_row(kind: Kind, body: Body, include_object: str) -> dict[str, Any]:
     cells = [body.get("metadata", {}).get("name")]
-    cells += [_cell(body, c.type, c.json_path) for c in kind.printer_columns]
+    cells += [_cell(body, c) for c in kind.printer_columns]
     row: dict[str, Any] = {"cells": cells}
     if include_object == "Object":
         row["object"] = body

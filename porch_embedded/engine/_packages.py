@@ -308,16 +308,28 @@ class PackageLifecycle:
     async def _clone_files(self, repository: Body, package: str, task: Body) -> TaskFiles:
         upstream_ref = (task.get("clone") or {}).get("upstreamRef") or {}
         registered = (upstream_ref.get("upstreamRef") or {}).get("name", "")
+        deployment = bool((repository.get("spec") or {}).get("deployment"))
+        git = upstream_ref.get("git") or {}
+        if not registered and git.get("repo"):
+            if not git.get("ref"):
+                raise BadRequest("a clone from git needs spec.tasks[0].clone.upstreamRef.git.ref (a tag or branch)")
+            files, commit = await self._repositories.read_upstream(
+                repository["metadata"]["namespace"], git["repo"], git.get("directory", ""), git["ref"],
+                (git.get("secretRef") or {}).get("name", ""))
+            lock = {"repo": git["repo"], "directory": git.get("directory", "").strip("/"), "ref": git["ref"],
+                    "commit": commit}
+            return clone_files(files, package, lock, task, deployment=deployment)
+        if (upstream_ref.get("type") == "oci") or upstream_ref.get("oci"):
+            raise BadRequest("clone from OCI is not implemented")
         if not registered:
-            raise BadRequest("clone from a git URL is not supported yet: clone a registered package revision "
-                             "(spec.tasks[0].clone.upstreamRef.upstreamRef.name)")
+            raise BadRequest("a clone task needs an upstream: spec.tasks[0].clone.upstreamRef.upstreamRef.name "
+                             "(a registered package revision) or .git (repo, ref, directory)")
         source = await self._source_revision(repository["metadata"]["namespace"], registered)
         if int(source["spec"].get("revision", 0)) < 0:
             raise Invalid(f"upstream revision may not be the placeholder package revision "
                           f"{source['spec']['repository']}/{registered}")
         lock = (source.get("status") or {}).get("selfLock", {}).get("git", {})
         files = await self._files_of(source)
-        deployment = bool((repository.get("spec") or {}).get("deployment"))
         return clone_files(files, package, lock, task, deployment=deployment)
 
     # ---- update (spec, metadata, lifecycle) ----------------------------------------------

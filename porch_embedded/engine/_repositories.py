@@ -191,6 +191,53 @@ class Repositories:
         for handle in handles:
             await handle.closer.aclose()
 
+    async def read_upstream(self, namespace: str, url: str, directory: str, ref: str,
+                            secret_name: str = "") -> tuple[dict[str, str], str]:
+        """Files and commit of the package at ``directory`` of an unregistered git repository.
+
+        ``ref`` is resolved as Porch resolves it: the tag ``<directory>/<ref>``, else the
+        tag or branch ``<ref>``. The repository is opened for this read only.
+        """
+        credentials = await self._credentials(namespace, secret_name, f"the clone task's secretRef") \
+            if secret_name else {}
+        directory = directory.strip("/")
+        last_error: NotFound | None = None
+        for branch in ("main", "master"):
+            access = RepositoryAccess(
+                namespace=namespace, name="upstream", url=url, branch=branch, directory="",
+                username=credentials.get("username", ""), password=credentials.get("password", ""),
+                bearer_token=credentials.get("bearerToken", ""), secret_name=secret_name)
+            try:
+                async with self._open_adapter(access) as adapter:
+                    snapshot = await adapter.snapshot()
+                    wanted = (f"{directory}/{ref}" if directory else ref, ref)
+                    for candidate in wanted:
+                        for revision in snapshot.revisions:
+                            if revision.path == directory and revision.short_ref == candidate:
+                                return await adapter.read_package(revision), revision.commit
+                    raise NotFound(f"no package at directory {directory or '/'!r} for ref {ref!r} in {url} "
+                                   f"(tried the tag {wanted[0]!r} and the ref {ref!r})")
+            except NotFound as error:
+                last_error = error
+                if "branch" not in error.message:
+                    raise
+        assert last_error is not None
+        raise last_error
+
+    async def _credentials(self, namespace: str, secret_name: str, named_by: str) -> dict[str, str]:
+        try:
+            secret = await self._store.get(SECRET.resource, namespace, secret_name)
+        except NotFound:
+            raise NotFound(f'secret "{secret_name}" named by {named_by} does not exist in namespace '
+                           f'"{namespace}"') from None
+        credentials: dict[str, str] = {}
+        for key, value in (secret.get("data") or {}).items():
+            try:
+                credentials[key] = base64.b64decode(value).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise BadRequest(f'secret "{secret_name}" key {key!r} is not base64 text') from None
+        return credentials
+
     async def _access(self, repository: Body) -> RepositoryAccess:
         spec = repository.get("spec") or {}
         if spec.get("type") != "git":

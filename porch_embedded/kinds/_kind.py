@@ -31,6 +31,8 @@ class PrinterColumn:
     description: str = ""
     priority: int = 0
     format: str = ""
+    default: Any = None
+    """Shown when the path is absent (Porch prints revision 0 and latest false, not <none>)."""
 
 
 def _no_causes(_: Body) -> list[Cause]:

@@ -83,8 +83,8 @@ PACKAGE_REVISION = Kind(
     printer_columns=(
         PrinterColumn("Package", "string", ".spec.packageName"),
         PrinterColumn("WorkspaceName", "string", ".spec.workspaceName"),
-        PrinterColumn("Revision", "integer", ".spec.revision"),
-        PrinterColumn("Latest", "boolean", ".metadata.labels['kpt\\.dev/latest-revision']"),
+        PrinterColumn("Revision", "integer", ".spec.revision", default=0),
+        PrinterColumn("Latest", "boolean", ".metadata.labels['kpt\\.dev/latest-revision']", default=False),
         PrinterColumn("Lifecycle", "string", ".spec.lifecycle"),
         PrinterColumn("Repository", "string", ".spec.repository"),
     ),
@@ -123,7 +123,7 @@ PACKAGE_REVISION_RESOURCES = Kind(
     printer_columns=(
         PrinterColumn("Package", "string", ".spec.packageName"),
         PrinterColumn("WorkspaceName", "string", ".spec.workspaceName"),
-        PrinterColumn("Revision", "integer", ".spec.revision"),
+        PrinterColumn("Revision", "integer", ".spec.revision", default=0),
         PrinterColumn("Repository", "string", ".spec.repository"),
         PrinterColumn("Files", "integer", ".spec.resources.@count"),
     ),
