@@ -34,7 +34,7 @@ def repository(index: int) -> dict[str, object]:
     return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
             "metadata": {"name": f"repo-{index:05d}", "labels": {"shard": str(index % 10)}},
             "spec": {"type": "git", "description": f"benchmark repository {index}",
-                     "git": {"repo": f"https://git.example.com/org/repo-{index}.git", "directory": "packages"}}}
+                     "git": {"repo": f"http://127.0.0.1:1/org/repo-{index}.git", "directory": "packages"}}}
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -17,7 +17,7 @@ COLLECTION = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositorie
 def repository(index: int) -> dict[str, object]:
     return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
             "metadata": {"name": f"repo-{index}"},
-            "spec": {"type": "git", "git": {"repo": f"https://git.example.com/{index}.git"}}}
+            "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:1/{index}.git"}}}
 
 
 def test_kill_9_during_creates_loses_no_acknowledged_object(tmp_path: Path) -> None:
