@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     functions.add_argument("--function-kubeconfig", type=Path,
                            help="cluster for function Jobs; in-cluster configuration if omitted")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--disable-controllers", action="store_true",
+                       help="serve the API only: no repository sync (for benchmarks of the API machinery)")
 
     certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
     certs.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
@@ -130,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trio.run(serve_forever, settings)
     except StatusError as error:
+        controllers=not args.disable_controllers,
         print(f"porch-embedded: {error.message}", file=sys.stderr)
         return 1
     except OSError as error:
