@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from porch_embedded import __version__
+from porch_embedded.cli._store import add_store_commands, run_store_command
 from porch_embedded.errors import StatusError
 from porch_embedded.server import Settings, issue_client_certificate_files, serve_forever
 
@@ -85,20 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     functions.add_argument("--function-service-account", help="service account of function Jobs")
     functions.add_argument("--function-kubeconfig", type=Path,
                            help="cluster for function Jobs; in-cluster configuration if omitted")
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument("--disable-controllers", action="store_true",
                        help="serve the API only: no repository sync (for benchmarks of the API machinery)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
     certs.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     certs.add_argument("--user", required=True, help="the user name (certificate CN)")
     certs.add_argument("--group", action="append", default=[], help="a group (certificate O); repeatable")
     certs.add_argument("--out", type=Path, required=True, help="path prefix: writes PREFIX.crt and PREFIX.key")
+    add_store_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "store":
+        return run_store_command(args)
     if args.command == "issue-client-cert":
         cert, key = issue_client_certificate_files(args.data_dir, args.user, tuple(args.group), args.out)
         print(f"wrote {cert} and {key}")
@@ -128,11 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         containers_conf=args.containers_conf, podman_pull_policy=args.podman_pull_policy,
         registry_auth_file=args.registry_auth_file, function_namespace=args.function_namespace,
         function_service_account=args.function_service_account, function_kubeconfig=args.function_kubeconfig,
+        controllers=not args.disable_controllers,
     )
     try:
         trio.run(serve_forever, settings)
     except StatusError as error:
-        controllers=not args.disable_controllers,
         print(f"porch-embedded: {error.message}", file=sys.stderr)
         return 1
     except OSError as error:

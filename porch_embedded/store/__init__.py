@@ -1,5 +1,6 @@
 """The cache behind one ``Store`` protocol: SQLite by default, PostgreSQL for larger deployments."""
 
+from porch_embedded.store._migrate import MigrationReport, migrate_store
 from porch_embedded.store._open import open_store
 from porch_embedded.store._protocol import (
     DEFAULT_LOCK_TIMEOUT_S,
@@ -23,9 +24,11 @@ __all__ = [
     "FieldMatch",
     "ListPage",
     "ListQuery",
+    "MigrationReport",
     "Store",
     "Update",
     "WatchEvent",
     "WatchQuery",
+    "migrate_store",
     "open_store",
 ]
