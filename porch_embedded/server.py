@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import socket
 import secrets
 import signal
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from porch_embedded.api import (
     load_token_file,
     run_https,
 )
-from porch_embedded.controllers import SyncSettings, run_repository_sync
+from porch_embedded.controllers import SyncSettings, run_repository_sync, run_while_leader
 from porch_embedded.engine import AdapterFactory, Engine, RepositoryAccess
 from porch_embedded.kinds import ALL_KINDS
 from porch_embedded.meta import UserInfo
@@ -86,6 +89,8 @@ class Settings:
     sync_interval_s: float = 600.0
     """Full sync of each repository without spec.sync.schedule (Porch v1.5: 10 minutes)."""
     controllers: bool = True
+    leader_lease_s: float = 10.0
+    """Replicas on one PostgreSQL store elect one controller leader; it holds a lease this long."""
     """Run repository sync (and later the variant controllers); off only for API-machinery tests."""
 
     @property
@@ -141,6 +146,11 @@ def issue_client_certificate_files(data_dir: Path, user: str, groups: tuple[str,
     key_path.touch(mode=0o600)
     key_path.write_bytes(key)
     return cert_path, key_path
+
+
+def _replica_id() -> str:
+    """Who this process is in leader election: host, process id, and a random part."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _adapter_factory(cache: GitCache) -> AdapterFactory:
@@ -204,8 +214,9 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         try:
             async with trio.open_nursery() as nursery:
                 if settings.controllers:
-                    await nursery.start(run_repository_sync, engine,
-                                        SyncSettings(default_interval_s=settings.sync_interval_s))
+                    sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s)
+                    await nursery.start(run_while_leader, store, "porch-embedded-controllers", _replica_id(),
+                                        settings.leader_lease_s, partial(run_repository_sync, engine, sync_settings))
                 url = await nursery.start(run_https, app, serving)
                 server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
                 write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)

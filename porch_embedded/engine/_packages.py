@@ -127,8 +127,12 @@ class PackageLifecycle:
         return dict(result.files), status, result.error
 
     async def _commit(self, handle: RepositoryHandle, changes_for: Any) -> Body:
-        """Run ``changes_for()`` (git push then store write) as one unit that must land whole."""
-        async with handle.write_lock:
+        """Run ``changes_for()`` (git push then store write) as one unit that must land whole.
+
+        One writer per repository: the handle's lock in this process, the store's named
+        lock across replicas sharing a PostgreSQL store.
+        """
+        async with handle.write_lock, self._store.lock(f"repository/{handle.namespace}/{handle.name}"):
             with trio.CancelScope(shield=True), trio.fail_after(COMMIT_BUDGET_S):
                 result: Body = await changes_for()
                 return result
