@@ -151,6 +151,20 @@ async def test_a_non_empty_target_is_refused_and_left_unchanged(
     assert _dump(postgres_database_url) == before
 
 
+async def test_a_target_of_a_newer_schema_is_refused_and_left_unchanged(
+    source: Source, postgres_database_url: str
+) -> None:
+    async with open_store(postgres_database_url, encryption_key=KEY):
+        pass
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        conn.execute("UPDATE porch_meta SET value = '99' WHERE key = 'schema_version'")
+    before = _dump(postgres_database_url)
+    with pytest.raises(StoreUnavailable) as caught:
+        await migrate_store(source.url, postgres_database_url, encryption_key=KEY, sealed_fields=SEALED)
+    assert "newer porch-embedded (store schema version 99" in caught.value.message
+    assert _dump(postgres_database_url) == before
+
+
 async def test_an_empty_store_that_a_server_created_is_a_valid_target(
     source: Source, postgres_database_url: str
 ) -> None:

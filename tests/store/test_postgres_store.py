@@ -175,13 +175,24 @@ async def test_a_newer_schema_is_refused_and_left_untouched(postgres_database_ur
         await store.create(THINGS, thing("a"))
     with psycopg.connect(postgres_database_url, autocommit=True) as conn:
         conn.execute("UPDATE porch_meta SET value = '99' WHERE key = 'schema_version'")
-        before = conn.execute("SELECT key, value FROM porch_meta ORDER BY key").fetchall()
+        conn.execute("DROP TABLE porch_leases")  # as if version 99 had replaced it
+    before = _contents(postgres_database_url)
     with pytest.raises(StoreUnavailable) as caught:
         async with open_store(postgres_database_url, encryption_key=KEY):
             pass
-    assert "newer porch-embedded" in caught.value.message
-    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
-        assert conn.execute("SELECT key, value FROM porch_meta ORDER BY key").fetchall() == before
+    assert "newer porch-embedded (store schema version 99" in caught.value.message
+    assert "nothing was changed" in caught.value.message
+    assert _contents(postgres_database_url) == before
+
+
+def _contents(url: str) -> list[Any]:
+    """Every table of the store's schema with its rows, and the counter sequence."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "ORDER BY table_name")]
+        rows = [conn.execute(f"SELECT t::text FROM {table} t ORDER BY 1").fetchall() for table in tables]
+        return [tables, rows, conn.execute("SELECT last_value, is_called FROM porch_rv").fetchone()]
 
 
 # -- several replicas: locks and leases across stores ---------------------------------
