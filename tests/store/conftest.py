@@ -34,9 +34,16 @@ def postgres_test_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+    else:
+        reason = ""
+    if reason:
         pytest.fail(
-            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc}); start it with "
-            "`pg_ctlcluster --skip-systemctl-redirect 15 main start`"
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({reason}). The store tests "
+            "run on it and never skip: run scripts/setup (it starts an installed, stopped cluster), "
+            "or `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`; "
+            "`pg_isready -h 127.0.0.1` says when it answers. See shared/notes/environment.md.",
+            pytrace=False,
         )
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
