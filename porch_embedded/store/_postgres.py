@@ -663,8 +663,7 @@ class PostgresStore:
                     (name, holder),
                 )
 
-        with trio.CancelScope(shield=True):
-            await self._thread(release_blocking, f"release the lease {name!r}")
+        await self._thread(release_blocking, f"release the lease {name!r}")
 
     @asynccontextmanager
     async def lock(self, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> AsyncIterator[None]:
