@@ -249,9 +249,9 @@ async def test_a_lock_holder_that_loses_its_connection_loses_the_lock(postgres_d
 async def test_a_lease_is_shared_by_the_stores_of_one_database(postgres_database_url: str) -> None:
     async with open_store(postgres_database_url, encryption_key=KEY) as one, \
             open_store(postgres_database_url, encryption_key=KEY) as two:
-        assert await one.acquire_lease("controllers", "replica-a", 0.3)
-        assert not await two.acquire_lease("controllers", "replica-b", 0.3)
-        await trio.sleep(0.45)
+        assert await one.acquire_lease("controllers", "replica-a", 30)
+        assert not await two.acquire_lease("controllers", "replica-b", 30)
+        await one.release_lease("controllers", "replica-a")  # e.g. replica-a drains on SIGTERM
         assert await two.acquire_lease("controllers", "replica-b", 30)
         assert not await one.acquire_lease("controllers", "replica-a", 30)
         await two.release_lease("controllers", "replica-b")

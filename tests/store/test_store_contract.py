@@ -521,7 +521,8 @@ async def test_reopen_keeps_objects_and_the_counter(open_test_store: StoreOpener
 
 # -- leases ---------------------------------------------------------------------------
 
-LEASE_TTL_S = 0.3  # short, so that expiry is quick; the sleeps below only wait past it
+EXPIRING_TTL_S = 0.2  # a lease meant to lapse; the test waits past it
+RENEWED_TTL_S = 0.5  # a lease renewed every 0.3 s: each check has 0.5 s of slack under load
 
 
 async def test_a_lease_has_one_holder_at_a_time(store: Store) -> None:
@@ -531,19 +532,19 @@ async def test_a_lease_has_one_holder_at_a_time(store: Store) -> None:
     assert not await store.acquire_lease("sync", "replica-a", 30)
 
 
-async def test_the_holder_renews_its_lease_before_it_lapses(store: Store) -> None:
-    assert await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
-    for _ in range(3):
-        await trio.sleep(LEASE_TTL_S / 2)
-        assert await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
-        assert not await store.acquire_lease("controllers", "replica-b", LEASE_TTL_S)
+async def test_the_holder_renews_its_lease_past_its_first_expiry(store: Store) -> None:
+    assert await store.acquire_lease("controllers", "replica-a", RENEWED_TTL_S)
+    for _ in range(2):  # 0.6 s in all: beyond the first expiry
+        await trio.sleep(0.3)
+        assert await store.acquire_lease("controllers", "replica-a", RENEWED_TTL_S)
+        assert not await store.acquire_lease("controllers", "replica-b", RENEWED_TTL_S)
 
 
 async def test_an_expired_lease_is_taken_over_and_its_old_holder_cannot_renew(store: Store) -> None:
-    assert await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
-    await trio.sleep(LEASE_TTL_S * 1.5)
+    assert await store.acquire_lease("controllers", "replica-a", EXPIRING_TTL_S)
+    await trio.sleep(EXPIRING_TTL_S * 1.5)
     assert await store.acquire_lease("controllers", "replica-b", 30)
-    assert not await store.acquire_lease("controllers", "replica-a", LEASE_TTL_S)
+    assert not await store.acquire_lease("controllers", "replica-a", EXPIRING_TTL_S)
 
 
 async def test_a_released_lease_is_free_at_once_and_only_its_holder_releases(store: Store) -> None:
