@@ -14,7 +14,7 @@ import os
 import socket
 import secrets
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,13 @@ class Settings:
     port: int = 9443
     store_url: str = ""
     """Empty: ``sqlite:///<data_dir>/store.db``."""
-    store_password: str | None = None
+    store_password: str | None = field(default=None, repr=False)
+    """The PostgreSQL password (from --store-password-file or PGPASSWORD); handed to libpq
+    apart from the URL, kept out of repr so that no log of the settings shows it."""
+    store_key_file: Path | None = None
+    """The Fernet key that encrypts sealed fields (Secret data) at rest. Empty:
+    ``<data_dir>/store.key``, made on first start. Replicas sharing one PostgreSQL store
+    must point at one shared key file."""
     token_auth_file: Path | None = None
     client_ca_file: Path | None = None
     """Empty: the CA generated in the data directory."""
@@ -89,23 +95,40 @@ class Settings:
     sync_interval_s: float = 600.0
     """Full sync of each repository without spec.sync.schedule (Porch v1.5: 10 minutes)."""
     controllers: bool = True
+    """Run repository sync (and later the variant controllers); off only for API-machinery tests."""
     leader_lease_s: float = 10.0
     """Replicas on one PostgreSQL store elect one controller leader; it holds a lease this long."""
-    """Run repository sync (and later the variant controllers); off only for API-machinery tests."""
 
     @property
     def resolved_store_url(self) -> str:
         return self.store_url or f"sqlite:///{(self.data_dir / 'store.db').resolve()}"
 
+    @property
+    def resolved_store_key_file(self) -> Path:
+        return self.store_key_file or self.data_dir / "store.key"
+
 
 def _secret_file(path: Path, make: bytes) -> bytes:
-    """Read a secret file, creating it (mode 0600) with ``make`` on first start."""
+    """Read a secret file, creating it (mode 0600) with ``make`` on first start.
+
+    The file appears whole or not at all (written aside, then hard-linked into place), so
+    replicas that start together on one shared key file all read the one key that won.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = path.open("xb")
-        path.chmod(0o600)
-        with fd:
-            fd.write(make)
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(make)
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass  # another replica made it first: use theirs
+        finally:
+            aside.unlink(missing_ok=True)
     return path.read_bytes().strip()
 
 
@@ -195,10 +218,10 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         allow_anonymous=settings.anonymous_auth,
     )
     authorizer = RbacAuthorizer.from_file(settings.authorization_policy_file)
-    encryption_key = _secret_file(data_dir / "store.key", Fernet.generate_key())
+    encryption_key = _secret_file(settings.resolved_store_key_file, Fernet.generate_key())
     sealed = {kind.resource: kind.sealed_fields for kind in ALL_KINDS if kind.sealed_fields}
     async with open_store(settings.resolved_store_url, encryption_key=encryption_key, sealed_fields=sealed,
-                          event_retention=settings.event_retention) as store:
+                          event_retention=settings.event_retention, password=settings.store_password) as store:
         engine = Engine(store, _adapter_factory(GitCache(data_dir / "cache")),
                         build_function_runner(_runner_settings(settings)))
         await engine.ensure_default_namespaces()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +44,15 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"where state lives (default: ./{DEFAULT_DATA_DIR})")
     serve.add_argument("--listen", type=_listen, default=_listen(DEFAULT_LISTEN),
                        help=f"HOST:PORT to serve HTTPS on; port 0 picks a free one (default: {DEFAULT_LISTEN})")
-    serve.add_argument("--store", default="", help="store URL; default sqlite:///DATA_DIR/store.db")
+    serve.add_argument("--store", default="",
+                       help="store URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
+                            "default sqlite:///DATA_DIR/store.db")
+    serve.add_argument("--store-password-file", type=Path, metavar="FILE",
+                       help="file holding the PostgreSQL password (default: $PGPASSWORD); "
+                            "never put it in the URL, where ps would show it")
+    serve.add_argument("--store-key-file", type=Path, metavar="FILE",
+                       help="Fernet key encrypting Secret data at rest, made if missing "
+                            "(default: DATA_DIR/store.key); replicas on one database share one")
     serve.add_argument("--token-auth-file", type=Path,
                        help='bearer tokens, one "token,user,uid,\\"group1,group2\\"" line each')
     serve.add_argument("--client-ca-file", type=Path,
@@ -113,6 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("porch-embedded: --tls-cert-file and --tls-private-key-file go together", file=sys.stderr)
         return 2
     host, port = args.listen
+    password = os.environ.get("PGPASSWORD") or None
+    if args.store_password_file is not None:
+        try:
+            password = args.store_password_file.read_text().rstrip("\r\n")
+        except OSError as error:
+            print(f"porch-embedded: cannot read --store-password-file {args.store_password_file}: "
+                  f"{error.strerror or type(error).__name__}", file=sys.stderr)
+            return 2
     exec_functions = []
     for entry in args.exec_function:
         image, sep, path = entry.partition("=")
@@ -122,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exec_functions.append((image, path))
     settings = Settings(
         data_dir=args.data_dir, host=host, port=port, store_url=args.store,
+        store_password=password, store_key_file=args.store_key_file,
         token_auth_file=args.token_auth_file, client_ca_file=args.client_ca_file,
         authorization_policy_file=args.authorization_policy_file, anonymous_auth=args.anonymous_auth,
         tls_cert_file=args.tls_cert_file, tls_key_file=args.tls_private_key_file,
