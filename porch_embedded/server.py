@@ -94,6 +94,8 @@ class Settings:
     function_kubeconfig: Path | None = None
     sync_interval_s: float = 600.0
     """Full sync of each repository without spec.sync.schedule (Porch v1.5: 10 minutes)."""
+    health_interval_s: float = 120.0
+    """A cheap reachability check of each repository between full syncs."""
     controllers: bool = True
     """Run repository sync (and later the variant controllers); off only for API-machinery tests."""
     leader_lease_s: float = 10.0
@@ -237,7 +239,8 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         try:
             async with trio.open_nursery() as nursery:
                 if settings.controllers:
-                    sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s)
+                    sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s,
+                                                 health_interval_s=settings.health_interval_s)
                     await nursery.start(run_while_leader, store, "porch-embedded-controllers", _replica_id(),
                                         settings.leader_lease_s, partial(run_repository_sync, engine, sync_settings))
                 url = await nursery.start(run_https, app, serving)

@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     functions.add_argument("--function-kubeconfig", type=Path,
                            help="cluster for function Jobs; in-cluster configuration if omitted")
     serve.add_argument("--disable-controllers", action="store_true",
+    serve.add_argument("--repository-health-interval", type=float, default=120.0, metavar="SECONDS",
+                       help="check each repository is reachable this often between full syncs (default: 120)")
                        help="serve the API only: no repository sync (for benchmarks of the API machinery)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -150,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         containers_conf=args.containers_conf, podman_pull_policy=args.podman_pull_policy,
         registry_auth_file=args.registry_auth_file, function_namespace=args.function_namespace,
         function_service_account=args.function_service_account, function_kubeconfig=args.function_kubeconfig,
-        controllers=not args.disable_controllers,
+        controllers=not args.disable_controllers, health_interval_s=args.repository_health_interval,
     )
     try:
         trio.run(serve_forever, settings)

@@ -33,6 +33,8 @@ log = logging.getLogger("porch_embedded.controllers.sync")
 @dataclass(frozen=True)
 class SyncSettings:
     default_interval_s: float = 600.0
+    health_interval_s: float = 120.0
+    """A cheap check (ls-remote, branch present) between full syncs, as Porch's controller does."""
     sync_timeout_s: float = 300.0
     retry_s: dict[str, float] = field(default_factory=lambda: {
         "RepositoryAuthFailed": 600.0, "RepositoryNotFound": 120.0, "RepositoryUnavailable": 30.0,
@@ -100,45 +102,67 @@ def _condition(ready: bool, reason: str, message: str, generation: int) -> dict[
             "lastTransitionTime": format_time(_now()), "observedGeneration": generation}
 
 
+async def _full_sync(engine: Engine, settings: SyncSettings, repository: Body) -> tuple[dict[str, Any], float]:
+    """Sync one repository; return the status to write and how long until the next full sync."""
+    namespace, name = repository["metadata"]["namespace"], repository["metadata"]["name"]
+    generation = int(repository["metadata"].get("generation", 1))
+    started = _now()
+    try:
+        with trio.fail_after(settings.sync_timeout_s):
+            result = await engine.sync_repository(namespace, name)
+    except (StatusError, trio.TooSlowError) as error:
+        return _failure(settings, namespace, name, generation, error)
+    following = _next_full_sync(repository, started, settings.default_interval_s)
+    status = {
+        "conditions": [_condition(True, "Ready", "Repository Ready", generation)],
+        "lastFullSyncTime": format_time(started), "nextFullSyncTime": format_time(following),
+        "observedGeneration": generation, "packageCount": result.package_count, "gitCommitHash": result.commit,
+    }
+    return status, max(1.0, (following - _now()).total_seconds())
+
+
+def _failure(settings: SyncSettings, namespace: str, name: str, generation: int,
+             error: StatusError | trio.TooSlowError) -> tuple[dict[str, Any], float]:
+    message = error.message if isinstance(error, StatusError) else \
+        f"sync did not finish within {settings.sync_timeout_s:.0f} s"
+    retry = settings.retry_s.get(type(error).__name__, settings.retry_s["default"])
+    log.warning("repository %s/%s failed: %s (retry in %.0f s)", namespace, name, message, retry)
+    return {"conditions": [_condition(False, "Error", message, generation)], "observedGeneration": generation,
+            "nextFullSyncTime": format_time(_now() + _dt.timedelta(seconds=retry))}, retry
+
+
 async def _follow_repository(engine: Engine, settings: SyncSettings, namespace: str, name: str,
                              follow: _Follow) -> None:
+    """Full syncs on schedule, cheap health checks (ls-remote) in between, wake-ups on spec changes."""
+    next_full = trio.current_time()
     while True:
         try:
             repository = await engine.store.get(REPOSITORY.resource, namespace, name)
         except NotFound:
             return
-        generation = int(repository["metadata"].get("generation", 1))
         due_once = _run_once_due(repository)
-        if due_once is not None and due_once > _now():
-            wait = (due_once - _now()).total_seconds()
+        once_in = (due_once - _now()).total_seconds() if due_once is not None else float("inf")
+        if once_in <= 0 or trio.current_time() >= next_full:
+            status, until_next = await _full_sync(engine, settings, repository)
+            if due_once is not None and once_in <= 0:
+                status["observedRunOnceAt"] = repository["spec"]["sync"]["runOnceAt"]
+                once_in = float("inf")
+            await _write_status(engine, namespace, name, status)
+            next_full = trio.current_time() + until_next
         else:
-            started = _now()
-            status: dict[str, Any]
             try:
                 with trio.fail_after(settings.sync_timeout_s):
-                    result = await engine.sync_repository(namespace, name)
-                following = _next_full_sync(repository, started, settings.default_interval_s)
-                status = {
-                    "conditions": [_condition(True, "Ready", "Repository Ready", generation)],
-                    "lastFullSyncTime": format_time(started), "nextFullSyncTime": format_time(following),
-                    "observedGeneration": generation, "packageCount": result.package_count,
-                    "gitCommitHash": result.commit,
-                }
-                wait = max(1.0, (following - _now()).total_seconds())
+                    await engine.check_repository(namespace, name)
             except (StatusError, trio.TooSlowError) as error:
-                message = error.message if isinstance(error, StatusError) else \
-                    f"sync did not finish within {settings.sync_timeout_s:.0f} s"
-                wait = settings.retry_s.get(type(error).__name__, settings.retry_s["default"])
-                log.warning("repository %s/%s failed to sync: %s (retry in %.0f s)", namespace, name, message, wait)
-                status = {"conditions": [_condition(False, "Error", message, generation)],
-                          "observedGeneration": generation,
-                          "nextFullSyncTime": format_time(_now() + _dt.timedelta(seconds=wait))}
-            if due_once is not None:
-                status["observedRunOnceAt"] = repository["spec"]["sync"]["runOnceAt"]
-            await _write_status(engine, namespace, name, status)
+                generation = int(repository["metadata"].get("generation", 1))
+                status, retry = _failure(settings, namespace, name, generation, error)
+                await _write_status(engine, namespace, name, status)
+                next_full = min(next_full, trio.current_time() + retry)
+        wait = min(next_full - trio.current_time(), settings.health_interval_s, once_in)
         follow.wake = trio.Event()
-        with trio.move_on_after(wait):
+        with trio.move_on_after(max(0.0, wait)):
             await follow.wake.wait()
+            next_full = trio.current_time()
 
 
 async def run_repository_sync(engine: Engine, settings: SyncSettings | None = None, *,

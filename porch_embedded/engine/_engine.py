@@ -52,6 +52,11 @@ class Engine:
     async def sync_repository(self, namespace: str, name: str) -> SyncResult:
         return await self.repositories.sync(namespace, name)
 
+    async def check_repository(self, namespace: str, name: str) -> None:
+        """The repository answers, accepts the credentials, and its branch exists."""
+        handle = await self.repositories.handle(namespace, name)
+        await handle.adapter.check()
+
     async def _refuse_conflicting_repository(self, body: Body) -> None:
         others = (await self.store.list(ListQuery(REPOSITORY.resource))).items
         other = conflicting_repository(body, others)

@@ -115,7 +115,8 @@ class Porch:
 
 @pytest.fixture
 async def porch(tmp_path: Path, git_server: GitServer) -> AsyncIterator[Porch]:
-    async with start_server(tmp_path / "data", function_runner="none", sync_interval_s=3600) as server:
+    async with start_server(tmp_path / "data", function_runner="none", sync_interval_s=3600,
+                            health_interval_s=1) as server:
         async with server.client() as http:
             yield Porch(server, http, git_server)
 

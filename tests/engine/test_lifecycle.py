@@ -319,3 +319,14 @@ async def test_repository_registration_errors_and_unregistration(porch: Porch) -
     assert await porch.list_revisions() == []
     assert "refs/tags/pkg/v1" in porch.git.refs("shared")
     assert names(await elsewhere.list_revisions()) == ["shared.pkg.main", "shared.pkg.v1"]
+
+
+async def test_health_check_reports_a_repository_that_lost_its_branch(porch: Porch) -> None:
+    seeder = porch.git.create_repo("fragile")
+    seeder.commit(package_files("pkg"), tags=["pkg/v1"])
+    await porch.register("fragile")
+    porch.git.git("fragile", "update-ref", "-d", "refs/heads/main")
+    failed = await porch.wait_ready("fragile", status="False")
+    condition = failed["status"]["conditions"][0]
+    assert condition["reason"] == "Error" and "branch 'main' does not exist" in condition["message"]
+    assert [r["metadata"]["name"] for r in await porch.list_revisions()] == ["fragile.pkg.main", "fragile.pkg.v1"]
