@@ -95,9 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     functions.add_argument("--function-service-account", help="service account of function Jobs")
     functions.add_argument("--function-kubeconfig", type=Path,
                            help="cluster for function Jobs; in-cluster configuration if omitted")
-    serve.add_argument("--disable-controllers", action="store_true",
     serve.add_argument("--repository-health-interval", type=float, default=120.0, metavar="SECONDS",
                        help="check each repository is reachable this often between full syncs (default: 120)")
+    serve.add_argument("--disable-controllers", action="store_true",
                        help="serve the API only: no repository sync (for benchmarks of the API machinery)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
