@@ -13,6 +13,7 @@ import trio
 
 from porch_embedded import __version__
 from porch_embedded.cli._store import add_store_commands, run_store_command
+from porch_embedded.cli._porchctl import PORCHCTL_COMMANDS, add_porchctl_commands, run_parsed
 from porch_embedded.errors import StatusError
 from porch_embedded.server import Settings, issue_client_certificate_files, serve_forever
 
@@ -107,11 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     certs.add_argument("--group", action="append", default=[], help="a group (certificate O); repeatable")
     certs.add_argument("--out", type=Path, required=True, help="path prefix: writes PREFIX.crt and PREFIX.key")
     add_store_commands(commands)
+    add_porchctl_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in PORCHCTL_COMMANDS:
+        return run_parsed(args)
     if args.command == "store":
         return run_store_command(args)
     if args.command == "issue-client-cert":

@@ -1,0 +1,211 @@
+"""kubectl's printers, as porchctl uses them: server-side tables, custom columns, JSONPath, YAML, JSON.
+
+Tables are laid out as kubectl's tabwriter does (cells padded by three spaces,
+columns at least six wide, the last cell unpadded), so scripts that cut kubectl
+output cut ours.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import yaml
+
+__all__ = ["OutputError", "format_value", "jsonpath", "print_objects", "print_table", "render_rows"]
+
+_MIN_WIDTH, _PADDING = 6, 3
+
+_STEP = re.compile(
+    r"""\.\.(?P<recursive>[A-Za-z0-9_@-]+)
+      | \.(?P<name>[A-Za-z0-9_@/-]+)
+      | \.\*(?P<star>)
+      | \[\?\(@(?P<fpath>(?:\.[A-Za-z0-9_/-]+)+)\s*(?P<op>==|!=)\s*(?P<fval>'[^']*'|"[^"]*"|[^)\s]+)\)\]
+      | \[(?P<quoted>'[^']*'|"[^"]*")\]
+      | \[(?P<index>-?\d+)\]
+      | \[\*\](?P<all>)
+    """,
+    re.VERBOSE,
+)
+
+
+class OutputError(ValueError):
+    """An output format or template that cannot be used."""
+
+
+def _children(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    if isinstance(value, list):
+        return list(value)
+    return []
+
+
+def _recursive(value: Any, key: str) -> list[Any]:
+    found: list[Any] = []
+    if isinstance(value, Mapping) and key in value:
+        found.append(value[key])
+    for child in _children(value):
+        found.extend(_recursive(child, key))
+    return found
+
+
+def jsonpath(body: Any, expression: str) -> list[Any]:
+    """Every value the kubectl JSONPath ``expression`` (without braces) selects, in order.
+
+    Supports ``.a.b``, ``['a.b']``, ``[N]``, ``[*]``, ``.*``, ``..key`` and filters
+    ``[?(@.type=='Ready')]``. Raises OutputError on anything else.
+    """
+    path = expression.strip()
+    if path.startswith("$"):
+        path = path[1:]
+    if path and not path.startswith((".", "[")):
+        path = "." + path
+    current: list[Any] = [body]
+    position = 0
+    while position < len(path):
+        match = _STEP.match(path, position)
+        if not match:
+            raise OutputError(f"unsupported JSONPath {expression!r} at {path[position:]!r}")
+        position = match.end()
+        following: list[Any] = []
+        for value in current:
+            if match.group("recursive") is not None:
+                following.extend(_recursive(value, match.group("recursive")))
+            elif match.group("name") is not None:
+                if isinstance(value, Mapping) and match.group("name") in value:
+                    following.append(value[match.group("name")])
+            elif match.group("star") is not None or match.group("all") is not None:
+                following.extend(_children(value))
+            elif match.group("quoted") is not None:
+                key = match.group("quoted")[1:-1]
+                if isinstance(value, Mapping) and key in value:
+                    following.append(value[key])
+            elif match.group("index") is not None:
+                index = int(match.group("index"))
+                if isinstance(value, list) and -len(value) <= index < len(value):
+                    following.append(value[index])
+            else:
+                wanted = match.group("fval").strip("'\"")
+                for item in value if isinstance(value, list) else []:
+                    got = jsonpath(item, match.group("fpath"))
+                    hit = bool(got) and format_value(got[0]) == wanted
+                    if hit == (match.group("op") == "=="):
+                        following.append(item)
+        current = following
+    return current
+
+
+def format_value(value: Any) -> str:
+    """A value as Go's fmt prints it in kubectl columns: true/false, numbers, JSON for structures."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def render_rows(rows: Sequence[Sequence[str]]) -> str:
+    """Lay rows out as kubectl's tabwriter: width = max(longest + 3, 6), last column unpadded."""
+    if not rows:
+        return ""
+    columns = max(len(row) for row in rows)
+    widths = [0] * columns
+    for row in rows:
+        for index, cell in enumerate(row[:-1]):
+            widths[index] = max(widths[index], len(cell) + _PADDING, _MIN_WIDTH)
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])]
+        lines.append("".join(cells) + (row[-1] if row else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _labels(metadata: Mapping[str, Any]) -> str:
+    labels = metadata.get("labels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+
+
+def print_table(table: Mapping[str, Any], out: TextIO, *, wide: bool = False, no_headers: bool = False,
+                with_namespace: bool = False, show_labels: bool = False) -> int:
+    """Print a server-side Table as kubectl does; returns the number of rows printed."""
+    definitions = list(table.get("columnDefinitions") or [])
+    shown = [i for i, column in enumerate(definitions) if wide or int(column.get("priority", 0)) == 0]
+    rows: list[list[str]] = []
+    if not no_headers:
+        header = [str(definitions[i]["name"]).upper() for i in shown]
+        rows.append((["NAMESPACE"] if with_namespace else []) + header + (["LABELS"] if show_labels else []))
+    count = 0
+    for row in table.get("rows") or []:
+        cells = row.get("cells") or []
+        metadata = (row.get("object") or {}).get("metadata") or {}
+        line = [format_value(cells[i]) if i < len(cells) else "" for i in shown]
+        if with_namespace:
+            line.insert(0, str(metadata.get("namespace", "")))
+        if show_labels:
+            line.append(_labels(metadata))
+        rows.append(line)
+        count += 1
+    if count:
+        out.write(render_rows(rows))
+    return count
+
+
+def _custom_columns(spec: str, items: Sequence[Mapping[str, Any]], out: TextIO, *, no_headers: bool) -> None:
+    columns: list[tuple[str, str]] = []
+    for part in spec.split(","):
+        header, sep, path = part.partition(":")
+        if not sep or not header:
+            raise OutputError(f"unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>")
+        columns.append((header, path.strip().strip("{}")))
+    rows = [] if no_headers else [[header for header, _ in columns]]
+    for item in items:
+        row = []
+        for _, path in columns:
+            values = jsonpath(item, path)
+            row.append(",".join(format_value(v) for v in values) if values else "<none>")
+        rows.append(row)
+    out.write(render_rows(rows))
+
+
+_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+
+
+def _jsonpath_template(template: str, item: Any) -> str:
+    def replace(match: re.Match[str]) -> str:
+        inner = match.group(1).strip()
+        if inner.startswith(('"', "'")) and inner.endswith(('"', "'")):
+            return inner[1:-1].encode().decode("unicode_escape")
+        return " ".join(format_value(v) for v in jsonpath(item, inner))
+
+    return _TEMPLATE.sub(replace, template)
+
+
+def print_objects(items: Sequence[Mapping[str, Any]], output: str, out: TextIO, *, single: bool,
+                  no_headers: bool = False, kind_name: str = "") -> None:
+    """Print full objects as ``yaml``, ``json``, ``name``, ``custom-columns=...`` or ``jsonpath=...``.
+
+    A single object prints on its own; several print inside a ``List``, as kubectl does.
+    """
+    document: Any = items[0] if single and len(items) == 1 else {"apiVersion": "v1", "kind": "List",
+                                                                    "items": list(items)}
+    if output == "yaml":
+        out.write(yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True))
+    elif output == "json":
+        out.write(json.dumps(document, indent=4, ensure_ascii=False) + "\n")
+    elif output == "name":
+        for item in items:
+            out.write(f"{kind_name}/{item.get('metadata', {}).get('name', '')}\n")
+    elif output.startswith("custom-columns="):
+        _custom_columns(output.removeprefix("custom-columns="), items, out, no_headers=no_headers)
+    elif output.startswith("jsonpath="):
+        template = output.removeprefix("jsonpath=").strip("'")
+        for item in items:
+            out.write(_jsonpath_template(template, item) + "\n")
+    else:
+        raise OutputError(f'unable to match a printer suitable for the output format "{output}", allowed formats '
+                          "are: custom-columns,json,jsonpath,name,wide,yaml")

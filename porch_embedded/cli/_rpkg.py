@@ -1,0 +1,459 @@
+"""``rpkg``: porchctl's package revision verbs over the API.
+
+Each verb is a function of a Session; it prints porchctl's success lines on
+stdout and raises CommandError (or lets the client's StatusError through) with the
+server's message, which the runner prints in porchctl's ``Error: ... `` format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from porch_embedded.cli._output import print_objects, print_table
+from porch_embedded.cli._resourcelist import directory_files, resource_list, resource_list_files, write_directory
+from porch_embedded.cli._session import CommandError, FlagError, Session, for_each_name
+from porch_embedded.kinds import PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Kind
+
+__all__ = ["add_rpkg_verbs", "get_and_print"]
+
+API_VERSION = "porch.kpt.dev/v1alpha1"
+ANY_REVISION = -2
+
+
+def _revision_body(session: Session, repository: str, package: str, workspace: str,
+                   task: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": "PackageRevision", "metadata": {"namespace": session.namespace},
+            "spec": {"packageName": package, "workspaceName": workspace, "repository": repository,
+                     "lifecycle": "Draft", "tasks": [task]}}
+
+
+def _create(session: Session, body: dict[str, Any], doing: str) -> None:
+    session.progress(f"{doing} {body['spec']['repository']}/{body['spec']['packageName']}...")
+    try:
+        created = session.client.create(PACKAGE_REVISION, body)
+    finally:
+        session.progress("")
+    session.out(f"{created['metadata']['name']} created")
+
+
+# -- get ------------------------------------------------------------------------------
+
+def get_and_print(session: Session, kind: Kind, names: list[str], *, field_selector: str = "",
+                  label_selector: str = "") -> None:
+    """List or get objects of ``kind`` and print them with the -o/--no-headers/-A/--show-labels flags."""
+    args = session.args
+    output = args.output or ""
+    all_namespaces = bool(getattr(args, "all_namespaces", False))
+    client = session.client
+    kind_name = f"{kind.singular}.{kind.group}" if kind.group else kind.singular
+    if output in ("", "wide"):
+        if names:
+            tables = [client.get(kind, name, table=True) for name in names]
+            table = dict(tables[0])
+            table["rows"] = [row for t in tables for row in t.get("rows") or []]
+        else:
+            table = client.list(kind, all_namespaces=all_namespaces, field_selector=field_selector,
+                                label_selector=label_selector, table=True)
+        shown = print_table(table, session.io.stdout, wide=output == "wide", no_headers=args.no_headers,
+                            with_namespace=all_namespaces, show_labels=args.show_labels)
+        if not shown and not names:
+            session.err("No resources found" if all_namespaces
+                        else f"No resources found in {session.namespace} namespace.")
+        return
+    if names:
+        items = [client.get(kind, name) for name in names]
+    else:
+        items = list(client.list(kind, all_namespaces=all_namespaces, field_selector=field_selector,
+                                 label_selector=label_selector).get("items") or [])
+    print_objects(items, output, session.io.stdout, single=len(names) == 1, no_headers=args.no_headers,
+                  kind_name=kind_name)
+
+
+def _get(session: Session) -> None:
+    args = session.args
+    names: list[str] = args.names
+    if args.show_kptfile:
+        if args.all_namespaces:
+            raise FlagError("--show-kptfile cannot be combined with --all-namespaces")
+        if args.name or args.revision != ANY_REVISION or args.workspace:
+            raise FlagError("--show-kptfile cannot be combined with --name, --revision, or --workspace")
+        if len(names) != 1:
+            raise FlagError("--show-kptfile requires exactly one package revision name as an argument")
+        resources = session.client.get(PACKAGE_REVISION_RESOURCES, names[0])
+        kptfile = ((resources.get("spec") or {}).get("resources") or {}).get("Kptfile")
+        if kptfile is None:
+            raise CommandError(f"package revision {names[0]} has no Kptfile")
+        session.io.stdout.write(kptfile if kptfile.endswith("\n") else kptfile + "\n")
+        return
+    selectors = []
+    if args.name:
+        selectors.append(f"spec.packageName={args.name}")
+    if args.revision != ANY_REVISION:
+        selectors.append(f"spec.revision={args.revision}")
+    if args.workspace:
+        selectors.append(f"spec.workspaceName={args.workspace}")
+    get_and_print(session, PACKAGE_REVISION, names, field_selector=",".join(selectors),
+                  label_selector=args.selector or "")
+
+
+# -- init, clone, copy ----------------------------------------------------------------------
+
+def _require(value: str | None, message: str) -> str:
+    if not value:
+        raise CommandError(message)
+    return value
+
+
+def _init(session: Session) -> None:
+    args = session.args
+    repository = _require(args.repository, "--repository is required to specify target repository")
+    workspace = _require(args.workspace, "--workspace is required to specify workspace name")
+    init: dict[str, Any] = {"description": args.description}
+    if args.keywords:
+        init["keywords"] = [k.strip() for k in args.keywords.split(",") if k.strip()]
+    if args.site:
+        init["site"] = args.site
+    _create(session, _revision_body(session, repository, args.package, workspace,
+                                    {"type": "init", "init": init}), "initializing")
+
+
+_GIT_URL = re.compile(r"^(https?://|ssh://|git://|file://|git@)")
+
+
+def parse_git_source(source: str, directory: str | None, ref: str | None) -> dict[str, str]:
+    """``https://host/repo.git/dir@ref`` to ``{repo, directory, ref}``; flags must not contradict it."""
+    repo, parsed_dir, parsed_ref = source, "", ""
+    at_git = source.find(".git/")
+    if at_git < 0 and source.endswith(".git"):
+        at_git = len(source) - 4
+    tail_start = at_git + 4 if at_git >= 0 else source.find("/", source.find("//") + 2)
+    at = source.rfind("@")
+    if at > max(tail_start, 0):
+        repo, parsed_ref = source[:at], source[at + 1:]
+    if at_git >= 0:
+        repo, parsed_dir = repo[:at_git + 4], repo[at_git + 4:].strip("/")
+    if directory and parsed_dir and directory.strip("/") != parsed_dir:
+        raise CommandError(f"directory {directory!r} specified by --directory contradicts directory "
+                           f"{parsed_dir!r} specified by SOURCE_PACKAGE")
+    if ref and parsed_ref and ref != parsed_ref:
+        raise CommandError(f"ref {ref!r} specified by --ref contradicts ref {parsed_ref!r} "
+                           "specified by SOURCE_PACKAGE")
+    return {"repo": repo, "directory": parsed_dir or (directory or "/"), "ref": parsed_ref or ref or "main"}
+
+
+def _clone(session: Session) -> None:
+    args = session.args
+    repository = _require(args.repository, "--repository is required to specify downstream repository")
+    source: str = args.source
+    if source.startswith("oci://"):
+        upstream: dict[str, Any] = {"type": "oci", "oci": {"image": source.removeprefix("oci://")}}
+    elif _GIT_URL.match(source):
+        git = parse_git_source(source, args.directory, args.ref)
+        upstream = {"type": "git", "git": {**git, "secretRef": {"name": args.secret_ref or ""}}}
+    else:
+        if args.directory or args.ref:
+            raise CommandError("--directory and --ref apply only when SOURCE_PACKAGE is a git or oci URL")
+        upstream = {"upstreamRef": {"name": source}}
+    task = {"type": "clone", "clone": {"upstreamRef": upstream}}
+    _create(session, _revision_body(session, repository, args.package, args.workspace, task), "cloning")
+
+
+def _copy(session: Session) -> None:
+    args = session.args
+    workspace = _require(args.workspace, "--workspace is required to specify workspace name")
+    source = session.client.get(PACKAGE_REVISION, args.source)
+    spec = source.get("spec") or {}
+    task = {"type": "edit", "edit": {"sourceRef": {"name": args.source}}}
+    _create(session, _revision_body(session, spec.get("repository", ""), spec.get("packageName", ""), workspace,
+                                    task), "copying")
+
+
+# -- pull, push ------------------------------------------------------------------------------
+
+def _pull(session: Session) -> None:
+    args = session.args
+    target = Path(args.directory) if args.directory else None
+    if target is not None and target.exists():
+        raise CommandError(f"cannot pull into {str(target)!r}: it already exists")
+    resources = session.client.get(PACKAGE_REVISION_RESOURCES, args.package)
+    files = dict((resources.get("spec") or {}).get("resources") or {})
+    metadata = dict(resources.get("metadata") or {})
+    if target is not None:
+        write_directory(target, files, metadata)
+        return
+    try:
+        session.io.stdout.write(resource_list(files, metadata))
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+
+
+def _print_render_status(session: Session, status: dict[str, Any]) -> None:
+    """Print a render's function results as porchctl does: ``[RUNNING] "<image>" `` per function."""
+    result = ((status.get("renderStatus") or {}).get("result")) or {}
+    for item in result.get("items") or []:
+        session.err(f"[RUNNING] \"{item.get('image') or item.get('exec') or ''}\" ")
+        for entry in item.get("results") or []:
+            session.err(f"  [Results]: [{entry.get('severity', 'info')}] {entry.get('message', '')}")
+        if int(item.get("exitCode") or 0) != 0 and item.get("stderr"):
+            session.err(f"  Stderr:\n    {item['stderr'].rstrip()}")
+
+
+def _push(session: Session) -> None:
+    args = session.args
+    source = args.directory or "-"
+    try:
+        if source == "-":
+            files, metadata = resource_list_files(session.io.stdin.read())
+        else:
+            files, metadata = directory_files(Path(source))
+    except (ValueError, OSError) as error:
+        raise CommandError(str(error)) from error
+    if metadata is None:
+        raise CommandError('no .KptRevisionMetadata found; use "porchctl rpkg pull" to download the remote '
+                           "package metadata before pushing")
+    body_metadata = {"name": args.package, "namespace": session.namespace}
+    for key in ("resourceVersion", "labels", "annotations"):
+        if metadata.get(key):
+            body_metadata[key] = metadata[key]
+    body = {"apiVersion": API_VERSION, "kind": "PackageRevisionResources", "metadata": body_metadata,
+            "spec": {"resources": files}}
+    session.progress(f"pushing {args.package}...")
+    try:
+        updated = session.client.update(PACKAGE_REVISION_RESOURCES, body)
+    finally:
+        session.progress("")
+    _print_render_status(session, updated.get("status") or {})
+    session.out(f"{args.package} pushed")
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+def _readiness_met(revision: dict[str, Any]) -> bool:
+    conditions = {c.get("type"): c.get("status") for c in (revision.get("status") or {}).get("conditions") or []}
+    gates = (revision.get("spec") or {}).get("readinessGates") or []
+    return all(conditions.get(gate.get("conditionType")) == "True" for gate in gates)
+
+
+def _set_lifecycle(session: Session, revision: dict[str, Any], lifecycle: str, *, approval: bool) -> None:
+    revision["spec"]["lifecycle"] = lifecycle
+    session.client.update(PACKAGE_REVISION, revision, subresource="approval" if approval else "")
+
+
+def _propose(session: Session) -> None:
+    def propose(name: str) -> None:
+        revision = session.client.get(PACKAGE_REVISION, name)
+        lifecycle = revision["spec"].get("lifecycle") or "Draft"
+        if lifecycle == "Proposed":
+            session.err(f"{name} is already proposed")
+            return
+        if lifecycle != "Draft":
+            raise CommandError(f"cannot propose {lifecycle} package")
+        if not _readiness_met(revision):
+            raise CommandError("readiness conditions not met")
+        _set_lifecycle(session, revision, "Proposed", approval=False)
+        session.out(f"{name} proposed")
+
+    for_each_name(session, session.args.names, propose)
+
+
+def _approve(session: Session) -> None:
+    def approve(name: str) -> None:
+        revision = session.client.get(PACKAGE_REVISION, name)
+        if not _readiness_met(revision):
+            raise CommandError("readiness conditions not met")
+        session.progress(f"approving {name}...")
+        try:
+            _set_lifecycle(session, revision, "Published", approval=True)
+        finally:
+            session.progress("")
+        session.out(f"{name} approved")
+
+    for_each_name(session, session.args.names, approve)
+
+
+def _reject(session: Session) -> None:
+    def reject(name: str) -> None:
+        revision = session.client.get(PACKAGE_REVISION, name)
+        lifecycle = revision["spec"].get("lifecycle") or "Draft"
+        if lifecycle == "Proposed":
+            _set_lifecycle(session, revision, "Draft", approval=False)
+            session.out(f"{name} no longer proposed for approval")
+        elif lifecycle == "DeletionProposed":
+            _set_lifecycle(session, revision, "Published", approval=True)
+            session.out(f"{name} no longer proposed for deletion")
+        else:
+            raise CommandError(f"cannot reject {name} with lifecycle '{lifecycle}'")
+
+    for_each_name(session, session.args.names, reject)
+
+
+def _propose_delete(session: Session) -> None:
+    def propose_delete(name: str) -> None:
+        revision = session.client.get(PACKAGE_REVISION, name)
+        lifecycle = revision["spec"].get("lifecycle") or "Draft"
+        if lifecycle == "DeletionProposed":
+            session.err(f"{name} is already proposed for deletion")
+            return
+        if lifecycle != "Published":
+            raise CommandError(f"can only propose published packages for deletion; package {name} is not published")
+        _set_lifecycle(session, revision, "DeletionProposed", approval=True)
+        session.out(f"{name} proposed for deletion")
+
+    for_each_name(session, session.args.names, propose_delete)
+
+
+def _delete(session: Session) -> None:
+    def delete(name: str) -> None:
+        session.client.delete(PACKAGE_REVISION, name)
+        session.out(f"{name} deleted")
+
+    for_each_name(session, session.args.names, delete)
+
+
+# -- upgrade -------------------------------------------------------------------------------------
+
+def _upstream_of(revision: dict[str, Any]) -> str:
+    """The registered upstream a revision was cloned (or last upgraded) from, or ""."""
+    for task in (revision.get("spec") or {}).get("tasks") or []:
+        if task.get("type") == "clone":
+            return str((((task.get("clone") or {}).get("upstreamRef") or {}).get("upstreamRef") or {})
+                       .get("name", ""))
+        if task.get("type") == "upgrade":
+            return str(((task.get("upgrade") or {}).get("newUpstreamRef") or {}).get("name", ""))
+    return ""
+
+
+def _upgrade(session: Session) -> None:
+    args = session.args
+    workspace = _require(args.workspace, "--workspace is required to specify workspace name")
+    client = session.client
+    local = client.get(PACKAGE_REVISION, args.package)
+    if (local["spec"].get("lifecycle")) not in ("Published", "DeletionProposed"):
+        raise CommandError(f"to upgrade a package, it must be in a published state, not "
+                           f"\"{local['spec'].get('lifecycle') or 'Draft'}\"")
+    old_name = _upstream_of(local)
+    if not old_name:
+        raise CommandError(f"package revision {args.package} has no registered upstream to upgrade from")
+    old = client.get(PACKAGE_REVISION, old_name)
+    selector = f"spec.repository={old['spec']['repository']},spec.packageName={old['spec']['packageName']}"
+    candidates = [item for item in client.list(PACKAGE_REVISION, field_selector=selector).get("items") or []
+                  if item["spec"].get("lifecycle") == "Published" and int(item["spec"].get("revision") or 0) > 0]
+    if args.revision:
+        chosen = [c for c in candidates if int(c["spec"]["revision"]) == args.revision]
+        if not chosen:
+            raise CommandError(f"revision {args.revision} does not exist for package {old['spec']['packageName']}")
+        new = chosen[0]
+    else:
+        if not candidates:
+            raise CommandError(f"no published revision of upstream package {old['spec']['packageName']}")
+        new = max(candidates, key=lambda c: int(c["spec"]["revision"]))
+    task = {"type": "upgrade", "upgrade": {"oldUpstreamRef": {"name": old_name},
+                                           "newUpstreamRef": {"name": new["metadata"]["name"]},
+                                           "localPackageRevisionRef": {"name": args.package},
+                                           "strategy": args.strategy}}
+    body = _revision_body(session, local["spec"]["repository"], local["spec"]["packageName"], workspace, task)
+    session.progress(f"upgrading {args.package}...")
+    try:
+        created = client.create(PACKAGE_REVISION, body)
+    finally:
+        session.progress("")
+    session.out(f"{args.package} upgraded to {created['metadata']['name']}")
+
+
+# -- parser ----------------------------------------------------------------------------------------
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", default="",
+                        help="output format: wide, yaml, json, name, custom-columns=..., jsonpath=...")
+    parser.add_argument("-A", "--all-namespaces", action="store_true",
+                        help="list across all namespaces (ignores --namespace)")
+    parser.add_argument("--no-headers", action="store_true", help="print tables without headers")
+    parser.add_argument("--show-labels", action="store_true", help="add a LABELS column to tables")
+    parser.add_argument("-l", "--selector", default="", help="label selector, e.g. kpt.dev/latest-revision=true")
+
+
+def add_rpkg_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
+    """Add porchctl's ``rpkg`` verbs (and their aliases) to a subparsers action."""
+    def verb(name: str, aliases: list[str], handler: Any, summary: str, usage_text: str,
+             examples: str = "") -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = verbs.add_parser(
+            name, aliases=aliases, parents=[common], help=summary, description=f"{summary}\n{usage_text}",
+            epilog=f"examples:\n{examples}" if examples else None, formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    get = verb("get", ["list"], _get, "List package revisions in registered repositories.",
+               "Shows all package revisions, or only the named ones.",
+               "  porchctl rpkg get --namespace=default\n  porchctl rpkg get --name=basens -o yaml")
+    get.add_argument("names", nargs="*", metavar="K8S_PACKAGE_REV_NAME")
+    get.add_argument("--name", default="", help="only revisions of the package with this name")
+    get.add_argument("--revision", type=int, default=ANY_REVISION,
+                     help="only revisions with this revision number (-1: branch placeholders, 0: drafts)")
+    get.add_argument("--workspace", default="", help="only revisions with this workspace name")
+    get.add_argument("--show-kptfile", action="store_true", help="print the Kptfile of the one named revision")
+    _output_flags(get)
+
+    init = verb("init", [], _init, "Initialize a new package revision in a repository.",
+                "The new revision is a Draft with a Kptfile, README.md and package-context.yaml.",
+                "  porchctl rpkg init my-pkg --repository=blueprints --workspace=v1")
+    init.add_argument("package", metavar="PACKAGE_NAME")
+    init.add_argument("--repository", help="repository of the new package (required)")
+    init.add_argument("--workspace", help="workspace name of the new revision (required)")
+    init.add_argument("--description", default="sample description", help="short description of the package")
+    init.add_argument("--keywords", default="", help="comma-separated keywords")
+    init.add_argument("--site", default="", help="link to the package's page")
+
+    clone = verb("clone", [], _clone, "Create a clone of an existing package revision.",
+                 "SOURCE_PACKAGE_REV is a registered package revision name, a git URL "
+                 "(https://host/repo.git/DIR@REF) or an oci:// image.",
+                 "  porchctl rpkg clone blueprints.basens.v1 my-ns --repository=deployments --workspace=v1\n"
+                 "  porchctl rpkg clone https://github.com/org/blueprints.git/basens@basens/v1 my-ns "
+                 "--repository=deployments")
+    clone.add_argument("source", metavar="SOURCE_PACKAGE_REV")
+    clone.add_argument("package", metavar="TARGET_PACKAGE_NAME")
+    clone.add_argument("--repository", help="downstream repository of the new revision (required)")
+    clone.add_argument("--workspace", default="v1", help="workspace name of the new revision (default v1)")
+    clone.add_argument("--directory", default="", help="directory of the upstream package (git URL sources)")
+    clone.add_argument("--ref", default="", help="branch, tag or commit of the upstream (git URL sources; default main)")
+    clone.add_argument("--secret-ref", default="", help="Secret with basic auth for the upstream git repository")
+
+    copy = verb("copy", ["edit"], _copy, "Create a new package revision from an existing one.",
+                "The source must be published; the copy is a Draft of the same package.",
+                "  porchctl rpkg copy blueprints.basens.v1 --workspace=v2")
+    copy.add_argument("source", metavar="SOURCE_PACKAGE_REV_NAME")
+    copy.add_argument("--workspace", help="workspace name of the new revision (required)")
+
+    pull = verb("pull", ["source", "read"], _pull, "Pull the content of a package revision.",
+                "Into DIR (which must not exist), or to stdout as a kpt ResourceList.",
+                "  porchctl rpkg pull blueprints.basens.v1 ./basens")
+    pull.add_argument("package", metavar="K8S_PACKAGE_REV_NAME")
+    pull.add_argument("directory", nargs="?", metavar="DIR")
+
+    push = verb("push", ["sink", "write"], _push, "Push local content to a draft package revision.",
+                "From DIR, or from stdin ('-') as a ResourceList; needs the .KptRevisionMetadata of a pull.",
+                "  porchctl rpkg push blueprints.basens.v2 ./basens")
+    push.add_argument("package", metavar="K8S_PACKAGE_REV_NAME")
+    push.add_argument("directory", nargs="?", metavar="DIR|-")
+
+    for name, aliases, handler, summary in (
+            ("propose", [], _propose, "Propose that a package revision should be published."),
+            ("approve", [], _approve, "Approve a proposal to publish a package revision."),
+            ("reject", [], _reject, "Reject a proposal to publish or delete a package revision."),
+            ("propose-delete", ["propose-del"], _propose_delete, "Propose deletion of a published package revision."),
+            ("del", ["delete"], _delete, "Delete a package revision.")):
+        parser = verb(name, aliases, handler, summary, "One or more space-separated package revision names.",
+                      f"  porchctl rpkg {name} blueprints.basens.v1 --namespace=default")
+        parser.add_argument("names", nargs="+", metavar="K8S_PACKAGE_REV_NAME")
+
+    upgrade = verb("upgrade", [], _upgrade, "Upgrade a downstream package revision to a newer upstream.",
+                   "Creates a new Draft of the package with an upgrade task.",
+                   "  porchctl rpkg upgrade deployments.my-ns.v1 --workspace=v2")
+    upgrade.add_argument("package", metavar="K8S_PACKAGE_REV_NAME")
+    upgrade.add_argument("--workspace", help="workspace name of the new revision (required)")
+    upgrade.add_argument("--revision", type=int, default=0, help="upstream revision to upgrade to (0: latest)")
+    upgrade.add_argument("--strategy", default="resource-merge",
+                         choices=["resource-merge", "fast-forward", "force-delete-replace", "copy-merge"])
+
