@@ -1,0 +1,168 @@
+"""porchctl golden scenarios against a real server and a real git server with auth.
+
+``Cli.run`` invokes ``porchctl_main`` in a worker thread (the synchronous client must
+not block the trio loop that serves it) with the server's admin kubeconfig, and
+returns exact stdout, stderr and exit code. ``Golden.text`` maps Porch's e2e
+fixture addresses and credentials (gitea, nephio/secret) onto the test git server,
+so expected outputs are pasted from Porch's golden files unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import yaml
+
+from porch_embedded.cli import porchctl_main
+from tests.parts.git_server import PASSWORD, USERNAME, GitServer, Seeder, git_server
+from tests.parts.server import RunningServer, start_server
+
+__all__ = ["Cli", "Result", "cli", "git_server"]
+
+GITEA = "http://gitea.gitea.svc.cluster.local:3000/nephio/"
+
+BASENS_KPTFILE = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: basens\ninfo:\n  description: sample description\n"
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: example\n"
+UNREADY_KPTFILE = """\
+apiVersion: kpt.dev/v1
+kind: Kptfile
+metadata:
+  name: unready
+info:
+  description: A package that is not ready
+  readinessGates:
+  - conditionType: nephio.org/Ready
+status:
+  conditions:
+  - type: nephio.org/Ready
+    status: "False"
+    reason: NotReady
+    message: waiting for a specializer
+"""
+
+
+def _kptfile(name: str, description: str) -> str:
+    return f"apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: {name}\ninfo:\n  description: {description}\n"
+
+
+def seed_test_blueprints(git: GitServer) -> Seeder:
+    """Porch's e2e fixture repository: basens v1-v4, bucket, empty, redis-bucket, unready v1, update v1-v2."""
+    seeder = git.create_repo("test-blueprints")
+    for version in range(1, 5):
+        extra = {f"basens/cm-v{version}.yaml": f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: v{version}\n"}
+        files = {"basens/Kptfile": BASENS_KPTFILE, "basens/namespace.yaml": NAMESPACE, **(extra if version > 1 else {})}
+        seeder.commit(files, tags=[f"basens/v{version}"], message=f"basens v{version}")
+    seeder.commit({"bucket/Kptfile": _kptfile("bucket", "bucket blueprint")}, tags=["bucket/v1"])
+    seeder.commit({"empty/Kptfile": _kptfile("empty", "Empty Blueprint")}, tags=["empty/v1"])
+    seeder.commit({"redis-bucket/Kptfile": _kptfile("redis-bucket", "redis bucket")}, tags=["redis-bucket/v1"])
+    seeder.commit({"unready/Kptfile": UNREADY_KPTFILE}, tags=["unready/v1"])
+    seeder.commit({"update/Kptfile": _kptfile("update", "update v1")}, tags=["update/v1"])
+    seeder.commit({"update/Kptfile": _kptfile("update", "update v2")}, tags=["update/v2"])
+    return seeder
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    code: int
+
+
+@dataclass
+class Cli:
+    """porchctl against one test server, with Porch's fixture names mapped onto ours."""
+
+    server: RunningServer
+    git: GitServer
+    tmp: Path
+
+    def text(self, golden: str) -> str:
+        """A golden file's text with its gitea URLs, credentials and /tmp paths mapped onto this test."""
+        return (golden.replace(GITEA + "porch-test", self.git.url("porch-test"))
+                .replace(GITEA + "test-blueprints.git", self.git.url("test-blueprints"))
+                .replace("--repo-basic-username=nephio", f"--repo-basic-username={USERNAME}")
+                .replace("--repo-basic-password=secret", f"--repo-basic-password={PASSWORD}")
+                .replace("/tmp/porch-e2e/", f"{self.tmp}/"))
+
+    async def run(self, *args: str, stdin: str = "") -> Result:
+        """Run ``porchctl ARGS`` (args in golden form) and capture everything."""
+        argv = [self.text(arg) for arg in args]
+        assert argv[0] == "porchctl", "pass the command as Porch's golden files spell it"
+        argv = argv[1:]
+        argv += ["--kubeconfig", str(self.server.kubeconfig)]
+        out, err = io.StringIO(), io.StringIO()
+        code = await trio.to_thread.run_sync(
+            lambda: porchctl_main(argv, stdin=io.StringIO(self.text(stdin)), stdout=out, stderr=err))
+        return Result(out.getvalue(), err.getvalue(), code)
+
+    async def ok(self, *args: str, stdout: str | None = None, stdin: str = "") -> Result:
+        """Run and expect exit 0, no stderr, and (if given) this exact stdout."""
+        result = await self.run(*args, stdin=stdin)
+        assert (result.code, result.stderr) == (0, ""), result
+        if stdout is not None:
+            assert result.stdout == self.text(stdout), result.stdout
+        return result
+
+    async def fails(self, *args: str, stderr: str, stdin: str = "", contains: bool = False) -> Result:
+        """Run and expect exit 1 with this exact stderr (or containing it) and no stdout."""
+        result = await self.run(*args, stdin=stdin)
+        assert result.code == 1, result
+        if contains:
+            assert self.text(stderr) in result.stderr, result.stderr
+        else:
+            assert result.stderr == self.text(stderr), result.stderr
+        return result
+
+    async def namespace(self, name: str) -> None:
+        """Create a namespace, as Porch's e2e harness does before each scenario."""
+        async with self.server.client() as http:
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            response = await http.post("/api/v1/namespaces", json=body)
+            assert response.status_code == 201, response.text
+
+    async def wait_ready(self, namespace: str, name: str) -> dict[str, Any]:
+        """Wait until the Repository has synced once (porchctl does not wait; Porch's e2e harness does)."""
+        async with self.server.client() as http:
+            url = f"/apis/config.porch.kpt.dev/v1alpha1/namespaces/{namespace}/repositories/{name}"
+            with trio.fail_after(30):
+                while True:
+                    body = (await http.get(url)).json()
+                    ready = [c for c in (body.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
+                    if ready and ready[0]["status"] == "True":
+                        return dict(body)
+                    await trio.sleep(0.05)
+
+    async def register(self, namespace: str, name: str, url: str, *extra: str) -> None:
+        """``porchctl repo register`` with the fixture credentials, then wait for the first sync."""
+        await self.ok("porchctl", "repo", "register", f"--namespace={namespace}", f"--name={name}",
+                      "--repo-basic-password=secret", "--repo-basic-username=nephio", url, *extra, stdout="")
+        await self.wait_ready(namespace, name)
+
+    async def annotate(self, namespace: str, name: str, key: str, value: str) -> None:
+        """``kubectl annotate packagerevisions NAME KEY=VALUE``, as a merge patch."""
+        async with self.server.client() as http:
+            url = f"/apis/porch.kpt.dev/v1alpha1/namespaces/{namespace}/packagerevisions/{name}"
+            response = await http.patch(url, json={"metadata": {"annotations": {key: value}}},
+                                        headers={"content-type": "application/merge-patch+json"})
+            assert response.status_code == 200, response.text
+
+
+def stable_yaml(text: str) -> Any:
+    """YAML as Porch's harness compares it: parsed, without resourceVersion and creationTimestamp lines."""
+    kept = "\n".join(line for line in text.splitlines()
+                     if "resourceVersion:" not in line and "creationTimestamp:" not in line)
+    return yaml.safe_load(kept)
+
+
+@pytest.fixture
+async def cli(tmp_path: Path, git_server: GitServer) -> AsyncIterator[Cli]:
+    seed_test_blueprints(git_server)
+    git_server.create_repo("porch-test")
+    async with start_server(tmp_path / "data", function_runner="none", sync_interval_s=3600) as server:
+        yield Cli(server, git_server, tmp_path)
