@@ -14,21 +14,15 @@ delivered twice. Connection failures raise StoreUnavailable; connect, statement 
 lock timeouts plus TCP keepalives make sure nothing waits forever. Passwords are passed
 to libpq out of band and scrubbed from every message.
 
-Replicas: leases are rows of ``porch_leases`` taken or renewed by one conditional upsert
-that compares with the database's clock. ``lock(name)`` queues this process's tasks on a
-trio lock per name, then holds a session advisory lock on a connection of a second, small
-pool for the duration; if the process dies or its connection breaks, the session ends and
-PostgreSQL releases the lock. Waiting is done in short slices (``lock_timeout``), so a wait
-is bounded, cancellable within a slice, and never keeps a thread for long.
+Replicas' leases and named locks are in ``_postgres_coordination``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -40,12 +34,6 @@ from psycopg_pool import ConnectionPool
 from porch_embedded.errors import BadRequest, StatusError, StoreUnavailable
 from porch_embedded.store._bodies import Body, copy_body, key_of, stamp, uid_of
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
-from porch_embedded.store._locks import (
-    NamedLocks,
-    check_lease_args,
-    check_lock_args,
-    lock_timed_out,
-)
 from porch_embedded.store._messages import (
     already_exists,
     expired,
@@ -54,6 +42,7 @@ from porch_embedded.store._messages import (
     stale_resource_version,
 )
 from porch_embedded.store._paging import ContinueToken
+from porch_embedded.store._postgres_coordination import PostgresCoordination
 from porch_embedded.store._postgres_query import compile_list_filter
 from porch_embedded.store._postgres_schema import WRITE_LOCK, migrate_blocking
 from porch_embedded.store._protocol import (
@@ -81,23 +70,6 @@ RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 POLL_BATCH = 1000
 CONNECT_TIMEOUT_S = 5
 POOL_TIMEOUT_S = 10.0
-LOCK_POOL_SIZE = 16
-LOCK_WAIT_SLICE_S = 0.25
-# Server-side keepalives for lock sessions: a replica whose host vanishes without a FIN
-# must not keep its locks for the kernel's default two hours.
-LOCK_SESSION_OPTIONS = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
-
-
-def lock_key(name: str) -> tuple[int, int]:
-    """The two-int4 advisory lock key of a lock name (a 64-bit hash of it).
-
-    Distinct names that hash alike only share a lock: more waiting, never less safety.
-    """
-    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"porch-lock").digest()
-    return (int.from_bytes(digest[:4], "big", signed=True),
-            int.from_bytes(digest[4:], "big", signed=True))
-
-
 def _connection_kwargs(url: str, password: str | None, application_name: str) -> dict[str, Any]:
     """libpq settings that bound every wait; the URL's own ``options`` (e.g. a
     search_path) are kept, with our timeouts added after them."""
@@ -119,25 +91,6 @@ def _connection_kwargs(url: str, password: str | None, application_name: str) ->
     if password is not None:
         kwargs["password"] = password
     return kwargs
-
-
-def _unlock_all_blocking(conn: psycopg.Connection) -> None:
-    """The lock pool's reset: a connection goes back holding no advisory lock."""
-    conn.execute("SELECT pg_advisory_unlock_all()")
-
-
-def _advisory_lock_blocking(conn: psycopg.Connection, key: tuple[int, int], wait_s: float) -> bool:
-    """Try to take the advisory lock ``key`` on ``conn``, waiting at most ``wait_s`` seconds."""
-    if conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
-        return True
-    if wait_s <= 0:
-        return False
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, int(wait_s * 1000))}ms",))
-    try:
-        conn.execute("SELECT pg_advisory_lock(%s, %s)", key)
-    except psycopg.errors.LockNotAvailable:
-        return False
-    return True
 
 
 class _Target:
@@ -196,7 +149,7 @@ async def open_postgres_store(
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(store._lock_pool.close)
+            await trio.to_thread.run_sync(store._coordination.close_blocking)
             await trio.to_thread.run_sync(store._pool.close)
 
 
@@ -232,21 +185,9 @@ class PostgresStore:
         )
         self._pool_timeout = pool_timeout
         self._limiter = trio.CapacityLimiter(pool_size)
-        lock_kwargs = _connection_kwargs(url, password, "porch-embedded-lock")
-        lock_kwargs["options"] += " " + LOCK_SESSION_OPTIONS
-        self._lock_pool = ConnectionPool(
-            url,
-            kwargs=lock_kwargs,
-            min_size=0,
-            max_size=LOCK_POOL_SIZE,
-            open=False,
-            timeout=pool_timeout,
-            check=ConnectionPool.check_connection,
-            reset=_unlock_all_blocking,
-            name="porch-embedded-locks",
-        )
-        self._lock_limiter = trio.CapacityLimiter(LOCK_POOL_SIZE)
-        self._local_locks = NamedLocks()
+        self._coordination = PostgresCoordination(
+            url, _connection_kwargs(url, password, "porch-embedded-lock"), self._pool, self._thread,
+            self._errors, pool_timeout)
         self._write_lock = trio.Lock()
         self._fanout = EventFanout(floor=0, capacity=RING_CAPACITY)
         self._wake_poller = trio.Event()
@@ -293,7 +234,7 @@ class PostgresStore:
                 "SELECT value FROM porch_meta WHERE key = 'resource_version'").fetchone()
         self._fanout = EventFanout(floor=int(row[0]) if row else 0, capacity=RING_CAPACITY)
         self._pool.open(wait=True, timeout=self._pool_timeout)
-        self._lock_pool.open(wait=False)
+        self._coordination.open_blocking()
 
     # -- background: listen and poll ---------------------------------------------------
 
@@ -620,103 +561,18 @@ class PostgresStore:
 
         await self._thread(ping_blocking, "answer a ping")
 
-    # -- leases and locks (several replicas) -------------------------------------------
+    # -- leases and locks (several replicas): see _postgres_coordination -----------------
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
-        """Take or renew ``name`` for ``holder`` (see the Store protocol).
-
-        One upsert decides atomically: insert a new lease, or update one that this holder
-        has or that has expired by the database's clock; a row comes back only if
-        ``holder`` now has the lease. ``transitions`` counts changes of holder.
-        """
-        check_lease_args(name, holder, ttl_s)
-
-        def acquire_blocking() -> bool:
-            with self._pool.connection() as conn:
-                row = conn.execute(
-                    "INSERT INTO porch_leases AS l (name, holder, acquired_at, renewed_at, expires_at) "
-                    "VALUES (%(name)s, %(holder)s, clock_timestamp(), clock_timestamp(), "
-                    "        clock_timestamp() + make_interval(secs => %(ttl)s)) "
-                    "ON CONFLICT (name) DO UPDATE SET "
-                    "  holder = excluded.holder, renewed_at = excluded.renewed_at, "
-                    "  expires_at = excluded.expires_at, "
-                    "  acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at "
-                    "                ELSE excluded.acquired_at END, "
-                    "  transitions = l.transitions + (l.holder <> excluded.holder)::int "
-                    "WHERE l.holder = excluded.holder OR l.expires_at <= clock_timestamp() "
-                    "RETURNING holder",
-                    {"name": name, "holder": holder, "ttl": float(ttl_s)},
-                ).fetchone()
-            return row is not None
-
-        return await self._thread(acquire_blocking, f"take the lease {name!r}")
+        """Take or renew ``name`` for ``holder`` (see the Store protocol), by the database clock."""
+        return await self._coordination.acquire_lease(name, holder, ttl_s)
 
     async def release_lease(self, name: str, holder: str) -> None:
-        """Give ``name`` up if ``holder`` has it: it expires now (keeping its history)."""
-        check_lease_args(name, holder)
+        await self._coordination.release_lease(name, holder)
 
-        def release_blocking() -> None:
-            with self._pool.connection() as conn:
-                conn.execute(
-                    "UPDATE porch_leases SET expires_at = clock_timestamp() "
-                    "WHERE name = %s AND holder = %s AND expires_at > clock_timestamp()",
-                    (name, holder),
-                )
-
-        await self._thread(release_blocking, f"release the lease {name!r}")
-
-    @asynccontextmanager
-    async def lock(self, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> AsyncIterator[None]:
-        """Hold ``name`` across every process on this database (see the Store protocol).
-
-        Raises Conflict after ``timeout_s`` of waiting, StoreUnavailable if the database
-        fails. Exit never raises for a lost connection: the lock went with the session,
-        which is logged, and the work done under it stands or falls by its own checks.
-        """
-        check_lock_args(name, timeout_s)
-        deadline = trio.current_time() + timeout_s
-        key = lock_key(name)
-        async with self._local_locks.hold(name, timeout_s):
-            conn = await self._lock_thread(self._lock_pool.getconn, f"get a connection for lock {name!r}")
-            held = False
-            try:
-                while not held:
-                    remaining = deadline - trio.current_time()
-                    held = await self._lock_thread(
-                        partial(_advisory_lock_blocking, conn, key, min(remaining, LOCK_WAIT_SLICE_S)),
-                        f"take the lock {name!r}")
-                    if not held and remaining <= LOCK_WAIT_SLICE_S:
-                        raise lock_timed_out(name, timeout_s)
-            except BaseException:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self._put_lock_conn_blocking, conn, key, held, name)
-                raise
-            try:
-                yield
-            finally:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self._put_lock_conn_blocking, conn, key, True, name)
-
-    async def _lock_thread(self, fn: Callable[[], T], what: str) -> T:
-        def guarded() -> T:
-            with self._errors(what):
-                return fn()
-
-        return await trio.to_thread.run_sync(guarded, limiter=self._lock_limiter)
-
-    def _put_lock_conn_blocking(
-        self, conn: psycopg.Connection, key: tuple[int, int], held: bool, name: str
-    ) -> None:
-        """Unlock (if held) and give the connection back; a broken one is discarded."""
-        try:
-            if held and not conn.execute("SELECT pg_advisory_unlock(%s, %s)", key).fetchone()[0]:
-                _log.warning("lock %r was no longer held by its session at release", name)
-        except psycopg.Error as exc:
-            _log.warning("lock %r: its connection failed (%s), so the database released it "
-                         "with the session", name, type(exc).__name__)
-            conn.close()
-        finally:
-            self._lock_pool.putconn(conn)
+    def lock(self, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> AbstractAsyncContextManager[None]:
+        """Hold ``name`` across every process on this database (see the Store protocol)."""
+        return self._coordination.lock(name, timeout_s=timeout_s)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._target.where!r})"
