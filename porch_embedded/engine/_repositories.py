@@ -151,14 +151,19 @@ class Repositories:
         self._store = store
         self._open_adapter = open_adapter
         self._handles: dict[tuple[str, str], RepositoryHandle] = {}
-        self._opening = trio.Lock()
+        self._opening: dict[tuple[str, str], trio.Lock] = {}
 
     async def handle(self, namespace: str, name: str) -> RepositoryHandle:
-        """The handle of a registered repository, (re)opening its adapter when its spec changed."""
+        """The handle of a registered repository, (re)opening its adapter when its spec changed.
+
+        Opening fetches from the git server, so each repository has its own opening lock:
+        a repository whose server hangs delays only the requests that need it.
+        """
         repository = await self._store.get(REPOSITORY.resource, namespace, name)
         generation = int(repository["metadata"].get("generation", 1))
-        async with self._opening:
-            handle = self._handles.get((namespace, name))
+        key = (namespace, name)
+        async with self._opening.setdefault(key, trio.Lock()):
+            handle = self._handles.get(key)
             if handle is not None and handle.generation == generation:
                 return handle
             access = await self._access(repository)
@@ -167,13 +172,14 @@ class Repositories:
             closer = AsyncExitStack()
             adapter = await closer.enter_async_context(self._open_adapter(access))
             handle = RepositoryHandle(namespace, name, generation, access, adapter, closer)
-            self._handles[(namespace, name)] = handle
+            self._handles[key] = handle
             return handle
 
     async def forget(self, namespace: str, name: str) -> None:
         """Unregister: close the adapter and drop the repository's objects from the store (not git)."""
-        async with self._opening:
+        async with self._opening.setdefault((namespace, name), trio.Lock()):
             handle = self._handles.pop((namespace, name), None)
+        self._opening.pop((namespace, name), None)
         if handle is not None:
             await handle.closer.aclose()
         changes: list[Change] = []
@@ -186,8 +192,7 @@ class Repositories:
             await self._store.apply(changes)
 
     async def aclose(self) -> None:
-        async with self._opening:
-            handles, self._handles = list(self._handles.values()), {}
+        handles, self._handles = list(self._handles.values()), {}
         for handle in handles:
             await handle.closer.aclose()
 

@@ -330,3 +330,53 @@ async def test_health_check_reports_a_repository_that_lost_its_branch(porch: Por
     condition = failed["status"]["conditions"][0]
     assert condition["reason"] == "Error" and "branch 'main' does not exist" in condition["message"]
     assert [r["metadata"]["name"] for r in await porch.list_revisions()] == ["fragile.pkg.main", "fragile.pkg.v1"]
+
+
+async def test_a_hanging_repository_does_not_block_the_others(porch: Porch) -> None:
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    accepted: list[trio.SocketStream] = []
+
+    async def swallow(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            accepted.append(await listener.accept())  # never answers
+
+    seeder = porch.git.create_repo("healthy")
+    seeder.commit(package_files("pkg"), tags=["pkg/v1"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(swallow)
+        hanging = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
+                   "metadata": {"name": "hanging"},
+                   "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:{port}/stuck.git"}}}
+        await porch.ok(await porch.http.post(porch.repositories_url(), json=hanging), 201)
+        await porch.register("healthy")
+        with trio.fail_after(10):
+            listed = await porch.list_revisions(fieldSelector="spec.repository=healthy")
+            draft = await porch.init("healthy", "other", "ws")
+        assert sorted(r["metadata"]["name"] for r in listed) == ["healthy.pkg.main", "healthy.pkg.v1"]
+        assert draft["spec"]["lifecycle"] == "Draft"
+        nursery.cancel_scope.cancel()
+    for stream in accepted:
+        await stream.aclose()
+    await listener.aclose()
+
+
+async def test_concurrent_content_updates_of_one_draft_let_one_win(porch: Porch) -> None:
+    porch.git.create_repo("busy").commit({"README.md": "x\n"})
+    await porch.register("busy")
+    await porch.init("busy", "app", "ws")
+    current = await porch.resources("busy.app.ws")
+    codes: list[int] = []
+
+    async def update(index: int) -> None:
+        body = {**current, "spec": {**current["spec"], "resources": {
+            **current["spec"]["resources"], f"cm{index}.yaml": CONFIGMAP}}}
+        codes.append((await porch.http.put(porch.resources_url("busy.app.ws"), json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(4):
+            nursery.start_soon(update, index)
+    assert sorted(codes) == [200, 409, 409, 409]
+    files = (await porch.resources("busy.app.ws"))["spec"]["resources"]
+    assert len([f for f in files if f.startswith("cm")]) == 1
