@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -47,13 +48,14 @@ subjects:
 """
 
 
-async def test_tokens_certificates_and_rbac(tmp_path: Path) -> None:
+async def test_tokens_certificates_and_rbac(tmp_path: Path, new_store_url: Callable[[], str]) -> None:
     tokens = tmp_path / "tokens.csv"
     tokens.write_text('alice-token,alice,1001\nbob-token,bob,1002,"approvers"\n')
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     data = tmp_path / "data"
-    async with start_server(data, token_auth_file=tokens, authorization_policy_file=policy) as server:
+    async with start_server(data, store_url=new_store_url(), token_auth_file=tokens,
+                            authorization_policy_file=policy) as server:
         async with server.client() as admin:
             await admin.post("/api/v1/namespaces", json={"metadata": {"name": "team-a"}})
         async with server.client(token="alice-token") as alice:
@@ -84,16 +86,17 @@ async def test_tokens_certificates_and_rbac(tmp_path: Path) -> None:
             assert (await anonymous.get(REPOS)).status_code == 401
 
 
-async def test_anonymous_is_allowed_only_with_the_flag_and_still_authorized(tmp_path: Path) -> None:
-    async with start_server(tmp_path / "data", anonymous_auth=True) as server:
+async def test_anonymous_is_allowed_only_with_the_flag_and_still_authorized(
+        tmp_path: Path, new_store_url: Callable[[], str]) -> None:
+    async with start_server(tmp_path / "data", store_url=new_store_url(), anonymous_auth=True) as server:
         async with server.client(token=None) as anonymous:
             response = await anonymous.get(REPOS)
             assert response.status_code == 403
             assert 'User "system:anonymous"' in response.json()["message"]
 
 
-async def test_a_certificate_from_another_ca_cannot_connect(tmp_path: Path) -> None:
-    async with start_server(tmp_path / "data") as server:
+async def test_a_certificate_from_another_ca_cannot_connect(tmp_path: Path, new_store_url: Callable[[], str]) -> None:
+    async with start_server(tmp_path / "data", store_url=new_store_url()) as server:
         foreign = issue_client_certificate_files(tmp_path / "other-ca", "mallory", ("system:masters",),
                                                  tmp_path / "mallory")
         with pytest.raises(httpx.HTTPError):

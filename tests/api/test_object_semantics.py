@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.parts.postgres import raw_store_contents
 from tests.parts.server import RunningServer
 
 GROUP_PATH = "/apis/config.porch.kpt.dev/v1alpha1"
@@ -81,12 +82,16 @@ async def test_secret_data_is_encrypted_at_rest(server: RunningServer, admin: ht
     created = await admin.post("/api/v1/namespaces/default/secrets", json=secret)
     assert created.status_code == 201
     assert created.json()["data"]["password"] == "cGxhaW50ZXh0LW5lZWRsZQ=="
-    connection = sqlite3.connect(server.data_dir / "store.db")
-    try:
-        connection.execute("PRAGMA wal_checkpoint(FULL)")
-    finally:
-        connection.close()
-    raw = b"".join(path.read_bytes() for path in server.data_dir.glob("store.db*"))
+    if server.store_url.startswith("postgresql://"):
+        raw = raw_store_contents(server.store_url)
+        assert b"repo-auth" in raw  # the rows were read
+    else:
+        connection = sqlite3.connect(server.data_dir / "store.db")
+        try:
+            connection.execute("PRAGMA wal_checkpoint(FULL)")
+        finally:
+            connection.close()
+        raw = b"".join(path.read_bytes() for path in server.data_dir.glob("store.db*"))
     assert b"cGxhaW50ZXh0LW5lZWRsZQ" not in raw and b"plaintext-needle" not in raw
 
 

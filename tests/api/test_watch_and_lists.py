@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -73,10 +74,12 @@ async def test_watch_filters_by_label_and_field_selector(admin: httpx.AsyncClien
     assert by_field[0]["object"]["metadata"]["name"] == "deploy"
 
 
-async def test_watch_from_compacted_history_gets_410_expired(server: RunningServer, tmp_path: Any) -> None:
+async def test_watch_from_compacted_history_gets_410_expired(server: RunningServer, tmp_path: Any,
+                                                             new_store_url: Callable[[], str]) -> None:
     from tests.parts.server import start_server
 
-    async with start_server(tmp_path / "small", event_retention=5, controllers=False) as small, small.client() as http:
+    async with start_server(tmp_path / "small", store_url=new_store_url(), event_retention=5,
+                            controllers=False) as small, small.client() as http:
         first = (await http.post(COLLECTION, json=repository("r0"))).json()
         for index in range(1, 40):
             await http.post(COLLECTION, json=repository(f"r{index}"))

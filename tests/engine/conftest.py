@@ -1,9 +1,12 @@
-"""A server with its controllers, a real git server with auth, and helpers to drive them."""
+"""A server with its controllers, a real git server with auth, and helpers to drive them.
+
+Every test runs twice, on each store (``store_kind``: sqlite, postgres; tests/parts/postgres.py).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,10 @@ import pytest
 import trio
 
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server
+from tests.parts.postgres import new_store_url, postgres_run_database, store_kind
 from tests.parts.server import RunningServer, start_server
 
-__all__ = ["Porch", "git_server", "porch"]
+__all__ = ["Porch", "git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
 
 PORCH = "/apis/porch.kpt.dev/v1alpha1/namespaces/{ns}"
 CONFIG = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/{ns}"
@@ -114,8 +118,8 @@ class Porch:
 
 
 @pytest.fixture
-async def porch(tmp_path: Path, git_server: GitServer) -> AsyncIterator[Porch]:
-    async with start_server(tmp_path / "data", function_runner="none", sync_interval_s=3600,
+async def porch(tmp_path: Path, git_server: GitServer, new_store_url: Callable[[], str]) -> AsyncIterator[Porch]:
+    async with start_server(tmp_path / "data", store_url=new_store_url(), function_runner="none", sync_interval_s=3600,
                             health_interval_s=1) as server:
         async with server.client() as http:
             yield Porch(server, http, git_server)

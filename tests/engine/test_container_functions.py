@@ -7,7 +7,7 @@ a registry with basic auth that the test starts (tests/parts/).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -31,8 +31,8 @@ def kptfile(image: str) -> str:
 
 @pytest.fixture
 async def porch_with_podman(tmp_path: Path, git_server: GitServer, containers_conf: Path,
-                            oci_registry: Registry) -> AsyncIterator[Porch]:
-    async with start_server(tmp_path / "data", function_runner="podman", containers_conf=containers_conf,
+                            oci_registry: Registry, new_store_url: Callable[[], str]) -> AsyncIterator[Porch]:
+    async with start_server(tmp_path / "data", store_url=new_store_url(), function_runner="podman", containers_conf=containers_conf,
                             registry_auth_file=oci_registry.auth_file, function_timeout_s=8,
                             sync_interval_s=3600) as server:
         async with server.client() as http:

@@ -34,6 +34,8 @@ T = TypeVar("T")
 class RunningServer:
     url: str
     data_dir: Path
+    store_url: str = ""
+    """The store it runs on (``sqlite:///...`` or ``postgresql://...``)."""
 
     @property
     def kubeconfig(self) -> Path:
@@ -67,7 +69,7 @@ async def start_server(data_dir: Path, **overrides: Any) -> AsyncIterator[Runnin
     async with trio.open_nursery() as nursery:
         url = await nursery.start(run, settings)
         try:
-            yield RunningServer(url, data_dir)
+            yield RunningServer(url, data_dir, settings.resolved_store_url)
         finally:
             nursery.cancel_scope.cancel()
 
@@ -97,6 +99,8 @@ class ServerProcess:
     data_dir: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    ca_file: Path | None = None
+    """The CA of its serving certificate when given one (--tls-cert-file); default: its own pki/ca.crt."""
 
     @property
     def url(self) -> str:
@@ -122,7 +126,7 @@ class ServerProcess:
 
     def _ready(self) -> bool:
         try:
-            context = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
+            context = ssl.create_default_context(cafile=str(self.ca_file or self.data_dir / "pki" / "ca.crt"))
             response = httpx.get(f"{self.url}/readyz", verify=context, timeout=1)
         except httpx.HTTPError:
             return False
