@@ -208,10 +208,8 @@ NAME                              PKG                 REV      LIFECYCLE
     await cli.ok("porchctl", "rpkg", "get", name, ns, stdout=table(name, 0, "false", "Proposed"))
     await cli.ok("porchctl", "rpkg", "approve", ns, name, stdout=f"{name} approved\n")
     await cli.ok("porchctl", "rpkg", "get", name, ns, stdout=table(name, 1, "true", "Published"))
-    forbidden = ("published PackageRevisions must be proposed for deletion by setting spec.lifecycle to "
-                 "'DeletionProposed' prior to deletion")
-    # SERVER BUG (reported): Porch's 403 message is Kubernetes' NewForbidden text,
-    # 'packagerevisions.porch.kpt.dev "<name>" is forbidden: <reason>'; this server sends the reason alone.
+    forbidden = (f'packagerevisions.porch.kpt.dev "{name}" is forbidden: published PackageRevisions must be '
+                 "proposed for deletion by setting spec.lifecycle to 'DeletionProposed' prior to deletion")
     await cli.fails("porchctl", "rpkg", "delete", name, ns,
                     stderr=f"{name} failed ({forbidden})\nError: errors:\n  {forbidden} \n")
     await cli.ok("porchctl", "rpkg", "propose-delete", name, ns, stdout=f"{name} proposed for deletion\n")
