@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import yaml
 
 from tests.cli.conftest import Cli, assert_yaml
 
