@@ -114,7 +114,7 @@ def resources_body(revision_object: Body, files: Mapping[str, str], render_statu
         "apiVersion": PACKAGE_REVISION_RESOURCES.api_version,
         "kind": PACKAGE_REVISION_RESOURCES.kind,
         "metadata": {"name": metadata["name"], "namespace": metadata["namespace"],
-                     "uid": revision_uid(metadata["namespace"], metadata["name"], kind="packagerevisionresources"),
+                     "uid": metadata.get("uid") or revision_uid(metadata["namespace"], metadata["name"]),
                      "creationTimestamp": metadata.get("creationTimestamp", now_rfc3339())},
         "spec": {"packageName": spec["packageName"], "workspaceName": spec["workspaceName"],
                  "repository": spec["repository"], "resources": dict(sorted(files.items()))},

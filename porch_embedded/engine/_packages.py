@@ -28,7 +28,13 @@ from porch_embedded.engine._objects_of_packages import (
     revision_body,
 )
 from porch_embedded.engine._repositories import RepositoryHandle, Repositories
-from porch_embedded.engine._tasks import TaskFiles, apply_package_metadata, clone_files, init_files
+from porch_embedded.engine._tasks import (
+    TaskFiles,
+    apply_package_metadata,
+    clone_files,
+    init_files,
+    with_render_condition,
+)
 from porch_embedded.errors import (
     BadRequest,
     Cause,
@@ -56,6 +62,12 @@ def _stale(name: str) -> Conflict:
         "modified; please apply your changes to the latest version and try again",
         details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"},
     )
+
+
+def _forbidden(name: str, reason: str) -> Forbidden:
+    """Kubernetes' NewForbidden wording, as Porch's refusals read."""
+    return Forbidden(f'packagerevisions.porch.kpt.dev "{name}" is forbidden: {reason}',
+                     details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"})
 
 
 def _revision_of(body: Body, handle: RepositoryHandle) -> Revision:
@@ -124,7 +136,9 @@ class PackageLifecycle:
                                  "error": ""}, None
         result = await render(files, self._evaluate)
         status: Body = {"result": result.results.to_object(), "error": result.error or ""}
-        return dict(result.files), status, result.error
+        if result.error is not None:
+            return dict(result.files), status, result.error
+        return with_render_condition(result.files, None), status, None
 
     async def _commit(self, handle: RepositoryHandle, changes_for: Any) -> Body:
         """Run ``changes_for()`` (git push then store write) as one unit that must land whole.
@@ -482,7 +496,7 @@ class PackageLifecycle:
                 raise Invalid("error rendering package in kpt function pipeline. Package NOT pushed to remote. "
                               f"Fix locally (until 'kpt fn render' succeeds) and retry. Details: {error}")
             if error is not None:
-                files = dict(resources)
+                files = dict(resources)  # saved exactly as pushed, as Porch saves them
             if dry_run:
                 return current
             author = self._author(handle, user)
@@ -518,11 +532,12 @@ class PackageLifecycle:
             raise Conflict(f"Precondition failed: UID in precondition: {expect_uid}, UID in object meta: "
                            f"{current['metadata'].get('uid')}")
         if current["spec"]["lifecycle"] == "Published":
-            raise Forbidden("published PackageRevisions must be proposed for deletion by setting "
-                            "spec.lifecycle to 'DeletionProposed' prior to deletion")
+            raise _forbidden(name, "published PackageRevisions must be proposed for deletion by setting "
+                                   "spec.lifecycle to 'DeletionProposed' prior to deletion")
         dependents = await self._dependents(namespace, name)
         if dependents:
-            raise Forbidden(f"cannot delete package revision, it is referenced as upstream by: {', '.join(dependents)}")
+            raise _forbidden(name, f"cannot delete package revision, it is referenced as upstream by: "
+                                   f"{', '.join(dependents)}")
         if dry_run:
             return current
         with self._exclusive(f"{namespace}/{name}",

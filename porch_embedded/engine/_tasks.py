@@ -10,9 +10,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from porch_embedded.kpt import KPTFILE, PACKAGE_CONTEXT, dump_yaml, load_yaml, new_map, package_context
+from porch_embedded.kpt import (
+    KPTFILE,
+    PACKAGE_CONTEXT,
+    dump_yaml,
+    load_yaml,
+    new_map,
+    package_context,
+    read_resources,
+    write_resources,
+)
 
-__all__ = ["TaskFiles", "apply_package_metadata", "clone_files", "init_files"]
+__all__ = ["TaskFiles", "apply_package_metadata", "clone_files", "init_files", "with_render_condition"]
+
+UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 
 _README = """\
 # {name}
@@ -132,11 +143,57 @@ def clone_files(files: Mapping[str, str], package: str, lock: Mapping[str, Any],
         kptfile.setdefault("metadata", new_map())["name"] = name
         git = new_map({"repo": lock.get("repo", ""), "directory": lock.get("directory", ""),
                        "ref": lock.get("ref", "")})
-        kptfile["upstream"] = new_map({"type": "git", "git": git, "updateStrategy": "resource-merge"})
+        kptfile["upstream"] = new_map({"type": "git", "git": git})
         kptfile["upstreamLock"] = new_map({"type": "git", "git": new_map({
             "repo": lock.get("repo", ""), "directory": lock.get("directory", ""), "ref": lock.get("ref", ""),
             "commit": lock.get("commit", "")})})
         result[KPTFILE] = dump_yaml(kptfile, "wide")
     if deployment:
         result[PACKAGE_CONTEXT] = dump_yaml(package_context(name, package))
-    return TaskFiles(result, dict(task))
+    return TaskFiles(_with_upstream_identifiers(result), dict(task))
+
+
+def _with_upstream_identifiers(files: Mapping[str, str]) -> dict[str, str]:
+    """Mark every resource with where it came from upstream (``group|kind|namespace|name``).
+
+    ``kpt pkg get`` and Porch's clone write this annotation into the files so that a
+    later three-way merge can pair each resource with its upstream original; an unset
+    namespace is written ``default``, as the kpt CLI writes it.
+    """
+    resources, read = read_resources(files)
+    for resource in resources:
+        obj = resource.obj
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict) or not metadata.get("name"):
+            continue
+        api_version = str(obj.get("apiVersion") or "")
+        group = api_version.split("/", 1)[0] if "/" in api_version else ""
+        identifier = f"{group}|{obj.get('kind', '')}|{metadata.get('namespace') or 'default'}|{metadata['name']}"
+        annotations = metadata.get("annotations")
+        if not isinstance(annotations, dict):
+            annotations = metadata["annotations"] = new_map()
+        annotations[UPSTREAM_IDENTIFIER] = identifier
+    return write_resources(files, resources, read)
+
+
+def with_render_condition(files: Mapping[str, str], error: str | None) -> dict[str, str]:
+    """Record the render outcome in the Kptfile's ``status.conditions`` (type Rendered), as kpt does.
+
+    The engine records successes only: files saved despite a failed render (the
+    push-on-render-failure annotation) are kept exactly as the user pushed them.
+    """
+    result = dict(files)
+    kptfile = _kptfile(files)
+    if kptfile is None:
+        return result
+    condition = new_map({"type": "Rendered", "status": "True" if error is None else "False",
+                         "reason": "RenderSuccess" if error is None else "RenderFailed"})
+    if error is not None:
+        condition["message"] = error
+    status = kptfile.get("status")
+    if not isinstance(status, dict):
+        status = kptfile["status"] = new_map()
+    others = [c for c in status.get("conditions") or [] if not (isinstance(c, dict) and c.get("type") == "Rendered")]
+    status["conditions"] = [*others, condition]
+    result[KPTFILE] = dump_yaml(kptfile, "wide")
+    return result
