@@ -238,6 +238,7 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         )
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
                 if settings.controllers:
                     sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s,
                                                  health_interval_s=settings.health_interval_s)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import trio
+
 from porch_embedded.engine._objects import ObjectService
 from porch_embedded.engine._packages import PackageLifecycle
+from porch_embedded.engine._repository_index import RepositoryIndex
 from porch_embedded.engine._repositories import AdapterFactory, Repositories, SyncResult, conflicting_repository
 from porch_embedded.errors import Conflict, MethodNotAllowed, NotFound
 from porch_embedded.kinds import (
@@ -17,7 +20,7 @@ from porch_embedded.kinds import (
 )
 from porch_embedded.kpt import FunctionEvaluator
 from porch_embedded.meta import UserInfo
-from porch_embedded.store import ListQuery, Store
+from porch_embedded.store import Store
 
 __all__ = ["Engine"]
 
@@ -37,6 +40,11 @@ class Engine:
         self.objects = ObjectService(store)
         self.repositories = Repositories(store, open_adapter)
         self.packages = PackageLifecycle(store, self.repositories, evaluate)
+        self.repository_index = RepositoryIndex()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The engine's own background work (the repository index) until cancelled."""
+        await self.repository_index.run(self.store, task_status=task_status)
 
     async def ensure_default_namespaces(self) -> None:
         """Create default, kube-system and kube-public on first start, as a cluster has them."""
@@ -58,8 +66,8 @@ class Engine:
         await handle.adapter.check()
 
     async def _refuse_conflicting_repository(self, body: Body) -> None:
-        others = (await self.store.list(ListQuery(REPOSITORY.resource))).items
-        other = conflicting_repository(body, others)
+        await self.repository_index.ready.wait()
+        other = conflicting_repository(body, self.repository_index.same_repository(body))
         if other is not None:
             raise Conflict(
                 f"Repository conflict with existing repository: {other['metadata']['namespace']}/"
@@ -75,6 +83,10 @@ class Engine:
             raise MethodNotAllowed(kind.refusal)
         if kind is REPOSITORY:
             await self._refuse_conflicting_repository(body)
+            created = await self.objects.create(kind, body, dry_run=dry_run)
+            if not dry_run:
+                self.repository_index.record(created)
+            return created
         return await self.objects.create(kind, body, dry_run=dry_run)
 
     async def update(self, kind: Kind, body: Body, *, subresource: str = "", user: UserInfo | None = None,
@@ -91,7 +103,10 @@ class Engine:
             raise MethodNotAllowed(kind.refusal)
         if kind is REPOSITORY and subresource != "status":
             await self._refuse_conflicting_repository(body)
-        return await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current)
+        updated = await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current)
+        if kind is REPOSITORY and not dry_run:
+            self.repository_index.record(updated)
+        return updated
 
     async def delete(self, kind: Kind, namespace: str, name: str, *, user: UserInfo | None = None,
                      expect_rv: str | None = None, expect_uid: str | None = None, dry_run: bool = False) -> Body:
@@ -104,5 +119,6 @@ class Engine:
         deleted = await self.objects.delete(kind, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid,
                                             dry_run=dry_run)
         if kind is REPOSITORY and not dry_run and not deleted["metadata"].get("finalizers"):
+            self.repository_index.forget(namespace, name)
             await self.repositories.forget(namespace, name)
         return deleted

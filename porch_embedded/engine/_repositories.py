@@ -24,6 +24,7 @@ from porch_embedded.engine._objects_of_packages import (
     revision_body,
 )
 from porch_embedded.engine._naming import package_object_name, revision_name
+from porch_embedded.engine._repository_index import normalized_url
 from porch_embedded.errors import BadRequest, Conflict, NotFound
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, SECRET, Body
 from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
@@ -88,12 +89,6 @@ class RepositoryHandle:
     sync_lock: trio.Lock = field(default_factory=trio.Lock)
 
 
-def _normalized_url(url: str) -> str:
-    url = url.strip().rstrip("/")
-    url = url.removesuffix(".git")
-    return url.split("://", 1)[-1].lower()
-
-
 def _directory(spec: Body) -> str:
     return ((spec.get("git") or {}).get("directory") or "").strip("/")
 
@@ -110,7 +105,7 @@ def conflicting_repository(candidate: Body, others: list[Body]) -> Body | None:
     if spec.get("type") != "git" or not isinstance(git.get("repo"), str) or not isinstance(
             git.get("directory", ""), str) or not isinstance(git.get("branch", ""), str):
         return None  # validation reports what is wrong with it
-    key = (_normalized_url(git["repo"]), git.get("branch") or "main")
+    key = (normalized_url(git["repo"]), git.get("branch") or "main")
     directory = _directory(spec)
     namespace = candidate["metadata"].get("namespace", "")
     for other in others:
@@ -120,7 +115,7 @@ def conflicting_repository(candidate: Body, others: list[Body]) -> Body | None:
         other_spec = other.get("spec") or {}
         other_git = other_spec.get("git") or {}
         if other_spec.get("type") != "git" or \
-                (_normalized_url(other_git.get("repo", "")), other_git.get("branch") or "main") != key:
+                (normalized_url(other_git.get("repo", "")), other_git.get("branch") or "main") != key:
             continue
         other_directory = _directory(other_spec)
         same_namespace = other["metadata"].get("namespace", "") == namespace
