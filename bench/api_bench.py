@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import ssl
-import statistics
 import sys
 import tempfile
 import time

@@ -68,7 +68,7 @@ def _metadata_causes(kind: Kind, metadata: dict[str, Any]) -> list[Cause]:
         for key, value in mapping.items():
             causes += [Cause(f"Invalid value: \"{key}\": {e}", f"metadata.{field}") for e in label_key_errors(key)]
             if field == "labels":
-                causes += [Cause(f"Invalid value: \"{value}\": {e}", f"metadata.labels")
+                causes += [Cause(f"Invalid value: \"{value}\": {e}", "metadata.labels")
                            for e in label_value_errors(value)]
     return causes
 

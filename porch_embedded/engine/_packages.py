@@ -229,7 +229,6 @@ class PackageLifecycle:
             raise BadRequest("task list must not contain more than one task")
         _check_user_labels(body, None)
         repository = await self._repository(namespace, repository_name)
-        name = revision_name(repository_name, package, workspace)
         key = f"create:{namespace}/{repository_name}/{package}/{workspace}"
         message = (f'another request is already in progress to create package revision with details '
                    f'namespace="{namespace}", repository="{repository_name}", package="{package}",'

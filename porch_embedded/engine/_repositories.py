@@ -198,7 +198,7 @@ class Repositories:
         ``ref`` is resolved as Porch resolves it: the tag ``<directory>/<ref>``, else the
         tag or branch ``<ref>``. The repository is opened for this read only.
         """
-        credentials = await self._credentials(namespace, secret_name, f"the clone task's secretRef") \
+        credentials = await self._credentials(namespace, secret_name, "the clone task's secretRef") \
             if secret_name else {}
         directory = directory.strip("/")
         last_error: NotFound | None = None
