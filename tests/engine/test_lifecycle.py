@@ -351,7 +351,9 @@ async def test_a_hanging_repository_does_not_block_the_others(porch: Porch) -> N
                    "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:{port}/stuck.git"}}}
         await porch.ok(await porch.http.post(porch.repositories_url(), json=hanging), 201)
         await porch.register("healthy")
-        with trio.fail_after(10):
+        # The hanging server holds its sync for 3 x 30 s of read timeouts; the healthy
+        # repository must be served long before that, even on a loaded machine.
+        with trio.fail_after(45):
             listed = await porch.list_revisions(fieldSelector="spec.repository=healthy")
             draft = await porch.init("healthy", "other", "ws")
         assert sorted(r["metadata"]["name"] for r in listed) == ["healthy.pkg.main", "healthy.pkg.v1"]
