@@ -85,23 +85,33 @@ class ApiApp:
         info = parse_request_info(request.method, request.path, request.query)
         started = time.perf_counter()
         code = 500
+        response_open = False
         tracked_send = send
 
         async def send_tracking(message: Any) -> None:
-            nonlocal code
+            nonlocal code, response_open
             if message["type"] == "http.response.start":
                 code = message["status"]
+                response_open = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                response_open = False
             await tracked_send(message)
 
         try:
             await self._dispatch(request, info, send_tracking)
         except StatusError as error:
-            await self._send_error(send_tracking, error)
-        except Exception:
+            if response_open:
+                await self._end_response(send_tracking, error)
+            else:
+                await self._send_error(send_tracking, error)
+        except Exception as error:
             log.exception("unexpected error serving %s %s", request.method, request.path)
-            await self._send_error(send_tracking, Internal(
-                "an internal error occurred; the server log has the details (nothing was changed "
-                "unless the response to a retry says otherwise)"))
+            failure = Internal("an internal error occurred; the server log has the details (nothing was changed "
+                               "unless the response to a retry says otherwise)")
+            if response_open:
+                await self._end_response(send_tracking, failure)
+            else:
+                await self._send_error(send_tracking, failure)
         finally:
             resource = info.resource or "nonresource"
             self._metrics.requests.labels(info.verb, info.group, resource, str(code)).inc()
@@ -123,6 +133,19 @@ class ApiApp:
             await send_json(send, error.code, status_body(error), headers)
         except (trio.BrokenResourceError, trio.ClosedResourceError, RuntimeError):
             # The response had already started (a watch) or the client is gone.
+            pass
+
+    async def _end_response(self, send: Send, error: StatusError) -> None:
+        """End a response that had already started (a streamed body) when it failed midway.
+
+        Its status line is gone, so the error cannot be a Status response; ending the body
+        at least lets the client see the failure at once instead of waiting on a stream that
+        never finishes.
+        """
+        log.warning("a streamed response failed after it started: %s", error.message)
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, RuntimeError):
             pass
 
     async def _dispatch(self, request: Request, info: RequestInfo, send: Send) -> None:

@@ -12,7 +12,7 @@ import trio
 from porch_embedded.api._http import Send
 from porch_embedded.api._status import status_body
 from porch_embedded.api._table import table, table_row
-from porch_embedded.errors import Expired
+from porch_embedded.errors import Expired, StatusError
 from porch_embedded.kinds import Body, Kind
 from porch_embedded.store import ListQuery, Store, WatchQuery
 
@@ -42,15 +42,26 @@ def _line(event_type: str, obj: Any) -> bytes:
 async def stream_watch(store: Store, request: WatchRequest, send: Send) -> None:
     """Send a watch response until the timeout, the client leaving, or cancellation.
 
-    The response starts with 200 at once; an expired resourceVersion arrives as an
-    ERROR event carrying a 410 Status, as the apiserver sends it, so clients relist.
+    The response starts with 200 as soon as the store's watch is open (or the first
+    initial event is ready); a store that fails before then raises, so the client gets
+    a proper Status (503 with Retry-After when the database is down) instead of a 200
+    that never ends. An expired resourceVersion arrives as an ERROR event carrying a 410
+    Status, as the apiserver sends it, so clients relist; any other failure once the
+    stream has started also ends it with an ERROR event, so clients re-watch.
     """
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-cache, private")]})
+    started = False
     first_table = True
+
+    async def start() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"cache-control", b"no-cache, private")]})
 
     async def emit(event_type: str, obj: Body) -> None:
         nonlocal first_table
+        await start()
         if request.as_table and event_type in ("ADDED", "MODIFIED", "DELETED"):
             if first_table:
                 obj = table(request.kind, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
@@ -80,6 +91,7 @@ async def stream_watch(store: Store, request: WatchRequest, send: Send) -> None:
                 await emit("BOOKMARK", bookmark(since, initial_end=True))
         try:
             async with store.watch(WatchQuery(request.kind.resource, request.namespace, since)) as events:
+                await start()
                 last_rv = since
                 iterator = events.__aiter__()
                 while True:
@@ -92,6 +104,10 @@ async def stream_watch(store: Store, request: WatchRequest, send: Send) -> None:
                     last_rv = event.resource_version
                     if request.matches(event.object):
                         await emit(event.type, event.object)
-        except Expired as exc:
+        except StatusError as exc:
+            if not started and not isinstance(exc, Expired):
+                raise
+            await start()
             await send({"type": "http.response.body", "body": _line("ERROR", status_body(exc)), "more_body": True})
+    await start()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
