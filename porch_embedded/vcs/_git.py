@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import secrets
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -108,12 +111,28 @@ class GitAdapter:
         return await trio.to_thread.run_sync(call, limiter=self._cache.limiter, abandon_on_cancel=pure)
 
     async def _ensure_cache(self) -> None:
+        """Make the bare cache repository if it is not there yet.
+
+        It is built aside and renamed into place, so a kill -9 during the init never leaves a
+        half-made repository that the next start trips over (FileExistsError from dulwich); a
+        directory without HEAD is such a leftover from before, and since the cache holds
+        nothing git does not, it is removed and made again.
+        """
         path = self._shared.path
 
         def init() -> None:
-            if not (path / "HEAD").exists():
-                path.mkdir(parents=True, exist_ok=True)
-                Repo.init_bare(str(path)).close()
+            if (path / "HEAD").exists():
+                return
+            if path.exists():
+                shutil.rmtree(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = path.with_name(f".{path.name}.init-{os.getpid()}-{secrets.token_hex(4)}")
+            try:
+                Repo.init_bare(str(staging), mkdir=True).close()
+                os.rename(staging, path)
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
 
         async with self._shared.lock:
             await trio.to_thread.run_sync(init, limiter=self._cache.limiter)
