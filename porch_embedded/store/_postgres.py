@@ -32,15 +32,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from porch_embedded.errors import BadRequest, StatusError, StoreUnavailable
-from porch_embedded.store._bodies import Body, copy_body, key_of, stamp, uid_of
+from porch_embedded.store._bodies import Body, stamp
+from porch_embedded.store._changes import StoredRow, check_change
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
-from porch_embedded.store._messages import (
-    already_exists,
-    expired,
-    not_found,
-    precondition_failed,
-    stale_resource_version,
-)
+from porch_embedded.store._messages import expired, not_found
 from porch_embedded.store._paging import ContinueToken
 from porch_embedded.store._postgres_coordination import PostgresCoordination
 from porch_embedded.store._postgres_query import compile_list_filter
@@ -356,43 +351,24 @@ class PostgresStore:
 
     def _change_blocking(self, conn: psycopg.Connection, change: Change) -> Body:
         resource = change.resource
-        if isinstance(change, Delete):
-            namespace, name = change.namespace, change.name
+
+        def lookup(resource: str, namespace: str, name: str, with_body: bool) -> StoredRow | None:
             row = conn.execute(
-                "SELECT body::text, sealed, rv FROM porch_objects "
+                "SELECT rv, body::text, sealed FROM porch_objects "
                 "WHERE resource = %s AND namespace = %s AND name = %s",
                 (resource, namespace, name),
             ).fetchone()
             if row is None:
-                raise not_found(resource, name)
-            body = self._decode(row[0], row[1])
-            if change.expect_uid is not None and change.expect_uid != uid_of(body):
-                raise precondition_failed(resource, name, "UID", change.expect_uid, uid_of(body))
-            if change.expect_rv is not None and change.expect_rv != str(row[2]):
-                raise precondition_failed(
-                    resource, name, "ResourceVersion", change.expect_rv, str(row[2]))
+                return None
+            return StoredRow(int(row[0]), self._decode(row[1], row[2]) if with_body else None)
+
+        checked = check_change(change, lookup)
+        namespace, name, body, kind = checked.namespace, checked.name, checked.body, checked.kind
+        if kind == "DELETED":
             conn.execute(
                 "DELETE FROM porch_objects WHERE resource = %s AND namespace = %s AND name = %s",
                 (resource, namespace, name),
             )
-            kind = "DELETED"
-        else:
-            body = copy_body(resource, change.body)
-            namespace, name = key_of(resource, body)
-            row = conn.execute(
-                "SELECT rv FROM porch_objects WHERE resource = %s AND namespace = %s AND name = %s",
-                (resource, namespace, name),
-            ).fetchone()
-            if isinstance(change, Create):
-                if row is not None:
-                    raise already_exists(resource, name)
-                kind = "ADDED"
-            else:
-                if row is None:
-                    raise not_found(resource, name)
-                if change.expect_rv != str(row[0]):
-                    raise stale_resource_version(resource, name)
-                kind = "MODIFIED"
         rv = int(conn.execute("SELECT nextval('porch_rv')").fetchone()[0])
         stamp(body, rv)
         public, sealed = self._sealer.seal(resource, body)

@@ -19,23 +19,17 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
 from porch_embedded.errors import BadRequest, StoreUnavailable
-from porch_embedded.store._bodies import Body, copy_body, key_of, stamp, uid_of
+from porch_embedded.store._bodies import Body, stamp
+from porch_embedded.store._changes import StoredRow, check_change
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
 from porch_embedded.store._locks import MemoryLeases, NamedLocks, check_lock_args
-from porch_embedded.store._messages import (
-    already_exists,
-    expired,
-    not_found,
-    precondition_failed,
-    stale_resource_version,
-)
+from porch_embedded.store._messages import expired, not_found
 from porch_embedded.store._paging import ContinueToken
 from porch_embedded.store._protocol import (
     DEFAULT_LOCK_TIMEOUT_S,
@@ -244,42 +238,23 @@ class SqliteStore:
         self, conn: sqlite3.Connection, change: Change, rv: int
     ) -> tuple[Body, LoggedEvent]:
         resource = change.resource
-        if isinstance(change, Delete):
-            namespace, name = change.namespace, change.name
+
+        def lookup(resource: str, namespace: str, name: str, with_body: bool) -> StoredRow | None:
             row = conn.execute(
-                "SELECT body, sealed, rv FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                "SELECT rv, body, sealed FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
                 (resource, namespace, name),
             ).fetchone()
             if row is None:
-                raise not_found(resource, name)
-            body = self._decode(row[0], row[1])
-            if change.expect_uid is not None and change.expect_uid != uid_of(body):
-                raise precondition_failed(resource, name, "UID", change.expect_uid, uid_of(body))
-            if change.expect_rv is not None and change.expect_rv != str(row[2]):
-                raise precondition_failed(
-                    resource, name, "ResourceVersion", change.expect_rv, str(row[2]))
+                return None
+            return StoredRow(int(row[0]), self._decode(row[1], row[2]) if with_body else None)
+
+        checked = check_change(change, lookup)
+        namespace, name, body, kind = checked.namespace, checked.name, checked.body, checked.kind
+        if kind == "DELETED":
             conn.execute(
                 "DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
                 (resource, namespace, name),
             )
-            kind = "DELETED"
-        else:
-            body = copy_body(resource, change.body)
-            namespace, name = key_of(resource, body)
-            row = conn.execute(
-                "SELECT rv FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                (resource, namespace, name),
-            ).fetchone()
-            if isinstance(change, Create):
-                if row is not None:
-                    raise already_exists(resource, name)
-                kind = "ADDED"
-            else:
-                if row is None:
-                    raise not_found(resource, name)
-                if change.expect_rv != str(row[0]):
-                    raise stale_resource_version(resource, name)
-                kind = "MODIFIED"
         stamp(body, rv)
         public, sealed = self._sealer.seal(resource, body)
         public_json = json.dumps(public, separators=(",", ":"))
