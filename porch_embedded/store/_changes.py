@@ -7,7 +7,7 @@ rows differs per database; the rules and their Kubernetes messages are here once
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,9 +18,9 @@ from porch_embedded.store._messages import (
     precondition_failed,
     stale_resource_version,
 )
-from porch_embedded.store._protocol import Change, Create, Delete
+from porch_embedded.store._protocol import Change, Create, Delete, Update
 
-__all__ = ["CheckedChange", "StoredRow", "check_change"]
+__all__ = ["ChangeShortcuts", "CheckedChange", "StoredRow", "check_change"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,20 @@ def check_change(change: Change, lookup: Lookup) -> CheckedChange:
     if change.expect_rv != str(row.rv):
         raise stale_resource_version(resource, name)
     return CheckedChange(namespace, name, body, "MODIFIED")
+
+
+class ChangeShortcuts:
+    """The one-object writes of the Store protocol, as single-change ``apply`` calls."""
+
+    async def apply(self, changes: Sequence[Change]) -> list[Body]:
+        raise NotImplementedError
+
+    async def create(self, resource: str, body: Body) -> Body:
+        return (await self.apply([Create(resource, body)]))[0]
+
+    async def update(self, resource: str, body: Body, *, expect_rv: str) -> Body:
+        return (await self.apply([Update(resource, body, expect_rv)]))[0]
+
+    async def delete(self, resource: str, namespace: str, name: str, *, expect_rv: str | None = None,
+                     expect_uid: str | None = None) -> Body:
+        return (await self.apply([Delete(resource, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid)]))[0]

@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from porch_embedded.errors import BadRequest, StatusError, StoreUnavailable
 from porch_embedded.store._bodies import Body, stamp
-from porch_embedded.store._changes import StoredRow, check_change
+from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_change
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
 from porch_embedded.store._messages import expired, not_found
 from porch_embedded.store._paging import ContinueToken
@@ -43,11 +43,8 @@ from porch_embedded.store._postgres_schema import WRITE_LOCK, migrate_blocking
 from porch_embedded.store._protocol import (
     DEFAULT_LOCK_TIMEOUT_S,
     Change,
-    Create,
-    Delete,
     ListPage,
     ListQuery,
-    Update,
     WatchEvent,
     WatchQuery,
 )
@@ -148,7 +145,7 @@ async def open_postgres_store(
             await trio.to_thread.run_sync(store._pool.close)
 
 
-class PostgresStore:
+class PostgresStore(ChangeShortcuts):
     """The Store protocol over one PostgreSQL database. Make one with ``open_postgres_store``."""
 
     def __init__(
@@ -386,24 +383,6 @@ class PostgresStore:
             (rv, resource, namespace, name, kind, public_json, sealed),
         )
         return body
-
-    async def create(self, resource: str, body: Body) -> Body:
-        return (await self.apply([Create(resource, body)]))[0]
-
-    async def update(self, resource: str, body: Body, *, expect_rv: str) -> Body:
-        return (await self.apply([Update(resource, body, expect_rv)]))[0]
-
-    async def delete(
-        self,
-        resource: str,
-        namespace: str,
-        name: str,
-        *,
-        expect_rv: str | None = None,
-        expect_uid: str | None = None,
-    ) -> Body:
-        change = Delete(resource, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid)
-        return (await self.apply([change]))[0]
 
     async def compact(self, *, keep: int) -> int:
         """Drop all but the newest ``keep`` events; return the oldest rv a watch can still get.

@@ -26,7 +26,7 @@ import trio
 
 from porch_embedded.errors import BadRequest, StoreUnavailable
 from porch_embedded.store._bodies import Body, stamp
-from porch_embedded.store._changes import StoredRow, check_change
+from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_change
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
 from porch_embedded.store._locks import MemoryLeases, NamedLocks, check_lock_args
 from porch_embedded.store._messages import expired, not_found
@@ -34,11 +34,8 @@ from porch_embedded.store._paging import ContinueToken
 from porch_embedded.store._protocol import (
     DEFAULT_LOCK_TIMEOUT_S,
     Change,
-    Create,
-    Delete,
     ListPage,
     ListQuery,
-    Update,
     WatchEvent,
     WatchQuery,
 )
@@ -116,7 +113,7 @@ def _lock_file_blocking(path: Path) -> int:
     return fd
 
 
-class SqliteStore:
+class SqliteStore(ChangeShortcuts):
     """The Store protocol over one SQLite file. Make one with ``open_sqlite_store``."""
 
     def __init__(
@@ -271,24 +268,6 @@ class SqliteStore:
         )
         full_json = public_json if sealed is None else json.dumps(body, separators=(",", ":"))
         return body, LoggedEvent(rv, resource, namespace, kind, full_json)  # type: ignore[arg-type]
-
-    async def create(self, resource: str, body: Body) -> Body:
-        return (await self.apply([Create(resource, body)]))[0]
-
-    async def update(self, resource: str, body: Body, *, expect_rv: str) -> Body:
-        return (await self.apply([Update(resource, body, expect_rv)]))[0]
-
-    async def delete(
-        self,
-        resource: str,
-        namespace: str,
-        name: str,
-        *,
-        expect_rv: str | None = None,
-        expect_uid: str | None = None,
-    ) -> Body:
-        change = Delete(resource, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid)
-        return (await self.apply([change]))[0]
 
     async def compact(self, *, keep: int) -> int:
         """Drop all but the newest ``keep`` events; return the oldest rv a watch can still get.
