@@ -18,6 +18,8 @@ import ssl
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -42,12 +44,36 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+@dataclass(frozen=True)
+class PhaseResult:
+    """One measured phase: how many requests (or deliveries), how long, and latencies in seconds."""
+
+    name: str
+    count: int
+    elapsed: float
+    latencies: list[float]
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed if self.elapsed else float("nan")
+
+    def p(self, fraction: float) -> float:
+        return percentile(self.latencies, fraction) if self.latencies else float("nan")
+
+
 def report(name: str, count: int, elapsed: float, latencies: list[float]) -> None:
     print(f"{name:<34} {count:>7} req  {count / elapsed:>9.0f} req/s  "
           f"p50 {percentile(latencies, 0.50) * 1000:>8.2f} ms  p99 {percentile(latencies, 0.99) * 1000:>8.2f} ms")
 
 
-async def run_requests(client: httpx.AsyncClient, count: int, concurrency: int, make_request) -> tuple[float, list[float]]:
+Requester = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+async def run_requests(clients: httpx.AsyncClient | Sequence[httpx.AsyncClient], count: int, concurrency: int,
+                       make_request: Requester) -> tuple[float, list[float]]:
+    """Send ``count`` requests from ``concurrency`` workers; request i goes to client i mod len(clients)."""
+    pool = [clients] if isinstance(clients, httpx.AsyncClient) else list(clients)
     latencies: list[float] = []
     next_index = 0
 
@@ -57,7 +83,7 @@ async def run_requests(client: httpx.AsyncClient, count: int, concurrency: int, 
             index = next_index
             next_index += 1
             started = time.perf_counter()
-            response = await make_request(client, index)
+            response = await make_request(pool[index % len(pool)], index)
             latencies.append(time.perf_counter() - started)
             if response.status_code >= 300:
                 raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
@@ -69,16 +95,20 @@ async def run_requests(client: httpx.AsyncClient, count: int, concurrency: int, 
     return time.perf_counter() - started, latencies
 
 
-async def watch_fanout(client_factory, watchers: int, events: int, writer: httpx.AsyncClient) -> None:
+async def watch_fanout(client_factories: Callable[[], httpx.AsyncClient] | Sequence[Callable[[], httpx.AsyncClient]],
+                       watchers: int, events: int, writer: httpx.AsyncClient) -> PhaseResult:
+    """``watchers`` watches (spread over the factories' servers) each receive ``events`` creates made
+    through ``writer``; the result's latencies are create-to-delivery delays."""
+    factories = [client_factories] if callable(client_factories) else list(client_factories)
     start_rv = (await writer.get(COLLECTION, params={"limit": "1"})).json()["metadata"]["resourceVersion"]
     created_at: dict[str, float] = {}
     delays: list[float] = []
     ready = 0
     all_ready = trio.Event()
 
-    async def watcher() -> None:
+    async def watcher(index: int) -> None:
         nonlocal ready
-        async with client_factory() as client:
+        async with factories[index % len(factories)]() as client:
             async with client.stream("GET", COLLECTION, params={"watch": "1", "resourceVersion": start_rv,
                                                                 "labelSelector": "fanout=yes"}) as response:
                 ready += 1
@@ -96,8 +126,8 @@ async def watch_fanout(client_factory, watchers: int, events: int, writer: httpx
 
     started = time.perf_counter()
     async with trio.open_nursery() as nursery:
-        for _ in range(watchers):
-            nursery.start_soon(watcher)
+        for index in range(watchers):
+            nursery.start_soon(watcher, index)
         await all_ready.wait()
         await trio.sleep(0.2)
         for index in range(events):
@@ -107,10 +137,36 @@ async def watch_fanout(client_factory, watchers: int, events: int, writer: httpx
             response = await writer.post(COLLECTION, json=body)
             assert response.status_code == 201, response.text
     elapsed = time.perf_counter() - started
-    delivered = len(delays)
-    print(f"{'watch fan-out':<34} {watchers} watchers x {events} events = {delivered} deliveries in "
-          f"{elapsed:.2f} s ({delivered / elapsed:.0f}/s); delivery p50 {percentile(delays, 0.5) * 1000:.1f} ms, "
-          f"p99 {percentile(delays, 0.99) * 1000:.1f} ms")
+    return PhaseResult("watch fan-out", len(delays), elapsed, delays,
+                       note=f"{watchers} watchers x {events} events")
+
+
+async def measure_api(clients: Sequence[httpx.AsyncClient], client_factories: Sequence[Callable[[], httpx.AsyncClient]],
+                      *, objects: int, concurrency: int, watchers: int, events: int) -> list[PhaseResult]:
+    """Every phase of the benchmark against one server or several sharing one store.
+
+    Requests rotate over ``clients`` (one per server); watchers spread over the servers
+    of ``client_factories`` while one server (the first) takes the writes.
+    """
+    results: list[PhaseResult] = []
+    elapsed, latencies = await run_requests(clients, objects, concurrency,
+                                            lambda c, i: c.post(COLLECTION, json=repository(i)))
+    results.append(PhaseResult("create", objects, elapsed, latencies))
+    elapsed, latencies = await run_requests(
+        clients, objects, concurrency, lambda c, i: c.get(f"{COLLECTION}/repo-{(i * 7919) % objects:05d}"))
+    results.append(PhaseResult("get", objects, elapsed, latencies))
+    lists = 10
+    elapsed, latencies = await run_requests(clients, lists, 1, lambda c, i: c.get(COLLECTION))
+    results.append(PhaseResult(f"list all {objects}", lists, elapsed, latencies,
+                               note=f"{objects * lists / elapsed:.0f} objects/s"))
+    elapsed, latencies = await run_requests(
+        clients, lists, 1, lambda c, i: c.get(COLLECTION, params={"labelSelector": "shard=3"}))
+    results.append(PhaseResult(f"list by label ({objects // 10})", lists, elapsed, latencies))
+    elapsed, latencies = await run_requests(
+        clients, lists * 10, 1, lambda c, i: c.get(COLLECTION, params={"limit": "500"}))
+    results.append(PhaseResult("list first page of 500", lists * 10, elapsed, latencies))
+    results.append(await watch_fanout(client_factories, watchers, events, clients[0]))
+    return results
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -138,25 +194,17 @@ async def main(args: argparse.Namespace) -> None:
             print(f"porch-embedded API benchmark: {args.objects} objects, concurrency {args.concurrency}, "
                   f"SQLite store, {os.cpu_count()} cores")
             async with client() as http:
-                elapsed, latencies = await run_requests(
-                    http, args.objects, args.concurrency,
-                    lambda c, i: c.post(COLLECTION, json=repository(i)))
-                report("create", args.objects, elapsed, latencies)
-                elapsed, latencies = await run_requests(
-                    http, args.objects, args.concurrency,
-                    lambda c, i: c.get(f"{COLLECTION}/repo-{(i * 7919) % args.objects:05d}"))
-                report("get", args.objects, elapsed, latencies)
-                lists = 10
-                elapsed, latencies = await run_requests(http, lists, 1, lambda c, i: c.get(COLLECTION))
-                report(f"list all {args.objects}", lists, elapsed, latencies)
-                print(f"{'':<34} {args.objects * lists / elapsed:>17.0f} objects/s")
-                elapsed, latencies = await run_requests(
-                    http, lists, 1, lambda c, i: c.get(COLLECTION, params={"labelSelector": "shard=3"}))
-                report(f"list by label ({args.objects // 10})", lists, elapsed, latencies)
-                elapsed, latencies = await run_requests(
-                    http, lists * 10, 1, lambda c, i: c.get(COLLECTION, params={"limit": "500"}))
-                report("list first page of 500", lists * 10, elapsed, latencies)
-                await watch_fanout(client, args.watchers, args.events, http)
+                for result in await measure_api([http], [client], objects=args.objects,
+                                                concurrency=args.concurrency, watchers=args.watchers,
+                                                events=args.events):
+                    if result.name == "watch fan-out":
+                        print(f"{'watch fan-out':<34} {result.note} = {result.count} deliveries in "
+                              f"{result.elapsed:.2f} s ({result.rate:.0f}/s); delivery p50 "
+                              f"{result.p(0.5) * 1000:.1f} ms, p99 {result.p(0.99) * 1000:.1f} ms")
+                        continue
+                    report(result.name, result.count, result.elapsed, result.latencies)
+                    if result.note:
+                        print(f"{'':<34} {result.note:>23}")
             print(f"{'server peak RSS':<34} {peak_rss_mib(server.process.pid):.0f} MiB")
         finally:
             server.stop()
