@@ -21,6 +21,7 @@ import pytest
 import trio
 
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, package_files
+from tests.parts.postgres import raw_store_contents
 from tests.replicas.conftest import REPOSITORIES, REVISIONS, Replica, Replicas, status_of
 
 pytestmark = pytest.mark.slow
@@ -131,7 +132,8 @@ async def test_resource_versions_are_one_increasing_sequence_across_replicas(rep
 
 
 def test_one_object_updated_through_two_replicas_at_once_conflicts(replicas: Replicas) -> None:
-    # A Secret: no controller writes it, so the only writers are the two racing requests.
+    # A Secret: no controller writes it, so the only writers are the two racing requests. Its
+    # data is sealed with the key file the replicas share: each reads what the other wrote.
     secrets = "/api/v1/namespaces/default/secrets"
     with replicas[0].client() as a, replicas[1].client() as b:
         created = a.post(secrets, json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "contested"},
@@ -148,8 +150,8 @@ def test_one_object_updated_through_two_replicas_at_once_conflicts(replicas: Rep
                 barrier.wait()
                 results[name] = client.put(f"{secrets}/contested", json=body)
 
-            threads = [threading.Thread(target=put, args=("a", a, f"a{round_}")),
-                       threading.Thread(target=put, args=("b", b, f"b{round_}"))]
+            threads = [threading.Thread(target=put, args=("a", a, f"needle-a{round_}")),
+                       threading.Thread(target=put, args=("b", b, f"needle-b{round_}"))]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -160,7 +162,9 @@ def test_one_object_updated_through_two_replicas_at_once_conflicts(replicas: Rep
             assert status_of(loser)["reason"] == "Conflict"
             winner = next(name for name, r in results.items() if r.status_code == 200)
             stored = status_of(b.get(f"{secrets}/contested"))
-            assert base64.b64decode(stored["data"]["who"]).decode() == f"{winner}{round_}"
+            assert base64.b64decode(stored["data"]["who"]).decode() == f"needle-{winner}{round_}"
+    raw = raw_store_contents(replicas.store.url)
+    assert b"contested" in raw and b"needle-" not in raw and stored["data"]["who"].encode() not in raw
 
 
 def test_one_leader_and_failover_after_kill_9_runs_a_sync_asked_for_during_the_outage(
