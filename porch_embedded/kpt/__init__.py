@@ -7,7 +7,7 @@ calling an injected ``FunctionEvaluator``. Catalog functions that run in-process
 in ``porch_embedded.kpt.functions``.
 """
 
-from porch_embedded.kpt._evaluation import FunctionEvaluator, FunctionOutput
+from porch_embedded.kpt._evaluation import FunctionEvaluator, FunctionOutput, InProcessEvaluator, InProcessOutput
 from porch_embedded.kpt._kptfile import (
     DEFAULT_IMAGE_PREFIX,
     KPTFILE,
@@ -37,6 +37,8 @@ from porch_embedded.kpt._resourcelist import (
     build_resource_list,
     config_map,
     parse_resource_list,
+    read_resource_list,
+    resource_list_object,
 )
 from porch_embedded.kpt._yaml import (
     YamlError,
@@ -57,6 +59,8 @@ __all__ = [
     "FunctionEvaluator",
     "FunctionOutput",
     "FunctionOutputError",
+    "InProcessEvaluator",
+    "InProcessOutput",
     "FunctionResult",
     "FunctionResultList",
     "Kptfile",
@@ -78,6 +82,8 @@ __all__ = [
     "package_dirs",
     "parse_kptfile",
     "parse_resource_list",
+    "read_resource_list",
+    "resource_list_object",
     "parse_yaml",
     "read_resources",
     "render",

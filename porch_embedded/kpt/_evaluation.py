@@ -10,12 +10,12 @@ one contract.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from porch_embedded.kpt._kptfile import PipelineFunction
 
-__all__ = ["FunctionEvaluator", "FunctionOutput"]
+__all__ = ["FunctionEvaluator", "FunctionOutput", "InProcessEvaluator", "InProcessOutput"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,25 @@ class FunctionEvaluator(Protocol):
     """
 
     async def __call__(self, function: PipelineFunction, resource_list: bytes) -> FunctionOutput: ...
+
+
+@dataclass(frozen=True)
+class InProcessOutput:
+    """What an in-process function produced: the output ResourceList as an object, not bytes."""
+
+    resource_list: Any
+    stderr: str = ""
+    exit_code: int = 0
+
+
+class InProcessEvaluator(Protocol):
+    """An evaluator that can also run some functions without serialising the ResourceList.
+
+    Parsing and writing YAML around every in-process function dominates a render (each
+    step would dump the items, parse them in the function, dump them again and parse
+    the output). ``evaluate_in_process`` takes the ResourceList as the round-trip
+    mapping the renderer already holds, mutates and returns it, or returns None when
+    ``function`` does not run in-process (the renderer then uses the bytes path).
+    """
+
+    async def evaluate_in_process(self, function: PipelineFunction, resource_list: Any) -> InProcessOutput | None: ...

@@ -48,6 +48,8 @@ from porch_embedded.kpt._resourcelist import (
     build_resource_list,
     config_map,
     parse_resource_list,
+    read_resource_list,
+    resource_list_object,
 )
 from porch_embedded.kpt._yaml import COMPACT, WIDE, new_map
 
@@ -205,9 +207,8 @@ class _Run:
             objs.append(obj)
             sent[str(n)] = (i, resource, head)
 
-        stdin = build_resource_list(objs, function_config)
         try:
-            output = await self.evaluate(function, stdin)
+            output, out_items, results, parse_error = await self._evaluate(function, objs, function_config, label)
         except Exception as exc:  # the runner could not start the function at all
             self.results.append(
                 FunctionResult(
@@ -223,14 +224,6 @@ class _Run:
             raise _RenderFailed(
                 f'package "{_package_label(package)}": {role} "{label}" could not be run: {exc}'
             ) from exc
-        if not isinstance(output, FunctionOutput):
-            output = FunctionOutput(*output)
-
-        try:
-            out_items, results = parse_resource_list(output.stdout, f'"{label}"')
-            parse_error: str | None = None
-        except FunctionOutputError as exc:
-            out_items, results, parse_error = [], [], str(exc)
         self.results.append(
             FunctionResult(
                 image=function.resolved_image,
@@ -287,6 +280,34 @@ class _Run:
             merged.extend(new)
         _assign_indices(merged)
         return merged
+
+    async def _evaluate(
+        self, function: PipelineFunction, objs: list[Any], function_config: Any | None, label: str
+    ) -> tuple[FunctionOutput, list[Any], list[dict[str, Any]], str | None]:
+        """Run one step: in-process on objects when the evaluator can, else over YAML bytes.
+
+        Returns the output (stdout empty on the in-process path), the output items, the
+        results, and why the output could not be read (None when it could).
+        """
+        in_process = getattr(self.evaluate, "evaluate_in_process", None)
+        if in_process is not None:
+            config = copy.deepcopy(function_config) if function_config is not None else None
+            ran = await in_process(function, resource_list_object(objs, config))
+            if ran is not None:
+                output = FunctionOutput(b"", ran.stderr, ran.exit_code)
+                try:
+                    items, results = read_resource_list(ran.resource_list, f'"{label}"')
+                except FunctionOutputError as exc:
+                    return output, [], [], str(exc)
+                return output, items, results, None
+        output = await self.evaluate(function, build_resource_list(objs, function_config))
+        if not isinstance(output, FunctionOutput):
+            output = FunctionOutput(*output)
+        try:
+            items, results = parse_resource_list(output.stdout, f'"{label}"')
+        except FunctionOutputError as exc:
+            return output, [], [], str(exc)
+        return output, items, results, None
 
     def _locate(
         self, obj: Any, found: Mapping[str, str], origin: tuple[int, Resource, Any] | None, package: str, label: str

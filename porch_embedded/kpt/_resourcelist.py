@@ -34,6 +34,8 @@ __all__ = [
     "config_map",
     "normalize_results",
     "parse_resource_list",
+    "read_resource_list",
+    "resource_list_object",
 ]
 
 RESOURCE_LIST_API_VERSION = "config.kubernetes.io/v1"
@@ -81,14 +83,19 @@ def config_map(data: Mapping[str, str], name: str = "function-input") -> Any:
     )
 
 
-def build_resource_list(items: Sequence[Any], function_config: Any | None = None) -> bytes:
-    """Serialise the input ResourceList a function reads on stdin (UTF-8 YAML)."""
+def resource_list_object(items: Sequence[Any], function_config: Any | None = None) -> Any:
+    """The input ResourceList a function reads, as a round-trip mapping (not yet serialised)."""
     resource_list = new_map(
         {"apiVersion": RESOURCE_LIST_API_VERSION, "kind": "ResourceList", "items": list(items)}
     )
     if function_config is not None:
         resource_list["functionConfig"] = function_config
-    return dump_document(resource_list).encode("utf-8")
+    return resource_list
+
+
+def build_resource_list(items: Sequence[Any], function_config: Any | None = None) -> bytes:
+    """Serialise the input ResourceList a function reads on stdin (UTF-8 YAML)."""
+    return dump_document(resource_list_object(items, function_config)).encode("utf-8")
 
 
 def parse_resource_list(stdout: bytes, function: str) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -101,6 +108,11 @@ def parse_resource_list(stdout: bytes, function: str) -> tuple[list[Any], list[d
         data = parse_yaml(stdout)
     except YamlError as exc:
         raise FunctionOutputError(f"function {function} produced output that is not valid YAML: {exc}") from exc
+    return read_resource_list(data, function)
+
+
+def read_resource_list(data: Any, function: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The items and normalised results of a function's output ResourceList (already parsed)."""
     if not isinstance(data, dict):
         raise FunctionOutputError(f"function {function} produced no ResourceList on stdout")
     kind = scalar_text(data.get("kind"))

@@ -11,10 +11,12 @@ caller is cancelled or the call's budget runs out.
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 
-from porch_embedded.kpt import FunctionOutput, YamlError
-from porch_embedded.kpt.functions import BuiltinFunction, builtin_for, builtin_name, run_builtin
+from porch_embedded.kpt import FunctionOutput, InProcessOutput, YamlError
+from porch_embedded.kpt.functions import BuiltinFunction, builtin_for, builtin_name, run_builtin, run_builtin_object
 from porch_embedded.runners._protocol import FunctionCall, call_budget_s
 
 __all__ = ["BuiltinRunner", "run_builtin_blocking"]
@@ -57,6 +59,25 @@ class BuiltinRunner:
             stdout=b"", exit_code=1,
             stderr=f"builtin function {name} did not finish within {budget:.1f} s and was abandoned\n",
         )
+
+
+    async def run_object(self, call: FunctionCall, resource_list: Any) -> InProcessOutput:
+        """``run`` without YAML: the ResourceList mapping is mutated in the worker thread and returned.
+
+        The caller builds a fresh mapping for each call and does not touch it until the
+        call returns, so the thread shares nothing the event loop uses meanwhile.
+        """
+        function = builtin_for(call.image)
+        if function is None:
+            raise ValueError(f"BuiltinRunner asked to run {call.image!r}, which is not a builtin")
+        name = builtin_name(call.image) or call.image
+        budget = call_budget_s(call, self._timeout_s, self._reserve_s)
+        with trio.move_on_after(budget):
+            return await trio.to_thread.run_sync(
+                run_builtin_object, function, resource_list, limiter=self._limiter, abandon_on_cancel=True)
+        return InProcessOutput(
+            resource_list, exit_code=1,
+            stderr=f"builtin function {name} did not finish within {budget:.1f} s and was abandoned\n")
 
 
 def run_builtin_blocking(function: BuiltinFunction, resource_list: bytes) -> FunctionOutput:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import trio
 
 from porch_embedded.errors import NotFound
-from porch_embedded.kpt import FunctionOutput, PipelineFunction
+from porch_embedded.kpt import FunctionOutput, InProcessOutput, PipelineFunction
 
 __all__ = ["FunctionCall", "FunctionRunner", "FunctionRunnerChain", "call_budget_s"]
 
@@ -104,6 +104,20 @@ class FunctionRunnerChain:
     async def __call__(self, function: PipelineFunction, resource_list: bytes) -> FunctionOutput:
         """Run one Kptfile pipeline step: the kpt layer's ``FunctionEvaluator``."""
         return await self.run(FunctionCall.for_step(function), resource_list)
+
+    async def evaluate_in_process(self, function: PipelineFunction, resource_list: Any) -> InProcessOutput | None:
+        """The kpt layer's ``InProcessEvaluator``: run a step on objects if its runner can, else None.
+
+        Only a runner with ``run_object`` (the builtin runner) runs without YAML; every
+        other step goes through ``__call__`` with the ResourceList serialised.
+        """
+        call = FunctionCall.for_step(function)
+        runner = self.runner_for(call.name)
+        run_object = getattr(runner, "run_object", None)
+        if run_object is None:
+            return None
+        result: InProcessOutput = await run_object(call, resource_list)
+        return result
 
 
 def call_budget_s(call: FunctionCall, timeout_s: float, reserve_s: float) -> float:

@@ -9,6 +9,7 @@ from porch_embedded.kpt.functions._registry import (
     builtin_for,
     builtin_name,
     run_builtin,
+    run_builtin_object,
 )
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "builtin_for",
     "builtin_name",
     "run_builtin",
+    "run_builtin_object",
 ]
 
 # Each builtin module registers itself on import; keep this list explicit so that a

@@ -22,7 +22,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedSeq
 
-from porch_embedded.kpt import FunctionOutput, dump_yaml, parse_yaml
+from porch_embedded.kpt import FunctionOutput, InProcessOutput, dump_yaml, parse_yaml
 
 __all__ = [
     "BUILTINS",
@@ -33,6 +33,7 @@ __all__ = [
     "builtin_for",
     "builtin_name",
     "run_builtin",
+    "run_builtin_object",
 ]
 
 BuiltinFunction = Callable[[Any], "FunctionExit | None"]
@@ -120,6 +121,12 @@ def run_builtin(function: BuiltinFunction, resource_list: bytes) -> FunctionOutp
     data = parse_yaml(resource_list)
     if not isinstance(data, dict):
         return FunctionOutput(b"", "input is not a ResourceList", 1)
+    output = run_builtin_object(function, data)
+    return FunctionOutput(dump_yaml(output.resource_list).encode(), output.stderr, output.exit_code)
+
+
+def run_builtin_object(function: BuiltinFunction, data: Any) -> InProcessOutput:
+    """``run_builtin`` on a ResourceList mapping, mutated in place and returned (no YAML)."""
     if not isinstance(data.get("items"), list):
         data["items"] = CommentedSeq(data.get("items") or [])
     exit_override: FunctionExit | None = None
@@ -135,9 +142,9 @@ def run_builtin(function: BuiltinFunction, resource_list: bytes) -> FunctionOutp
             results.append({"message": exc.message, "severity": "error"})
         exit_override = FunctionExit(exc.exit_code, exc.stderr)
     except Exception as exc:  # a bug in a builtin fails the run, it does not kill the server
-        return FunctionOutput(dump_yaml(data).encode(), f"{type(exc).__name__}: {exc}", 1)
+        return InProcessOutput(data, f"{type(exc).__name__}: {exc}", 1)
     if exit_override is None:
         results = data.get("results") or []
         failed = any(isinstance(r, dict) and r.get("severity") == "error" for r in results)
         exit_override = FunctionExit(1 if failed else 0, "")
-    return FunctionOutput(dump_yaml(data).encode(), exit_override.stderr, exit_override.code)
+    return InProcessOutput(data, exit_override.stderr, exit_override.code)

@@ -20,12 +20,13 @@ import yaml
 
 from porch_embedded.kpt import (
     FunctionOutput,
+    InProcessOutput,
     PipelineFunction,
     RenderResult,
     eval_function,
     render,
 )
-from porch_embedded.kpt.functions import builtin_for, run_builtin
+from porch_embedded.kpt.functions import builtin_for, run_builtin, run_builtin_object
 
 CASES = Path(__file__).parent / "cases"
 EXPECTED = ".expected"
@@ -48,12 +49,33 @@ def _read_tree(root: Path) -> dict[str, str]:
     return files
 
 
-async def builtin_evaluator(function: PipelineFunction, resource_list: bytes) -> FunctionOutput:
-    """Evaluate a step with the in-process catalog builtin its image names."""
+def _builtin(function: PipelineFunction) -> Any:
     implementation = builtin_for(function.image)
     if implementation is None:
         raise LookupError(f"no in-process builtin for image {function.image!r}")
-    return run_builtin(implementation, resource_list)
+    return implementation
+
+
+async def builtin_evaluator(function: PipelineFunction, resource_list: bytes) -> FunctionOutput:
+    """Evaluate a step with the in-process catalog builtin its image names, over YAML bytes."""
+    return run_builtin(_builtin(function), resource_list)
+
+
+class ObjectEvaluator:
+    """The same builtins through the renderer's in-process path: ResourceList objects, no YAML.
+
+    The server's runner chain takes this path for builtins, so every case runs both ways
+    and must give the same bytes.
+    """
+
+    async def __call__(self, function: PipelineFunction, resource_list: bytes) -> FunctionOutput:
+        return await builtin_evaluator(function, resource_list)
+
+    async def evaluate_in_process(self, function: PipelineFunction, resource_list: Any) -> InProcessOutput:
+        return run_builtin_object(_builtin(function), resource_list)
+
+
+EVALUATORS = {"bytes": builtin_evaluator, "objects": ObjectEvaluator()}
 
 
 def _config(case: Path) -> dict[str, Any]:
@@ -81,7 +103,7 @@ def _script(case: Path) -> list[list[str]] | None:
     return commands
 
 
-async def _run(case: Path, files: dict[str, str], config: dict[str, Any]) -> RenderResult:
+async def _run(case: Path, files: dict[str, str], config: dict[str, Any], evaluator: Any) -> RenderResult:
     script = _script(case)
     if script is not None:
         result = RenderResult(files)
@@ -91,7 +113,7 @@ async def _run(case: Path, files: dict[str, str], config: dict[str, Any]) -> Ren
                 files.setdefault("package-context.yaml", PKG_INIT_CONTEXT)
                 result = RenderResult(files, result.results, result.error)
             elif command == ["kpt", "fn", "render"]:
-                result = await render(result.files, builtin_evaluator)
+                result = await render(result.files, evaluator)
             else:
                 pytest.skip(f"exec.sh command not supported by the harness: {shlex.join(command)}")
         return result
@@ -100,8 +122,8 @@ async def _run(case: Path, files: dict[str, str], config: dict[str, Any]) -> Ren
         if config.get("fnConfig"):
             fn_config = (case / EXPECTED / str(config["fnConfig"])).resolve().relative_to(case.resolve())
             function = PipelineFunction(image=function.image, config_path=fn_config.as_posix())
-        return await eval_function(files, function, builtin_evaluator)
-    return await render(files, builtin_evaluator)
+        return await eval_function(files, function, evaluator)
+    return await render(files, evaluator)
 
 
 def _expected_tree(case: Path, tmp_path: Path) -> dict[str, str]:
@@ -115,13 +137,14 @@ def _expected_tree(case: Path, tmp_path: Path) -> dict[str, str]:
     return _read_tree(work)
 
 
+@pytest.mark.parametrize("evaluator", list(EVALUATORS))
 @pytest.mark.parametrize("case", _case_dirs(), ids=lambda p: p.relative_to(CASES).as_posix())
-async def test_catalog_case(case: Path, tmp_path: Path) -> None:
+async def test_catalog_case(case: Path, evaluator: str, tmp_path: Path) -> None:
     config = _config(case)
     if config.get("skip"):
         pytest.skip("case is marked skip in its config.yaml")
     files = _read_tree(case)
-    result = await _run(case, files, config)
+    result = await _run(case, files, config, EVALUATORS[evaluator])
 
     expected_exit = int(config.get("exitCode") or 0)
     assert (0 if result.ok else 1) == expected_exit, result.error
