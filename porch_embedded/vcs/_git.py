@@ -45,7 +45,7 @@ from porch_embedded.vcs._remote import (
     conflict,
     refs_version,
 )
-from porch_embedded.vcs._trees import lookup_tree, read_files, replace_subtree, tree_of_files
+from porch_embedded.vcs._trees import Recorder, lookup_tree, read_files, replace_subtree, tree_of_files
 
 __all__ = ["GitAdapter", "GitSpec", "open_git_adapter"]
 
@@ -143,7 +143,7 @@ class GitAdapter:
             return Author(self.spec.author or self.spec.email, self.spec.email or self.spec.author)
         return requested or PORCH
 
-    def _commit(self, repo: Repo, tree: bytes, parents: list[bytes], author: Author, message: str) -> bytes:
+    def _commit(self, store: Recorder, tree: bytes, parents: list[bytes], author: Author, message: str) -> bytes:
         when, offset = _now()
         commit = Commit()
         commit.tree = tree
@@ -153,11 +153,18 @@ class GitAdapter:
         commit.author_time = commit.commit_time = when
         commit.author_timezone = commit.commit_timezone = offset
         commit.message = message.encode()
-        repo.object_store.add_object(commit)
+        store.add_object(commit)
         return commit.id
 
-    def _push(self, repo: Repo, updates: Mapping[str, tuple[str, str]]) -> None:
-        self.remote.push_blocking(repo, updates)
+    def _push(self, repo: Repo, updates: Mapping[str, tuple[str, str]], created: Recorder | None = None) -> None:
+        """Push ``updates`` and record them in the cache.
+
+        ``created`` holds every object the write made: commits only ever get parents the
+        server has (the fetched or pushed ref values the update expects), so the pack is
+        exactly these objects and no history is walked (see ``pack_of_created``). A write
+        that made nothing (a ref move) sends an empty pack.
+        """
+        self.remote.push_blocking(repo, updates, created.added if created is not None else {})
         apply_updates(repo, updates)
 
     def _fetch_blocking(self, repo: Repo) -> dict[str, str]:
@@ -261,10 +268,11 @@ class GitAdapter:
             refs = self._fetch_blocking(repo)
             if self._branch_ref in refs:
                 return
-            tree = tree_of_files(repo.object_store, {"README.md": layout.INITIAL_README.encode()})
-            commit = self._commit(repo, tree, [], PORCH, layout.INITIAL_COMMIT_MESSAGE)
+            store = Recorder(repo.object_store)
+            tree = tree_of_files(store, {"README.md": layout.INITIAL_README.encode()})
+            commit = self._commit(store, tree, [], PORCH, layout.INITIAL_COMMIT_MESSAGE)
             try:
-                self._push(repo, {self._branch_ref: (ABSENT, commit.decode())})
+                self._push(repo, {self._branch_ref: (ABSENT, commit.decode())}, store)
             except (StaleRef, PushRejected):
                 self._fetch_blocking(repo)  # someone else created it first: that is fine
 
@@ -278,23 +286,23 @@ class GitAdapter:
         author = self._author(write.author)
 
         def save(repo: Repo) -> Revision:
-            store = repo.object_store
+            store = Recorder(repo.object_store)
             parent = write.parent
             if parent is None:
                 ref, expected = layout.draft_ref(path, write.workspace), ABSENT
                 base = remote_view(repo).get(self._branch_ref, "")
             else:
                 ref, expected, base = parent.ref, parent.commit, parent.commit
-            base_tree = self._shared.history.commit(store, base.encode()).tree if base else None
+            base_tree = self._shared.history.commit(repo.object_store, base.encode()).tree if base else None
             subtree = tree_of_files(store, encoded) if encoded else None
             root = replace_subtree(store, base_tree, path, subtree)
             message = layout.annotate(
                 write.message or layout.message_for_task(write.task),
                 Annotation(path, write.workspace, "0", write.task),
             )
-            commit = self._commit(repo, root, [base.encode()] if base else [], author, message)
+            commit = self._commit(store, root, [base.encode()] if base else [], author, message)
             try:
-                self._push(repo, {ref: (expected, commit.decode())})
+                self._push(repo, {ref: (expected, commit.decode())}, store)
             except (StaleRef, PushRejected) as exc:
                 what = (
                     f"creating draft {ref.removeprefix(layout.HEADS)} (it already exists)"
@@ -358,22 +366,22 @@ class GitAdapter:
         what = f"approving {revision.short_ref} as {tag.removeprefix(layout.TAGS)}"
 
         def approve(repo: Repo) -> Revision:
-            store, history = repo.object_store, self._shared.history
+            store, history = Recorder(repo.object_store), self._shared.history
             refs = self._fetch_blocking(repo)
             if refs.get(revision.ref) != revision.commit:
                 raise StaleRef(revision.ref, revision.commit, refs.get(revision.ref, ""))
             if tag in refs:
                 raise StaleRef(tag, ABSENT, refs[tag])
             head = refs.get(self._branch_ref, "")
-            source = history.commit(store, revision.commit.encode())
+            source = history.commit(repo.object_store, revision.commit.encode())
             subtree = lookup_tree(store, source.tree, path)
-            base_tree = history.commit(store, head.encode()).tree if head else None
+            base_tree = history.commit(repo.object_store, head.encode()).tree if head else None
             root = replace_subtree(store, base_tree, path, subtree)
             message = layout.annotate(
                 layout.approval_message(path, number), Annotation(path, revision.workspace, str(number))
             )
             parents = [head.encode(), revision.commit.encode()] if head else [revision.commit.encode()]
-            commit = self._commit(repo, root, parents, signer, message).decode()
+            commit = self._commit(store, root, parents, signer, message).decode()
             self._push(
                 repo,
                 {
@@ -381,6 +389,7 @@ class GitAdapter:
                     tag: (ABSENT, commit),
                     revision.ref: (revision.commit, ""),
                 },
+                store,
             )
             return _replace(
                 revision,
@@ -390,7 +399,7 @@ class GitAdapter:
                 commit=commit,
                 tree=(subtree or b"").decode(),
                 published_by=signer.email,
-                published_at=history.commit(store, commit.encode()).time,
+                published_at=history.commit(repo.object_store, commit.encode()).time,
             )
 
         return await self._write_retrying(approve, what)
@@ -457,17 +466,17 @@ class GitAdapter:
         signer = self._author(author)
 
         def remove(repo: Repo) -> None:
-            store = repo.object_store
+            store = Recorder(repo.object_store)
             refs = self._fetch_blocking(repo)
             head = refs.get(self._branch_ref, "")
             updates: dict[str, tuple[str, str]] = {proposal: (ANY, "")}
             if head:
-                tree = self._shared.history.commit(store, head.encode()).tree
+                tree = self._shared.history.commit(repo.object_store, head.encode()).tree
                 if lookup_tree(store, tree, revision.path) is not None:
                     root = replace_subtree(store, tree, revision.path, None)
-                    commit = self._commit(repo, root, [head.encode()], signer, f"Delete {revision.path}")
+                    commit = self._commit(store, root, [head.encode()], signer, f"Delete {revision.path}")
                     updates[self._branch_ref] = (head, commit.decode())
-            self._push(repo, updates)
+            self._push(repo, updates, store)
 
         await self._write_retrying(remove, what)
 

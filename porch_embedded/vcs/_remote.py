@@ -18,7 +18,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dulwich.client import HTTPProxyUnauthorized, HTTPUnauthorized, Urllib3HttpGitClient
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
-from dulwich.objects import ZERO_SHA
+from dulwich.objects import ZERO_SHA, Commit, ShaFile
+from dulwich.pack import pack_objects_to_data
 from dulwich.repo import Repo
 
 from porch_embedded.errors import (
@@ -35,6 +36,7 @@ __all__ = [
     "PushRejected",
     "Remote",
     "StaleRef",
+    "pack_of_created",
     "refs_version",
 ]
 
@@ -220,13 +222,22 @@ class Remote:
             if sha is not None and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}")
         }
 
-    def push_blocking(self, repo: Repo, updates: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    def push_blocking(
+        self,
+        repo: Repo,
+        updates: Mapping[str, tuple[str, str]],
+        created: Mapping[bytes, ShaFile] | None = None,
+    ) -> dict[str, str]:
         """Update several remote refs in one receive-pack, atomically when the server allows.
 
         ``updates`` maps a full ref name to (expected current value, new value): expected is
         an object id, ``ABSENT`` or ``ANY``; new is an object id or ``""`` to delete. Raises
         StaleRef (before sending anything) when a ref is not as expected, PushRejected when
         the server refuses an update. Returns the remote's refs as they are after the push.
+
+        ``created`` (the objects the caller's write made, see ``pack_of_created``) lets the
+        pack be built in O(those objects); without it, or when it cannot be proven enough,
+        dulwich finds the missing objects by walking history, which costs O(repository).
         """
         def update_refs(remote: dict[bytes, bytes]) -> dict[bytes, bytes]:
             new = dict(remote)
@@ -242,6 +253,11 @@ class Remote:
             return new
 
         def pack_data(have: Any, want: Any, *, ofs_delta: bool = False, progress: Callable[..., None] | None = None) -> Any:
+            if created is not None:
+                objects = pack_of_created(created, set(have), set(want))
+                if objects is not None:
+                    return pack_objects_to_data(objects, ofs_delta=ofs_delta)
+                log.debug("%s: push needs objects the write did not create; finding them in history", self.url)
             store = repo.object_store
             known = {sha for sha in have if sha in store}
             return repo.generate_pack_data(known, set(want), ofs_delta=ofs_delta)
@@ -264,6 +280,25 @@ class Remote:
             if sha is not None and sha != ZERO_SHA:
                 refs[name.decode()] = sha.decode()
         return refs
+
+
+def pack_of_created(created: Mapping[bytes, ShaFile], have: set[bytes], want: set[bytes]) -> list[ShaFile] | None:
+    """The objects a push must send when they are exactly what the write created, else None.
+
+    The adapter builds every commit on parents the server has, reusing only objects
+    reachable from those parents (unchanged subtrees) next to the ones it just made. So
+    when every wanted id is one of the created objects and every parent of a created
+    commit is a ref value the server advertised (``have``) or created too, the server
+    lacks nothing but (at most) the created objects. Anything else (a commit the server
+    may have lost, a peeled tag) returns None and the caller falls back to the history walk.
+    Sending an object the server already has is harmless: it is stored once.
+    """
+    if not want <= created.keys():
+        return None
+    for obj in created.values():
+        if isinstance(obj, Commit) and any(p not in have and p not in created for p in obj.parents):
+            return None
+    return list(created.values())
 
 
 def conflict(remote: Remote, exc: StaleRef | PushRejected, what: str) -> RefConflict:

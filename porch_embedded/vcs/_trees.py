@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from dulwich.object_store import BaseObjectStore
-from dulwich.objects import S_ISGITLINK, Blob, Tree
+from dulwich.objects import S_ISGITLINK, Blob, ShaFile, Tree
 
 from porch_embedded.errors import Invalid
 
 __all__ = [
+    "ObjectSink",
+    "Recorder",
     "find_packages",
     "is_package",
     "lookup_tree",
@@ -28,14 +31,45 @@ KPTFILE = b"Kptfile"
 _FILE_MODE = 0o100644
 
 
-def _tree(store: BaseObjectStore, tree_id: bytes) -> Tree:
+class ObjectSink(Protocol):
+    """What the writing helpers need of an object store: read an object, add one."""
+
+    def __getitem__(self, sha: bytes, /) -> ShaFile: ...
+
+    def add_object(self, obj: ShaFile, /) -> None: ...
+
+
+class Recorder:
+    """An object store that remembers every object added through it: what one write created.
+
+    A push then sends exactly these objects (``Remote.push_blocking``), instead of asking
+    dulwich to find them by walking the history behind every ref on the server, which
+    costs O(repository) per push. Objects still go to the real store, so the cache holds
+    whatever its refs point at.
+    """
+
+    def __init__(self, store: BaseObjectStore) -> None:
+        self.store = store
+        self.added: dict[bytes, ShaFile] = {}
+
+    def __getitem__(self, sha: bytes, /) -> ShaFile:
+        found = self.added.get(sha)
+        return found if found is not None else self.store[sha]
+
+    def add_object(self, obj: ShaFile, /) -> None:
+        if obj.id not in self.added:
+            self.store.add_object(obj)
+            self.added[obj.id] = obj
+
+
+def _tree(store: BaseObjectStore | ObjectSink, tree_id: bytes) -> Tree:
     obj = store[tree_id]
     if not isinstance(obj, Tree):
         raise TypeError(f"{tree_id.decode()} is a {obj.type_name.decode()}, not a tree")
     return obj
 
 
-def lookup_tree(store: BaseObjectStore, root: bytes | None, path: str) -> bytes | None:
+def lookup_tree(store: BaseObjectStore | ObjectSink, root: bytes | None, path: str) -> bytes | None:
     """The id of the directory ``path`` under the tree ``root``; None when it is absent or not a directory."""
     current = root
     for part in (p for p in path.split("/") if p):
@@ -49,7 +83,7 @@ def lookup_tree(store: BaseObjectStore, root: bytes | None, path: str) -> bytes 
     return current
 
 
-def is_package(store: BaseObjectStore, tree_id: bytes) -> bool:
+def is_package(store: BaseObjectStore | ObjectSink, tree_id: bytes) -> bool:
     """True when the directory holds a regular file called Kptfile."""
     for name, mode, _sha in _tree(store, tree_id).iteritems():
         if name == KPTFILE and stat.S_ISREG(mode):
@@ -57,7 +91,7 @@ def is_package(store: BaseObjectStore, tree_id: bytes) -> bool:
     return False
 
 
-def find_packages(store: BaseObjectStore, root: bytes | None, directory: str) -> dict[str, bytes]:
+def find_packages(store: BaseObjectStore | ObjectSink, root: bytes | None, directory: str) -> dict[str, bytes]:
     """Every package under ``directory`` of the tree ``root``: full path -> its tree id.
 
     The directory itself is not a package of the repository (its name would be empty);
@@ -83,7 +117,7 @@ def find_packages(store: BaseObjectStore, root: bytes | None, directory: str) ->
     return found
 
 
-def _files(store: BaseObjectStore, tree_id: bytes, prefix: str) -> Iterator[tuple[str, bytes]]:
+def _files(store: BaseObjectStore | ObjectSink, tree_id: bytes, prefix: str) -> Iterator[tuple[str, bytes]]:
     for name, mode, sha in _tree(store, tree_id).iteritems():
         path = f"{prefix}{name.decode()}"
         if stat.S_ISDIR(mode):
@@ -96,7 +130,7 @@ def _files(store: BaseObjectStore, tree_id: bytes, prefix: str) -> Iterator[tupl
             yield path, blob.as_raw_string()
 
 
-def read_files(store: BaseObjectStore, tree_id: bytes) -> dict[str, bytes]:
+def read_files(store: BaseObjectStore | ObjectSink, tree_id: bytes) -> dict[str, bytes]:
     """Every file below a directory: path relative to it -> bytes (a symlink gives its target)."""
     return dict(_files(store, tree_id, ""))
 
@@ -111,7 +145,7 @@ def _check_path(path: str) -> list[str]:
     return parts
 
 
-def tree_of_files(store: BaseObjectStore, files: Mapping[str, bytes]) -> bytes:
+def tree_of_files(store: BaseObjectStore | ObjectSink, files: Mapping[str, bytes]) -> bytes:
     """Write blobs and trees for ``files`` (relative path -> bytes); return the top tree id.
 
     Raises Invalid when a path is not a plain relative path, or is both a file and a directory.
@@ -145,7 +179,7 @@ def tree_of_files(store: BaseObjectStore, files: Mapping[str, bytes]) -> bytes:
     return write(nested)
 
 
-def replace_subtree(store: BaseObjectStore, root: bytes | None, path: str, subtree: bytes | None) -> bytes:
+def replace_subtree(store: BaseObjectStore | ObjectSink, root: bytes | None, path: str, subtree: bytes | None) -> bytes:
     """A copy of the tree ``root`` whose directory ``path`` is ``subtree`` (None removes it).
 
     Everything outside ``path`` keeps its ids, so concurrent changes to other packages

@@ -1,0 +1,107 @@
+"""What a write or a read costs does not grow with the repository's history or refs.
+
+A push must carry exactly the objects the write made, found without walking history;
+checked by recording the pack the adapter hands to dulwich, and against what the git
+CLI on the server says is new in the pushed commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dulwich.objects import ShaFile
+from dulwich.repo import Repo
+
+from porch_embedded.vcs import DraftWrite
+from porch_embedded.vcs import _remote
+from tests.parts.git_server import GitServer, Seeder, kptfile, package_files
+from tests.vcs.conftest import Opener
+
+INIT = {"type": "init", "init": {"description": "d"}}
+
+
+def seed_history(seed: Seeder, packages: int, revisions: int) -> None:
+    """``packages`` packages under catalog/ with ``revisions`` tagged commits each."""
+    for number in range(1, revisions + 1):
+        files: dict[str, str | None] = {}
+        for index in range(packages):
+            files.update(package_files(f"catalog/p{index}", extra={"rev.yaml": f"rev: {number}\n"}))
+        seed.commit(files, message=f"revision {number}",
+                    tags=[f"catalog/p{index}/v{number}" for index in range(packages)])
+
+
+@pytest.fixture
+def packs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[bytes]]]:
+    """Every pack the adapter pushes, as object ids; and any history walk fails the test."""
+    sent: list[list[bytes]] = []
+    real = _remote.pack_objects_to_data
+
+    def recording(objects: list[ShaFile], **kwargs: Any) -> Any:
+        sent.append([obj.id for obj in objects])
+        return real(objects, **kwargs)
+
+    def no_walk(self: Repo, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the push walked the repository's history to find missing objects")
+
+    monkeypatch.setattr(_remote, "pack_objects_to_data", recording)
+    monkeypatch.setattr(Repo, "generate_pack_data", no_walk)
+    yield sent
+
+
+def new_objects(server: GitServer, repo: str, commit: str) -> set[bytes]:
+    """What the server holds in ``commit`` that none of its parents reach: what a push had to send."""
+    out = server.git(repo, "rev-list", "--objects", commit, "--not", f"{commit}^@")
+    return {line.split(" ", 1)[0].encode() for line in out.splitlines() if line}
+
+
+async def test_pushes_send_only_what_the_write_created(
+    git_server: GitServer, open_repo: Opener, packs: list[list[bytes]]
+) -> None:
+    seed = git_server.create_repo("big")
+    seed_history(seed, packages=5, revisions=8)  # 40 tags, 8 commits of 5 packages each
+    async with open_repo("big") as repo:
+        files = {"Kptfile": kptfile("app"), "cm.yaml": "a: 1\n", "sub/b.yaml": "b: 2\n"}
+        draft = await repo.save_draft(DraftWrite("team/app", "ws", files, task=INIT))
+        # blobs 3, package trees 2, team/ and the root, the commit: nothing of the 40 tags' history
+        assert sorted(packs[-1]) == sorted(new_objects(git_server, "big", draft.commit))
+        assert len(packs[-1]) == 8
+
+        proposed = await repo.propose(draft)
+        assert packs[-1] == []  # a ref move sends an empty pack
+
+        published = await repo.approve(proposed, 1)
+        # the merge commit and the root and team/ trees it rebuilt (the package's tree is the
+        # draft's); the trees equal the draft's here, as main did not move, so only the
+        # commit is new to the server, and sending the two trees again is harmless
+        assert set(packs[-1]) >= new_objects(git_server, "big", published.commit)
+        assert len(packs[-1]) == 3
+
+        await repo.propose_deletion(published)
+        assert packs[-1] == []
+    refs = git_server.refs("big")
+    assert refs["refs/tags/team/app/v1"] == refs["refs/heads/main"] == published.commit
+    git_server.git("big", "fsck", "--connectivity-only")  # nothing the refs reach is missing
+
+
+async def test_a_commit_on_a_base_the_server_may_lack_falls_back_to_a_complete_pack(
+    git_server: GitServer, open_repo: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a parent is not an advertised ref value, the history walk decides the pack."""
+    seed = git_server.create_repo("moved")
+    seed.commit(package_files("p"))  # no tag: only main points at this commit
+    walked: list[int] = []
+    real = Repo.generate_pack_data
+
+    def counting(self: Repo, *args: Any, **kwargs: Any) -> Any:
+        walked.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Repo, "generate_pack_data", counting)
+    async with open_repo("moved") as repo:
+        seed.commit({"elsewhere.txt": "x\n"})  # main moves on; the cache still has the old head
+        draft = await repo.save_draft(DraftWrite("q", "ws", {"Kptfile": kptfile("q")}, task=INIT))
+    assert walked == [1]
+    assert git_server.refs("moved")["refs/heads/drafts/q/ws"] == draft.commit
+    git_server.git("moved", "fsck", "--connectivity-only")
