@@ -24,6 +24,8 @@ from tests.parts.git_server import PASSWORD, USERNAME, GitServer, package_files
 from tests.parts.postgres import raw_store_contents
 from tests.replicas.conftest import REPOSITORIES, REVISIONS, Replica, Replicas, status_of
 
+SECRETS = "/api/v1/namespaces/default/secrets"
+
 pytestmark = pytest.mark.slow
 
 
@@ -64,14 +66,18 @@ def now_stamp() -> str:
 
 
 async def test_a_watch_on_one_replica_sees_writes_made_through_the_others(replicas: Replicas) -> None:
+    # Secrets: no controller writes them, so the watch sees exactly the test's writes.
+    def secret(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"k": name}}
+
     async with replicas[0].async_client() as a, replicas[1].async_client() as b, replicas[2].async_client() as c:
-        start = status_of(await a.get(REPOSITORIES))["metadata"]["resourceVersion"]
+        start = status_of(await a.get(SECRETS))["metadata"]["resourceVersion"]
         seen: list[tuple[str, str]] = []
-        async with a.stream("GET", REPOSITORIES, params={"watch": "1", "resourceVersion": start}) as stream:
+        async with a.stream("GET", SECRETS, params={"watch": "1", "resourceVersion": start}) as stream:
             assert stream.status_code == 200
             lines = stream.aiter_lines()
             for writer, name in ((b, "via-b"), (c, "via-c"), (b, "via-b-2")):
-                created = await writer.post(REPOSITORIES, json=repository_body(name))
+                created = await writer.post(SECRETS, json=secret(name))
                 assert created.status_code == 201, created.text
                 with trio.fail_after(10):  # generous: it arrives well within a second
                     async for line in lines:
@@ -134,7 +140,7 @@ async def test_resource_versions_are_one_increasing_sequence_across_replicas(rep
 def test_one_object_updated_through_two_replicas_at_once_conflicts(replicas: Replicas) -> None:
     # A Secret: no controller writes it, so the only writers are the two racing requests. Its
     # data is sealed with the key file the replicas share: each reads what the other wrote.
-    secrets = "/api/v1/namespaces/default/secrets"
+    secrets = SECRETS
     with replicas[0].client() as a, replicas[1].client() as b:
         created = a.post(secrets, json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "contested"},
                                         "stringData": {"who": "nobody"}})
