@@ -290,7 +290,8 @@ class Repositories:
         stored_packages = {item["metadata"]["name"]: item for item in (await self._store.list(
             ListQuery(PACKAGE.resource, namespace, fields=by_repository))).items}
         latest = latest_numbers(list(snapshot.revisions))
-        changes: list[Change] = []
+        steps: list[Change | tuple[Revision, str, Body | None, bool]] = []
+        """Changes in order, with a placeholder where a revision's files must be read first."""
         seen: set[str] = set()
         for revision in snapshot.revisions:
             object_name = revision_name(name, revision.package, revision.workspace)
@@ -309,9 +310,18 @@ class Repositories:
                 if has_label != is_latest:
                     body = revision_body(repository, revision, kptfile_of(
                         stored_resources[object_name]["spec"]["resources"]), kept=kept, latest=is_latest)
-                    changes.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
+                    steps.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
                 continue
-            files = await handle.adapter.read_package(revision)
+            steps.append((revision, object_name, kept, is_latest))
+        to_read = [step[0] for step in steps if isinstance(step, tuple)]
+        contents = iter(await handle.adapter.read_packages(to_read))  # one call, not one per revision
+        changes: list[Change] = []
+        for step in steps:
+            if not isinstance(step, tuple):
+                changes.append(step)
+                continue
+            revision, object_name, kept, is_latest = step
+            files = next(contents)
             body = revision_body(repository, revision, kptfile_of(files), kept=kept, latest=is_latest)
             resources = resources_body(body, files, (stored_resources.get(object_name, {}).get("status") or {}).get(
                 "renderStatus"))

@@ -3,6 +3,11 @@
 Porch keeps the same layout: remote branches are mirrored under ``refs/remotes/origin/``
 and tags under ``refs/tags/``, pruned on every fetch, so the cache's refs are exactly the
 server's as of the last fetch or push. Ref helpers here are blocking.
+
+Reading thousands of ref files on every call costs O(refs), so ``Shared.refs`` keeps the
+same view in memory: loaded from disk once (under the lock), then replaced (never
+mutated) by every mirror and push, which write only the refs that changed, in one
+packed-refs rewrite for a fetch's batch. Readers take the current dict without a lock.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+from dulwich.object_store import ObjectStoreGraphWalker
 from dulwich.repo import Repo
 
 from porch_embedded.vcs import _layout as layout
 from porch_embedded.vcs._history import History
 
-__all__ = ["GitCache", "Shared", "apply_updates", "local_name", "mirror", "remote_view"]
+__all__ = ["CacheRepo", "GitCache", "Shared", "apply_updates", "local_name", "mirror", "remote_view"]
 
 LOCAL_BRANCHES = b"refs/remotes/origin/"
 
@@ -31,6 +37,35 @@ class Shared:
     path: Path
     lock: trio.Lock = field(default_factory=trio.Lock)
     history: History = field(default_factory=History)
+    refs: Mapping[str, str] | None = None
+    """The cache's refs named as on the server, as ``remote_view`` would read them; None
+    until loaded. Replaced whole under ``lock``, never changed in place."""
+
+    def view(self, repo: Repo) -> Mapping[str, str]:
+        """The cache's refs: the in-memory view, or (before it is loaded) read from disk."""
+        refs = self.refs
+        return refs if refs is not None else remote_view(repo)
+
+    def load(self, repo: Repo) -> Mapping[str, str]:
+        """The view, read from disk the first time; call only with ``lock`` held."""
+        if self.refs is None:
+            self.refs = remote_view(repo)
+        return self.refs
+
+
+class CacheRepo(Repo):
+    """The cache's bare repository, whose fetches offer the mirrored branches as "have".
+
+    dulwich offers a fetch's server only ``refs/heads/*`` as what the client has; the
+    cache keeps branches under ``refs/remotes/origin/`` and has no ``refs/heads/``, so
+    without this every fetch that wants anything would download the whole history again.
+    """
+
+    def get_graph_walker(self, heads: list[bytes] | None = None) -> ObjectStoreGraphWalker:  # type: ignore[override]
+        if heads is None:
+            store = self.object_store
+            heads = [sha for sha in self.refs.as_dict(LOCAL_BRANCHES.rstrip(b"/")).values() if sha in store]
+        return super().get_graph_walker(heads)  # type: ignore[arg-type]
 
 
 class GitCache:
@@ -72,20 +107,35 @@ def remote_view(repo: Repo) -> dict[str, str]:
     return view
 
 
-def mirror(repo: Repo, remote: Mapping[str, str]) -> None:
-    """Make the cache's branch and tag refs exactly the server's (pruning the gone ones)."""
-    current = remote_view(repo)
-    for ref, sha in remote.items():
-        if current.get(ref) != sha:
-            repo.refs[local_name(ref)] = sha.encode()
+def mirror(repo: Repo, shared: Shared, remote: Mapping[str, str]) -> None:
+    """Make the cache's branch and tag refs exactly the server's (pruning the gone ones).
+
+    Only refs that differ are written, all in one packed-refs rewrite (a fetch after an
+    external push of many tags costs one file write, not one per ref). Call with
+    ``shared.lock`` held.
+    """
+    current = shared.load(repo)
+    changed: dict[bytes, bytes | None] = {
+        local_name(ref): sha.encode() for ref, sha in remote.items() if current.get(ref) != sha
+    }
     for ref in current.keys() - remote.keys():
-        repo.refs.remove_if_equals(local_name(ref), None)
+        changed[local_name(ref)] = None
+    if changed:
+        repo.refs.add_packed_refs(changed)  # type: ignore[arg-type]
+    shared.refs = dict(remote)
 
 
-def apply_updates(repo: Repo, updates: Mapping[str, tuple[str, str]]) -> None:
-    """Record a successful push in the cache, so reads see it without a fetch."""
+def apply_updates(repo: Repo, shared: Shared, updates: Mapping[str, tuple[str, str]]) -> None:
+    """Record a successful push in the cache, so reads see it without a fetch.
+
+    A push moves a few refs: each is written as a loose ref. Call with ``shared.lock`` held.
+    """
+    view = dict(shared.load(repo))
     for ref, (_expected, new) in updates.items():
         if new:
             repo.refs[local_name(ref)] = new.encode()
+            view[ref] = new
         else:
             repo.refs.remove_if_equals(local_name(ref), None)
+            view.pop(ref, None)
+    shared.refs = view

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dulwich.repo import Repo
 
 from porch_embedded.vcs import _layout as layout
-from porch_embedded.vcs._cache import remote_view
+from porch_embedded.vcs._cache import Shared
 from porch_embedded.vcs._history import History
 from porch_embedded.vcs._protocol import Lifecycle, Revision, Snapshot
 from porch_embedded.vcs._remote import refs_version
@@ -22,10 +22,11 @@ from porch_embedded.vcs._trees import find_packages, is_package, lookup_tree
 __all__ = ["discover_blocking"]
 
 
-def discover_blocking(repo: Repo, history: History, *, branch: str, directory: str) -> Snapshot:
+def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str) -> Snapshot:
     """Every revision under ``directory`` in the cache; refs that cannot be read become warnings."""
     store = repo.object_store
-    refs = remote_view(repo)
+    history: History = shared.history
+    refs = shared.view(repo)
     branch_ref = layout.branch_ref(branch)
     warnings: list[str] = []
     revisions: list[Revision] = []

@@ -20,7 +20,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ from dulwich.repo import Repo
 
 from porch_embedded.errors import Internal, PackageContentInvalid, RepositoryNotFound
 from porch_embedded.vcs import _layout as layout
-from porch_embedded.vcs._cache import GitCache, apply_updates, mirror, remote_view
+from porch_embedded.vcs._cache import CacheRepo, GitCache, apply_updates, mirror
 from porch_embedded.vcs._discovery import discover_blocking
 from porch_embedded.vcs._layout import Annotation
 from porch_embedded.vcs._protocol import Author, DraftWrite, Lifecycle, Revision, Snapshot
@@ -105,7 +105,7 @@ class GitAdapter:
         path = self._shared.path
 
         def call() -> T:
-            with Repo(str(path)) as repo:
+            with CacheRepo(str(path)) as repo:
                 return fn(repo)
 
         return await trio.to_thread.run_sync(call, limiter=self._cache.limiter, abandon_on_cancel=pure)
@@ -165,11 +165,12 @@ class GitAdapter:
         that made nothing (a ref move) sends an empty pack.
         """
         self.remote.push_blocking(repo, updates, created.added if created is not None else {})
-        apply_updates(repo, updates)
+        apply_updates(repo, self._shared, updates)
 
     def _fetch_blocking(self, repo: Repo) -> dict[str, str]:
-        refs = self.remote.fetch_blocking(repo)
-        mirror(repo, refs)
+        """Fetch what changed on the server and mirror its refs; call with the lock held."""
+        refs = self.remote.fetch_blocking(repo, self._shared.load(repo))
+        mirror(repo, self._shared, refs)
         return refs
 
     async def _write(self, fn: Callable[[Repo], T]) -> T:
@@ -225,7 +226,7 @@ class GitAdapter:
 
     async def snapshot(self) -> Snapshot:
         def discover(repo: Repo) -> Snapshot:
-            return discover_blocking(repo, self._shared.history, branch=self.spec.branch, directory=self.directory)
+            return discover_blocking(repo, self._shared, branch=self.spec.branch, directory=self.directory)
 
         snap = await self._run(discover, pure=True)
         for warning in snap.warnings:
@@ -233,21 +234,27 @@ class GitAdapter:
         return snap
 
     async def read_package(self, revision: Revision) -> dict[str, str]:
-        def read(repo: Repo) -> dict[str, bytes]:
-            return read_files(repo.object_store, revision.tree.encode())
+        return (await self.read_packages([revision]))[0]
+
+    async def read_packages(self, revisions: Sequence[Revision]) -> list[dict[str, str]]:
+        wanted = [revision.tree.encode() for revision in revisions]
+
+        def read(repo: Repo) -> list[dict[str, bytes]]:
+            trees: dict[bytes, dict[str, bytes]] = {}  # equal trees mean equal files: read each once
+            for tree in wanted:
+                if tree not in trees:
+                    trees[tree] = read_files(repo.object_store, tree)
+            return [trees[tree] for tree in wanted]
 
         raw = await self._run(read, pure=True)
-        files: dict[str, str] = {}
-        for path, data in raw.items():
-            try:
-                files[path] = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise PackageContentInvalid(
-                    f"package {revision.package!r} at {revision.short_ref} ({revision.commit[:12]}): "
-                    f"file {path!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
-                    "package revisions hold text files only"
-                ) from exc
-        return dict(sorted(files.items()))
+        decoded: dict[int, dict[str, str]] = {}
+        results: list[dict[str, str]] = []
+        for revision, data in zip(revisions, raw, strict=True):
+            files = decoded.get(id(data))
+            if files is None:
+                files = decoded[id(data)] = _decode(revision, data)
+            results.append(dict(files))
+        return results
 
     async def highest_revision(self, package: str) -> int:
         path = layout.full_path(self.directory, package)
@@ -290,7 +297,7 @@ class GitAdapter:
             parent = write.parent
             if parent is None:
                 ref, expected = layout.draft_ref(path, write.workspace), ABSENT
-                base = remote_view(repo).get(self._branch_ref, "")
+                base = self._shared.view(repo).get(self._branch_ref, "")
             else:
                 ref, expected, base = parent.ref, parent.commit, parent.commit
             base_tree = self._shared.history.commit(repo.object_store, base.encode()).tree if base else None
@@ -484,6 +491,21 @@ class GitAdapter:
         """Nothing to release: Repos are opened per call; the cache stays for other registrations."""
 
 
+def _decode(revision: Revision, raw: Mapping[str, bytes]) -> dict[str, str]:
+    """A package's files as text, sorted by path; raises PackageContentInvalid for a binary file."""
+    files: dict[str, str] = {}
+    for path, data in raw.items():
+        try:
+            files[path] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PackageContentInvalid(
+                f"package {revision.package!r} at {revision.short_ref} ({revision.commit[:12]}): "
+                f"file {path!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                "package revisions hold text files only"
+            ) from exc
+    return dict(sorted(files.items()))
+
+
 def _replace(old: Revision, /, **changes: Any) -> Revision:
     return dataclasses.replace(old, **changes)
 
@@ -500,7 +522,7 @@ async def open_git_adapter(
     adapter = GitAdapter(cache, spec, credentials)
     await adapter._ensure_cache()
     await adapter.fetch()
-    snapshot_refs = await adapter._run(remote_view)
+    snapshot_refs = await adapter._run(adapter._shared.view, pure=True)
     if adapter._branch_ref not in snapshot_refs:
         if not spec.create_branch:
             raise adapter._no_branch()

@@ -13,7 +13,7 @@ Everything here is plain data: the engine builds the Kubernetes objects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -144,6 +144,16 @@ class RepositoryAdapter(Protocol):
 
     async def read_package(self, revision: Revision) -> dict[str, str]:
         """The revision's files: path relative to the package -> text."""
+        ...
+
+    async def read_packages(self, revisions: Sequence[Revision]) -> list[dict[str, str]]:
+        """Several revisions' files at once, in the order given: what a sync reads.
+
+        Exactly ``[await self.read_package(r) for r in revisions]`` (the same results, and
+        the same error for the first revision that cannot be read), which is also the
+        implementation for an adapter with no cheaper way; git reads them all in one
+        worker-thread call, reading each distinct tree once.
+        """
         ...
 
     async def highest_revision(self, package: str) -> int:

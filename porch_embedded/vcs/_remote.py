@@ -209,13 +209,28 @@ class Remote:
             if sha is not None and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}")
         }
 
-    def fetch_blocking(self, repo: Repo) -> dict[str, str]:
+    def fetch_blocking(self, repo: Repo, known: Mapping[str, str] | None = None) -> dict[str, str]:
         """Fetch every branch and tag into ``repo``'s object store; return the remote refs.
 
+        ``known`` is what the caller's refs say (server names): refs that still point
+        where it says are not checked against the object store, so an unchanged
+        repository costs one ref listing, and a changed one only its changed refs' objects.
         The caller mirrors the refs into its own namespace; nothing here writes a ref.
         """
+        store = repo.object_store
+        seen = known or {}
+
+        def determine_wants(refs: Mapping[bytes, bytes | None], depth: int | None = None) -> list[bytes]:
+            wants: dict[bytes, None] = {}
+            for name, sha in refs.items():
+                if sha is None or name.endswith(b"^{}") or not name.startswith((b"refs/heads/", b"refs/tags/")):
+                    continue
+                if seen.get(name.decode()) != sha.decode() and sha not in store:
+                    wants[sha] = None
+            return list(wants)
+
         with self.errors("fetching"), self.client() as client:
-            result = client.fetch(b"", repo)
+            result = client.fetch(b"", repo, determine_wants=determine_wants)  # type: ignore[arg-type]
         return {
             name.decode(): sha.decode()
             for name, sha in result.refs.items()

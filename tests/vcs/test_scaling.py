@@ -8,15 +8,17 @@ CLI on the server says is new in the pushed commit.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dulwich.objects import ShaFile
 from dulwich.repo import Repo
 
-from porch_embedded.vcs import DraftWrite
+from porch_embedded.vcs import DraftWrite, GitCache
 from porch_embedded.vcs import _remote
-from tests.parts.git_server import GitServer, Seeder, kptfile, package_files
+from porch_embedded.vcs._cache import remote_view
+from tests.parts.git_server import GitServer, Seeder, kptfile, package_files, run_git
 from tests.vcs.conftest import Opener
 
 INIT = {"type": "init", "init": {"description": "d"}}
@@ -105,3 +107,53 @@ async def test_a_commit_on_a_base_the_server_may_lack_falls_back_to_a_complete_p
     assert walked == [1]
     assert git_server.refs("moved")["refs/heads/drafts/q/ws"] == draft.commit
     git_server.git("moved", "fsck", "--connectivity-only")
+
+
+def objects_in_packs(path: Path) -> int:
+    """How many objects the packs of a (cache) repository hold, duplicates included."""
+    out = run_git("count-objects", "-v", cwd=path)
+    return int(next(line.split()[1] for line in out.splitlines() if line.startswith("in-pack:")))
+
+
+async def test_a_fetch_downloads_only_what_changed_and_mirrors_refs_in_one_batch(
+    git_server: GitServer, cache: GitCache, open_repo: Opener, tmp_path: Path
+) -> None:
+    seed = git_server.create_repo("grow")
+    seed_history(seed, packages=5, revisions=6)
+    async with open_repo("grow") as repo:
+        cached = cache.shared(git_server.url("grow")).path
+        before = objects_in_packs(cached)
+        seed.commit({"catalog/p0/rev.yaml": "rev: 7\n"}, message="one more", tags=["catalog/p0/v7"])
+        git_server.git("grow", "tag", "-d", "catalog/p1/v1")
+        for index in range(30):
+            git_server.git("grow", "tag", f"extra/t{index}", "main")
+        await repo.fetch()
+        # one commit, its root tree, catalog/, catalog/p0/ and the new rev.yaml (plus the
+        # bases a thin pack's deltas need, appended locally): not the whole history again
+        assert 5 <= objects_in_packs(cached) - before <= 10 < before
+        expected = git_server.refs("grow")
+        assert {r.ref for r in (await repo.snapshot()).revisions if r.ref.startswith("refs/tags/catalog/p0/")} == {
+            f"refs/tags/catalog/p0/v{n}" for n in range(1, 8)
+        }
+    # what is on disk is what the server has: a new process (a new GitCache on the same
+    # directory) reads exactly the server's refs back
+    reopened = GitCache(cache.root.parent)
+    with Repo(str(reopened.shared(git_server.url("grow")).path)) as raw:
+        assert dict(remote_view(raw)) == expected
+    assert "refs/tags/catalog/p1/v1" not in expected and "refs/tags/extra/t29" in expected
+
+
+async def test_a_batch_read_returns_what_single_reads_return(git_server: GitServer, open_repo: Opener) -> None:
+    seed = git_server.create_repo("batch")
+    seed_history(seed, packages=3, revisions=3)
+    async with open_repo("batch") as repo:
+        await repo.save_draft(DraftWrite("catalog/p0", "ws", {"Kptfile": kptfile("p0"), "d.yaml": "d: 1\n"}))
+        revisions = list((await repo.snapshot()).revisions)
+        assert len({r.tree for r in revisions}) < len(revisions)  # placeholders share trees with tags
+        singles = [await repo.read_package(r) for r in revisions]
+        batch = await repo.read_packages(revisions)
+        assert batch == singles and [list(f) for f in batch] == [list(f) for f in singles]
+        assert await repo.read_packages([]) == []
+        batch[0]["Kptfile"] = "changed"  # each result is the caller's own
+        assert (await repo.read_packages(revisions[:1]))[0]["Kptfile"] != "changed"
+        assert all(batch[i] is not batch[j] for i in range(len(batch)) for j in range(i))
