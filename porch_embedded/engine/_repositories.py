@@ -280,13 +280,18 @@ class Repositories:
             return SyncResult(len({r.package for r in snapshot.revisions}), snapshot.branch_commit, version, changed)
 
     async def reconcile(self, handle: RepositoryHandle, repository: Body, snapshot: Snapshot) -> int:
-        """Write the store changes that make it describe ``snapshot``; return how many objects changed."""
+        """Write the store changes that make it describe ``snapshot``; return how many objects changed.
+
+        Reads only what changed: PackageRevision rows are listed (small), but the files of a
+        PackageRevisionResources are fetched only for the revisions whose commit, lifecycle
+        or latest label changed. It relies on the engine's invariant that a
+        PackageRevision and its PackageRevisionResources are always written and deleted
+        together, in one store transaction.
+        """
         namespace, name = handle.namespace, handle.name
         by_repository = (FieldMatch(("spec", "repository"), "=", name),)
         stored = {item["metadata"]["name"]: item for item in (await self._store.list(
             ListQuery(PACKAGE_REVISION.resource, namespace, fields=by_repository))).items}
-        stored_resources = {item["metadata"]["name"]: item for item in (await self._store.list(
-            ListQuery(PACKAGE_REVISION_RESOURCES.resource, namespace, fields=by_repository))).items}
         stored_packages = {item["metadata"]["name"]: item for item in (await self._store.list(
             ListQuery(PACKAGE.resource, namespace, fields=by_repository))).items}
         latest = latest_numbers(list(snapshot.revisions))
@@ -303,13 +308,14 @@ class Repositories:
                 and revision.lifecycle in ("Published", "DeletionProposed")
             unchanged = kept is not None and (kept.get("status") or {}).get("selfLock", {}).get("git", {}).get(
                 "commit") == revision.commit and kept["spec"].get("lifecycle") == revision.lifecycle \
-                and kept["spec"].get("revision", 0) == revision.revision and object_name in stored_resources
+                and kept["spec"].get("revision", 0) == revision.revision
             if unchanged:
                 assert kept is not None
                 has_label = (kept["metadata"].get("labels") or {}).get("kpt.dev/latest-revision") == "true"
                 if has_label != is_latest:
-                    body = revision_body(repository, revision, kptfile_of(
-                        stored_resources[object_name]["spec"]["resources"]), kept=kept, latest=is_latest)
+                    stored_files = (await self._resources_of(namespace, object_name) or {}).get("spec", {})
+                    body = revision_body(repository, revision, kptfile_of(stored_files.get("resources") or {}),
+                                         kept=kept, latest=is_latest)
                     steps.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
                 continue
             steps.append((revision, object_name, kept, is_latest))
@@ -323,25 +329,22 @@ class Repositories:
             revision, object_name, kept, is_latest = step
             files = next(contents)
             body = revision_body(repository, revision, kptfile_of(files), kept=kept, latest=is_latest)
-            resources = resources_body(body, files, (stored_resources.get(object_name, {}).get("status") or {}).get(
-                "renderStatus"))
+            stored_resources = await self._resources_of(namespace, object_name) if kept is not None else None
+            resources = resources_body(body, files, ((stored_resources or {}).get("status") or {}).get("renderStatus"))
             if kept is None:
                 changes.append(Create(PACKAGE_REVISION.resource, body))
             else:
                 changes.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
-            if object_name in stored_resources:
+            if stored_resources is not None:
                 changes.append(Update(PACKAGE_REVISION_RESOURCES.resource, resources,
-                                      stored_resources[object_name]["metadata"]["resourceVersion"]))
+                                      stored_resources["metadata"]["resourceVersion"]))
             else:
                 changes.append(Create(PACKAGE_REVISION_RESOURCES.resource, resources))
         for object_name, kept in stored.items():
             if object_name not in seen:
                 changes.append(Delete(PACKAGE_REVISION.resource, namespace, object_name,
                                       expect_rv=kept["metadata"]["resourceVersion"]))
-        for object_name, kept in stored_resources.items():
-            if object_name not in seen:
-                changes.append(Delete(PACKAGE_REVISION_RESOURCES.resource, namespace, object_name,
-                                      expect_rv=kept["metadata"]["resourceVersion"]))
+                changes.append(Delete(PACKAGE_REVISION_RESOURCES.resource, namespace, object_name))
         packages = {r.package for r in snapshot.revisions}
         for package in sorted(packages):
             object_name = package_object_name(name, package)
@@ -363,6 +366,12 @@ class Repositories:
                 log.info("repository %s/%s changed while syncing; the next sync catches up", namespace, name)
                 raise
         return len(changes)
+
+    async def _resources_of(self, namespace: str, name: str) -> Body | None:
+        try:
+            return await self._store.get(PACKAGE_REVISION_RESOURCES.resource, namespace, name)
+        except NotFound:
+            return None
 
     def known(self) -> list[tuple[str, str]]:
         return list(self._handles)
