@@ -20,7 +20,7 @@ import trio
 from croniter import croniter
 
 from porch_embedded.engine import Engine
-from porch_embedded.errors import Conflict, NotFound, StatusError
+from porch_embedded.errors import Conflict, Internal, NotFound, StatusError
 from porch_embedded.kinds import REPOSITORY, Body
 from porch_embedded.meta import format_time, parse_time
 from porch_embedded.store import ListQuery, WatchQuery
@@ -112,6 +112,9 @@ async def _full_sync(engine: Engine, settings: SyncSettings, repository: Body) -
             result = await engine.sync_repository(namespace, name)
     except (StatusError, trio.TooSlowError) as error:
         return _failure(settings, namespace, name, generation, error)
+    except Exception as error:  # a bug syncing one repository must not stop the others
+        log.exception("unexpected error syncing repository %s/%s", namespace, name)
+        return _failure(settings, namespace, name, generation, _bug(error))
     following = _next_full_sync(repository, started, settings.default_interval_s)
     status = {
         "conditions": [_condition(True, "Ready", "Repository Ready", generation)],
@@ -119,6 +122,10 @@ async def _full_sync(engine: Engine, settings: SyncSettings, repository: Body) -
         "observedGeneration": generation, "packageCount": result.package_count, "gitCommitHash": result.commit,
     }
     return status, max(1.0, (following - _now()).total_seconds())
+
+
+def _bug(error: Exception) -> Internal:
+    return Internal(f"internal error while syncing ({type(error).__name__}); the server log has the details")
 
 
 def _failure(settings: SyncSettings, namespace: str, name: str, generation: int,
@@ -153,7 +160,10 @@ async def _follow_repository(engine: Engine, settings: SyncSettings, namespace: 
             try:
                 with trio.fail_after(settings.sync_timeout_s):
                     await engine.check_repository(namespace, name)
-            except (StatusError, trio.TooSlowError) as error:
+            except Exception as error:  # noqa: BLE001 - a bug here must not stop the other repositories
+                if not isinstance(error, (StatusError, trio.TooSlowError)):
+                    log.exception("unexpected error checking repository %s/%s", namespace, name)
+                    error = _bug(error)
                 generation = int(repository["metadata"].get("generation", 1))
                 status, retry = _failure(settings, namespace, name, generation, error)
                 await _write_status(engine, namespace, name, status)
