@@ -61,6 +61,8 @@ POLL_INTERVAL_S = 1.0
 RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 POLL_BATCH = 1000
 CONNECT_TIMEOUT_S = 5
+TCP_USER_TIMEOUT_MS = 30_000
+"""Unacknowledged data on a connection for this long (a silent network partition) drops it."""
 POOL_TIMEOUT_S = 10.0
 def _connection_kwargs(url: str, password: str | None, application_name: str) -> dict[str, Any]:
     """libpq settings that bound every wait; the URL's own ``options`` (e.g. a
@@ -77,6 +79,7 @@ def _connection_kwargs(url: str, password: str | None, application_name: str) ->
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
         "options": options,
         "autocommit": True,
     }
@@ -200,12 +203,12 @@ class PostgresStore(ChangeShortcuts):
                 f"{type(exc).__name__}: {detail}"
             ) from None if self._target.secrets else exc
 
-    async def _thread(self, fn: Callable[[], T], what: str) -> T:
+    async def _thread(self, fn: Callable[[], T], what: str, *, abandon_on_cancel: bool = False) -> T:
         def guarded() -> T:
             with self._errors(what):
                 return fn()
 
-        return await trio.to_thread.run_sync(guarded, limiter=self._limiter)
+        return await trio.to_thread.run_sync(guarded, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
 
     def _read_tx(self, fn: Callable[[psycopg.Connection], T]) -> T:
         """Run ``fn`` in one REPEATABLE READ, READ ONLY transaction (one snapshot)."""
@@ -514,7 +517,9 @@ class PostgresStore(ChangeShortcuts):
             with self._pool.connection() as conn:
                 conn.execute("SELECT 1")
 
-        await self._thread(ping_blocking, "answer a ping")
+        # A ping writes nothing: when the caller's deadline passes (readyz during an
+        # outage), give up waiting for the thread rather than for the pool's timeout.
+        await self._thread(ping_blocking, "answer a ping", abandon_on_cancel=True)
 
     # -- leases and locks (several replicas): see _postgres_coordination -----------------
 
