@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 from dulwich.object_store import ObjectStoreGraphWalker
@@ -40,6 +41,11 @@ class Shared:
     refs: Mapping[str, str] | None = None
     """The cache's refs named as on the server, as ``remote_view`` would read them; None
     until loaded. Replaced whole under ``lock``, never changed in place."""
+    discovered: dict[str, Mapping[tuple[str, str], Any]] = field(default_factory=dict)
+    """Per registered directory, what discovery made of each (ref, object id) it last saw,
+    so that a snapshot only reads the refs that changed (see ``discover_blocking``)."""
+    branch_packages: dict[str, tuple[bytes, dict[str, bytes]]] = field(default_factory=dict)
+    """Per registered directory, the packages found in the last branch tree walked: (tree id, path -> tree)."""
 
     def view(self, repo: Repo) -> Mapping[str, str]:
         """The cache's refs: the in-memory view, or (before it is loaded) read from disk."""

@@ -15,11 +15,11 @@ import pytest
 from dulwich.objects import ShaFile
 from dulwich.repo import Repo
 
-from porch_embedded.vcs import DraftWrite, GitCache
-from porch_embedded.vcs import _remote
+from porch_embedded.vcs import DraftWrite, GitCache, GitSpec, open_git_adapter
+from porch_embedded.vcs import _discovery, _remote
 from porch_embedded.vcs._cache import remote_view
 from tests.parts.git_server import GitServer, Seeder, kptfile, package_files, run_git
-from tests.vcs.conftest import Opener
+from tests.vcs.conftest import GOOD, Opener
 
 INIT = {"type": "init", "init": {"description": "d"}}
 
@@ -157,3 +157,43 @@ async def test_a_batch_read_returns_what_single_reads_return(git_server: GitServ
         batch[0]["Kptfile"] = "changed"  # each result is the caller's own
         assert (await repo.read_packages(revisions[:1]))[0]["Kptfile"] != "changed"
         assert all(batch[i] is not batch[j] for i in range(len(batch)) for j in range(i))
+
+
+async def test_a_snapshot_reads_only_changed_refs_and_equals_a_full_discovery(
+    git_server: GitServer, open_repo: Opener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed = git_server.create_repo("inc")
+    seed_history(seed, packages=4, revisions=3)
+    async with open_repo("inc", directory="catalog") as repo:
+        draft = await repo.save_draft(DraftWrite("p0", "ws", {"Kptfile": kptfile("p0")}, task=INIT))
+        first = await repo.snapshot()
+        reads: list[str] = []
+        real = _discovery._read_ref
+
+        def counting(store: Any, history: Any, ref: str, sha: str, directory: str) -> Any:
+            reads.append(ref)
+            return real(store, history, ref, sha, directory)
+
+        monkeypatch.setattr(_discovery, "_read_ref", counting)
+        assert await repo.snapshot() == first and reads == []  # nothing changed: nothing read
+
+        seed.commit({"catalog/p1/rev.yaml": "rev: 4\n"}, tags=["catalog/p1/v4"])
+        git_server.git("inc", "tag", "-d", "catalog/p2/v1")
+        git_server.git("inc", "update-ref", "refs/heads/deletionProposed/catalog/p3/v2", "main")
+        await repo.propose(draft)
+        await repo.fetch()
+        second = await repo.snapshot()
+        assert sorted(reads) == [  # the new and moved refs, none of the other tags
+            "refs/heads/deletionProposed/catalog/p3/v2",
+            "refs/heads/main",
+            "refs/heads/proposed/catalog/p0/ws",
+            "refs/tags/catalog/p1/v4",
+        ]
+        lifecycles = {r.ref: r.lifecycle for r in second.revisions}
+        assert lifecycles["refs/tags/catalog/p3/v2"] == "DeletionProposed"
+        assert "refs/tags/catalog/p2/v1" not in lifecycles
+
+    fresh = GitCache(tmp_path / "another-cache")
+    async with open_git_adapter(fresh, GitSpec(git_server.url("inc"), directory="catalog"), GOOD) as other:
+        full = await other.snapshot()
+    assert second == full
