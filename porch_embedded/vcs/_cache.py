@@ -6,21 +6,28 @@ server's as of the last fetch or push. Ref helpers here are blocking.
 
 Reading thousands of ref files on every call costs O(refs), so ``Shared.refs`` keeps the
 same view in memory: loaded from disk once (under the lock), then replaced (never
-mutated) by every mirror and push, which write only the refs that changed, in one
-packed-refs rewrite for a fetch's batch. Readers take the current dict without a lock.
+mutated) by every mirror and push. Readers take the current dict without a lock. On
+disk, each change rewrites the packed-refs file from that view in one atomic write
+(formatting only, nothing is parsed back) and drops the loose files of the refs it
+touched, so any loose ref left on disk agrees with the view.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import trio
+from dulwich.file import GitFile
 from dulwich.object_store import ObjectStoreGraphWalker
+from dulwich.refs import DiskRefsContainer, write_packed_refs
 from dulwich.repo import Repo
 
 from porch_embedded.vcs import _layout as layout
@@ -46,6 +53,10 @@ class Shared:
     so that a snapshot only reads the refs that changed (see ``discover_blocking``)."""
     branch_packages: dict[str, tuple[bytes, dict[str, bytes]]] = field(default_factory=dict)
     """Per registered directory, the packages found in the last branch tree walked: (tree id, path -> tree)."""
+    package_walks: dict[bytes, tuple[tuple[str, bytes], ...]] = field(default_factory=dict)
+    """``find_packages``'s memo: the packages below each directory tree already walked."""
+    walk_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Guards ``package_walks``, which snapshots in several worker threads update in place."""
 
     def view(self, repo: Repo) -> Mapping[str, str]:
         """The cache's refs: the in-memory view, or (before it is loaded) read from disk."""
@@ -53,8 +64,14 @@ class Shared:
         return refs if refs is not None else remote_view(repo)
 
     def load(self, repo: Repo) -> Mapping[str, str]:
-        """The view, read from disk the first time; call only with ``lock`` held."""
+        """The view, read from disk the first time; call only with ``lock`` held.
+
+        Only this process writes the cache, and only under ``lock``: a packed-refs lock
+        file found here was left by a kill -9 and would block every later write, so it goes.
+        """
         if self.refs is None:
+            with suppress(FileNotFoundError):
+                os.remove(os.path.join(repo.controldir(), "packed-refs.lock"))
             self.refs = remote_view(repo)
         return self.refs
 
@@ -65,9 +82,14 @@ class CacheRepo(Repo):
     dulwich offers a fetch's server only ``refs/heads/*`` as what the client has; the
     cache keeps branches under ``refs/remotes/origin/`` and has no ``refs/heads/``, so
     without this every fetch that wants anything would download the whole history again.
+    ``have_heads`` (set from the view before a fetch) saves reading them from disk.
     """
 
+    have_heads: list[bytes] | None = None
+
     def get_graph_walker(self, heads: list[bytes] | None = None) -> ObjectStoreGraphWalker:  # type: ignore[override]
+        if heads is None:
+            heads = self.have_heads
         if heads is None:
             store = self.object_store
             heads = [sha for sha in self.refs.as_dict(LOCAL_BRANCHES.rstrip(b"/")).values() if sha in store]
@@ -121,27 +143,39 @@ def mirror(repo: Repo, shared: Shared, remote: Mapping[str, str]) -> None:
     ``shared.lock`` held.
     """
     current = shared.load(repo)
-    changed: dict[bytes, bytes | None] = {
-        local_name(ref): sha.encode() for ref, sha in remote.items() if current.get(ref) != sha
-    }
-    for ref in current.keys() - remote.keys():
-        changed[local_name(ref)] = None
+    changed = [ref for ref, sha in remote.items() if current.get(ref) != sha]
+    changed.extend(current.keys() - remote.keys())
     if changed:
-        repo.refs.add_packed_refs(changed)  # type: ignore[arg-type]
-    shared.refs = dict(remote)
+        view = dict(remote)
+        _store(repo, view, changed)
+        shared.refs = view
 
 
 def apply_updates(repo: Repo, shared: Shared, updates: Mapping[str, tuple[str, str]]) -> None:
     """Record a successful push in the cache, so reads see it without a fetch.
 
-    A push moves a few refs: each is written as a loose ref. Call with ``shared.lock`` held.
+    Call with ``shared.lock`` held.
     """
     view = dict(shared.load(repo))
     for ref, (_expected, new) in updates.items():
         if new:
-            repo.refs[local_name(ref)] = new.encode()
             view[ref] = new
         else:
-            repo.refs.remove_if_equals(local_name(ref), None)
             view.pop(ref, None)
+    _store(repo, view, updates)
     shared.refs = view
+
+
+def _store(repo: Repo, view: Mapping[str, str], touched: Iterable[str]) -> None:
+    """Write ``view`` as the cache's refs: packed-refs in one atomic write, touched loose refs dropped.
+
+    A kill -9 in between leaves refs that are stale, never corrupt; the next fetch mirrors
+    the server again.
+    """
+    refs = repo.refs
+    assert isinstance(refs, DiskRefsContainer)
+    for ref in touched:
+        with suppress(OSError):
+            os.remove(refs.refpath(local_name(ref)))
+    with GitFile(os.path.join(repo.controldir(), "packed-refs"), "wb") as f:
+        write_packed_refs(f, {local_name(ref): sha.encode() for ref, sha in view.items()})  # type: ignore[misc]

@@ -56,7 +56,8 @@ def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str
         if last is not None and last[0] == info.tree:
             packages = last[1]
         else:
-            packages = find_packages(store, info.tree, directory)
+            with shared.walk_lock:
+                packages = find_packages(store, info.tree, directory, shared.package_walks)
             shared.branch_packages[directory] = (info.tree, packages)
         for path, tree in sorted(packages.items()):
             revisions.append(

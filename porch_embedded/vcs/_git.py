@@ -169,7 +169,10 @@ class GitAdapter:
 
     def _fetch_blocking(self, repo: Repo) -> dict[str, str]:
         """Fetch what changed on the server and mirror its refs; call with the lock held."""
-        refs = self.remote.fetch_blocking(repo, self._shared.load(repo))
+        known = self._shared.load(repo)
+        if isinstance(repo, CacheRepo):
+            repo.have_heads = [sha.encode() for ref, sha in known.items() if ref.startswith(layout.HEADS)]
+        refs = self.remote.fetch_blocking(repo, known)
         mirror(repo, self._shared, refs)
         return refs
 

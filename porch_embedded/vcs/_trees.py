@@ -91,29 +91,49 @@ def is_package(store: BaseObjectStore | ObjectSink, tree_id: bytes) -> bool:
     return False
 
 
-def find_packages(store: BaseObjectStore | ObjectSink, root: bytes | None, directory: str) -> dict[str, bytes]:
+def find_packages(
+    store: BaseObjectStore | ObjectSink,
+    root: bytes | None,
+    directory: str,
+    memo: dict[bytes, tuple[tuple[str, bytes], ...]] | None = None,
+) -> dict[str, bytes]:
     """Every package under ``directory`` of the tree ``root``: full path -> its tree id.
 
     The directory itself is not a package of the repository (its name would be empty);
-    below it the walk stops at each Kptfile.
+    below it the walk stops at each Kptfile. ``memo`` maps a (non-package) tree id to the
+    packages below it (paths relative to it); trees are immutable, so a walk of a branch
+    that moved reads only the directories that changed. It is trimmed to the trees one
+    walk reached when it grows well past that, so it stays O(directories of one branch).
     """
     base = lookup_tree(store, root, directory)
     found: dict[str, bytes] = {}
     if base is None:
         return found
     prefix = directory.strip("/")
+    known = memo if memo is not None else {}
+    reached: set[bytes] = set()
 
-    def walk(tree_id: bytes, path: str) -> None:
-        for name, mode, sha in _tree(store, tree_id).iteritems():
-            if not stat.S_ISDIR(mode):
-                continue
-            child = f"{path}/{name.decode()}" if path else name.decode()
-            if is_package(store, sha):
-                found[child] = sha
-            else:
-                walk(sha, child)
+    def walk(tree_id: bytes) -> tuple[tuple[str, bytes], ...]:
+        reached.add(tree_id)
+        below = known.get(tree_id)
+        if below is None:
+            entries: list[tuple[str, bytes]] = []
+            for name, mode, sha in _tree(store, tree_id).iteritems():
+                if not stat.S_ISDIR(mode):
+                    continue
+                child = name.decode()
+                if is_package(store, sha):
+                    entries.append((child, sha))
+                else:
+                    entries.extend((f"{child}/{path}", tree) for path, tree in walk(sha))
+            below = known[tree_id] = tuple(entries)
+        return below
 
-    walk(base, prefix)
+    for path, tree in walk(base):
+        found[f"{prefix}/{path}" if prefix else path] = tree
+    if len(known) > 4 * len(reached) + 256:
+        for stale in known.keys() - reached:
+            del known[stale]
     return found
 
 
