@@ -9,6 +9,7 @@ has the secret values masked before it is used.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.objects import ZERO_SHA, Commit, ShaFile
 from dulwich.pack import pack_objects_to_data
 from dulwich.repo import Repo
+from urllib3.exceptions import ProtocolError
 
 from porch_embedded.errors import (
     RefConflict,
@@ -109,6 +111,24 @@ class PushRejected(Exception):
         self.statuses = dict(statuses)
 
 
+def _buffered_read(response: Any) -> Callable[..., bytes]:
+    """``read`` of an HTTP response through a 64 KiB buffer, with dulwich's error mapping.
+
+    dulwich reads a ref advertisement one pkt-line at a time (two reads per ref), and
+    each unbuffered urllib3 read costs tens of microseconds: at 10,000 refs that is most
+    of a push's client time. The buffer takes the body in large chunks instead.
+    """
+    buffered = io.BufferedReader(response, buffer_size=65536)
+
+    def read(size: int = -1) -> bytes:
+        try:
+            return buffered.read(size)
+        except ProtocolError as exc:
+            raise GitProtocolError(str(exc)) from exc
+
+    return read
+
+
 class _Client(Urllib3HttpGitClient):
     """dulwich's HTTP client, plus a bearer token sent only to the repository's own origin.
 
@@ -137,7 +157,8 @@ class _Client(Urllib3HttpGitClient):
     ) -> Any:
         if self._bearer and self._origin(url) == self._bearer_origin:
             headers = {**(headers or {}), "Authorization": f"Bearer {self._bearer}"}
-        return super()._http_request(url, headers, data, raise_for_status)
+        response, _unbuffered = super()._http_request(url, headers, data, raise_for_status)
+        return response, _buffered_read(response)
 
     def close(self) -> None:
         """Drop pooled connections now rather than at garbage collection."""
