@@ -135,18 +135,27 @@ def remote_view(repo: Repo) -> dict[str, str]:
     return view
 
 
-def mirror(repo: Repo, shared: Shared, remote: Mapping[str, str]) -> None:
+def mirror(repo: Repo, shared: Shared, remote: Mapping[str, str], only: Iterable[str] | None = None) -> None:
     """Make the cache's branch and tag refs exactly the server's (pruning the gone ones).
 
-    Only refs that differ are written, all in one packed-refs rewrite (a fetch after an
-    external push of many tags costs one file write, not one per ref). Call with
-    ``shared.lock`` held.
+    With ``only``, just those refs are made the server's (``remote`` then lists only
+    those of them that exist). Only refs that differ are written, all in one packed-refs
+    rewrite (a fetch after an external push of many tags costs one file write, not one
+    per ref). Call with ``shared.lock`` held.
     """
     current = shared.load(repo)
-    changed = [ref for ref, sha in remote.items() if current.get(ref) != sha]
-    changed.extend(current.keys() - remote.keys())
-    if changed:
+    if only is not None:
+        view = dict(current)
+        for ref in only:
+            if ref in remote:
+                view[ref] = remote[ref]
+            else:
+                view.pop(ref, None)
+    else:
         view = dict(remote)
+    changed = [ref for ref, sha in view.items() if current.get(ref) != sha]
+    changed.extend(current.keys() - view.keys())
+    if changed:
         _store(repo, view, changed)
         shared.refs = view
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -230,33 +230,38 @@ class Remote:
             if sha is not None and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}")
         }
 
-    def fetch_blocking(self, repo: Repo, known: Mapping[str, str] | None = None) -> dict[str, str]:
+    def fetch_blocking(
+        self, repo: Repo, known: Mapping[str, str] | None = None, only: Collection[str] | None = None
+    ) -> dict[str, str]:
         """Fetch every branch and tag into ``repo``'s object store; return the remote refs.
 
         ``known`` is what the caller's refs say (server names): refs that still point
         where it says are not checked against the object store, so an unchanged
         repository costs one ref listing, and a changed one only its changed refs' objects.
+        With ``only`` (full ref names), just those refs are listed (by the server when it
+        speaks protocol v2) and fetched, and only those that exist are returned.
         The caller mirrors the refs into its own namespace; nothing here writes a ref.
         """
         store = repo.object_store
         seen = known or {}
+        wanted = {name.encode() for name in only} if only is not None else None
+
+        def relevant(name: bytes, sha: bytes | None) -> bool:
+            if sha is None or name.endswith(b"^{}") or not name.startswith((b"refs/heads/", b"refs/tags/")):
+                return False
+            return wanted is None or name in wanted
 
         def determine_wants(refs: Mapping[bytes, bytes | None], depth: int | None = None) -> list[bytes]:
             wants: dict[bytes, None] = {}
             for name, sha in refs.items():
-                if sha is None or name.endswith(b"^{}") or not name.startswith((b"refs/heads/", b"refs/tags/")):
-                    continue
-                if seen.get(name.decode()) != sha.decode() and sha not in store:
-                    wants[sha] = None
+                if relevant(name, sha) and seen.get(name.decode()) != sha.decode() and sha not in store:  # type: ignore[union-attr]
+                    wants[sha] = None  # type: ignore[index]
             return list(wants)
 
+        prefixes = sorted(wanted) if wanted is not None else None
         with self.errors("fetching"), self.client() as client:
-            result = client.fetch(b"", repo, determine_wants=determine_wants)  # type: ignore[arg-type]
-        return {
-            name.decode(): sha.decode()
-            for name, sha in result.refs.items()
-            if sha is not None and name.startswith((b"refs/heads/", b"refs/tags/")) and not name.endswith(b"^{}")
-        }
+            result = client.fetch(b"", repo, determine_wants=determine_wants, ref_prefix=prefixes)  # type: ignore[arg-type]
+        return {name.decode(): sha.decode() for name, sha in result.refs.items() if relevant(name, sha)}  # type: ignore[union-attr]
 
     def push_blocking(
         self,

@@ -197,3 +197,27 @@ async def test_a_snapshot_reads_only_changed_refs_and_equals_a_full_discovery(
     async with open_git_adapter(fresh, GitSpec(git_server.url("inc"), directory="catalog"), GOOD) as other:
         full = await other.snapshot()
     assert second == full
+
+
+async def test_approve_builds_on_the_fresh_branch_head_fetching_only_the_refs_it_moves(
+    git_server: GitServer, open_repo: Opener
+) -> None:
+    seed = git_server.create_repo("fresh")
+    seed_history(seed, packages=3, revisions=2)
+    async with open_repo("fresh") as repo:
+        proposed = await repo.propose(await repo.save_draft(DraftWrite("app", "ws", {"Kptfile": kptfile("app")})))
+        moved = seed.commit({"elsewhere.txt": "x\n"}, tags=[f"other/t{n}" for n in range(20)])
+        published = await repo.approve(proposed, 1)
+        assert show_parents(git_server, "fresh", published.commit) == [moved, proposed.commit]
+        assert git_server.git("fresh", "show", f"{published.commit}:elsewhere.txt") == "x\n"
+        listed = {r.ref for r in (await repo.snapshot()).revisions}
+        assert "refs/tags/app/v1" in listed
+        await repo.fetch()  # the unrelated tags arrive with the next sync's fetch, as before
+        snap = await repo.snapshot()
+    refs = git_server.refs("fresh")
+    assert snap.version == _remote.refs_version(refs)
+    assert refs["refs/tags/app/v1"] == refs["refs/heads/main"] == published.commit
+
+
+def show_parents(server: GitServer, repo: str, commit: str) -> list[str]:
+    return server.git(repo, "show", "-s", "--format=%P", commit).split()
