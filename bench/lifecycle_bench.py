@@ -52,14 +52,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import make_server
 
 import httpx
 
@@ -70,9 +68,8 @@ from tests.parts.git_server import (  # noqa: E402
     PASSWORD,
     USERNAME,
     GitServer,
-    _QuietHandler,
-    _ThreadingWSGIServer,
     kptfile,
+    serve_git,
 )
 from tests.parts.server import ServerProcess, free_port  # noqa: E402
 
@@ -128,23 +125,6 @@ class Timings:
 
 
 # -- the git server ------------------------------------------------------------------------
-
-
-@contextmanager
-def git_http_server(root: Path) -> Iterator[GitServer]:
-    """tests.parts.git_server's server (git http-backend behind basic auth) on 127.0.0.1."""
-    root.mkdir(parents=True)
-    server = GitServer(root)
-    httpd = make_server("127.0.0.1", 0, server.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    server.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="git-server", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 def package_path(index: int) -> str:
@@ -551,7 +531,7 @@ def main() -> None:
     results: list[SizeResult] = []
     with tempfile.TemporaryDirectory(prefix="lifecycle-bench-") as temporary:
         scratch = Path(temporary)
-        with git_http_server(scratch / "srv") as git:
+        with serve_git(scratch / "srv") as git:
             for size in sizes:
                 results.append(run_size(size, args, git, scratch))
     print_table(results)

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -25,7 +26,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-__all__ = ["GitServer", "Seeder", "git_server"]
+__all__ = ["GitServer", "Seeder", "git_server", "serve_git"]
 
 USERNAME = "porch-tester"
 PASSWORD = "s3cret-Pa55word-xyzzy"
@@ -261,11 +262,10 @@ def package_files(path: str, *, extra: Mapping[str, str] | None = None) -> dict[
     return files
 
 
-@pytest.fixture
-def git_server(tmp_path: Path) -> Iterator[GitServer]:
-    """Start a git smart-HTTP server with auth on 127.0.0.1; always stop it."""
-    root = tmp_path / "srv"
-    root.mkdir()
+@contextmanager
+def serve_git(root: Path) -> Iterator[GitServer]:
+    """Serve the bare repositories under ``root`` (made if missing) on 127.0.0.1; always stop."""
+    root.mkdir(parents=True, exist_ok=True)
     server = GitServer(root)
     httpd = make_server(
         "127.0.0.1", 0, server.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
@@ -279,3 +279,10 @@ def git_server(tmp_path: Path) -> Iterator[GitServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[GitServer]:
+    """Start a git smart-HTTP server with auth on 127.0.0.1; always stop it."""
+    with serve_git(tmp_path / "srv") as server:
+        yield server
