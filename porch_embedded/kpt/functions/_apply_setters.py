@@ -16,6 +16,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from porch_embedded.kpt.functions._krm import (
+    FieldWalker,
     add_result,
     config_data,
     get_line_comment,
@@ -87,35 +88,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class _Applier:
+class _Applier(FieldWalker):
     """Walks one item, applying the setters and collecting (field path, value) changes."""
 
     def __init__(self, setters: dict[str, str]) -> None:
         self.setters = setters
         self.changes: list[tuple[str, str]] = []
 
-    def walk(self, node: Any, path: str) -> None:
-        if isinstance(node, CommentedMap):
-            for key in list(node.keys()):
-                child_path = f"{path}.{key}" if path else str(key)
-                value = node[key]
-                if isinstance(value, list):
-                    if self._array(node, key, child_path):
-                        continue
-                    self.walk(value, child_path)
-                elif isinstance(value, dict):
-                    self.walk(value, child_path)
-                else:
-                    self._scalar(node, key, child_path)
-        elif isinstance(node, CommentedSeq):
-            for index, value in enumerate(node):
-                child_path = f"{path}[{index}]"
-                if isinstance(value, (dict, list)):
-                    self.walk(value, child_path)
-                else:
-                    self._scalar(node, index, child_path)
+    def sequence(self, container: CommentedMap, key: Any, path: str) -> bool:
+        return self._array(container, key, path)
 
-    def _scalar(self, container: Any, key: Any, path: str) -> None:
+    def scalar(self, container: Any, key: Any, path: str) -> None:
         pattern = setter_pattern(get_line_comment(container, key))
         if not pattern or not _should_set(pattern, self.setters):
             return

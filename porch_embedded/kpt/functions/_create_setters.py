@@ -15,7 +15,14 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from porch_embedded.kpt.functions._krm import add_result, config_data, item_path, load_yaml, set_line_comment
+from porch_embedded.kpt.functions._krm import (
+    FieldWalker,
+    add_result,
+    config_data,
+    item_path,
+    load_yaml,
+    set_line_comment,
+)
 from porch_embedded.kpt.functions._registry import builtin
 
 __all__ = ["create_setters"]
@@ -33,7 +40,7 @@ def _go_quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-class _Creator:
+class _Creator(FieldWalker):
     """Adds setter comments to one item, recording (field path, comment, value) for results."""
 
     def __init__(self, scalars: list[tuple[str, str]], arrays: list[tuple[str, list[str]]]) -> None:
@@ -56,26 +63,12 @@ class _Creator:
                 position += 1
         return "".join(out)
 
-    def walk(self, node: Any, path: str) -> None:
-        if isinstance(node, CommentedMap):
-            for key in list(node.keys()):
-                child_path = f"{path}.{key}" if path else str(key)
-                value = node[key]
-                if isinstance(value, CommentedSeq):
-                    self._sequence(node, key, child_path)
-                if isinstance(value, (dict, list)):
-                    self.walk(value, child_path)
-                else:
-                    self._scalar(node, key, child_path)
-        elif isinstance(node, CommentedSeq):
-            for index, value in enumerate(node):
-                child_path = f"{path}[{index}]"
-                if isinstance(value, (dict, list)):
-                    self.walk(value, child_path)
-                else:
-                    self._scalar(node, index, child_path)
+    def sequence(self, container: CommentedMap, key: Any, path: str) -> bool:
+        if isinstance(container[key], CommentedSeq):
+            self._sequence(container, key, path)
+        return False
 
-    def _scalar(self, container: Any, key: Any, path: str) -> None:
+    def scalar(self, container: Any, key: Any, path: str) -> None:
         value = _text(container[key])
         if "\n" in value:
             return

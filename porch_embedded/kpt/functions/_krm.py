@@ -23,6 +23,7 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.tokens import CommentToken
 
 __all__ = [
+    "FieldWalker",
     "PATH_ANNOTATIONS",
     "add_result",
     "annotations",
@@ -249,3 +250,37 @@ def walk_scalars(node: Any, path: str = "") -> Iterator[tuple[Any, Any, str]]:
                 yield from walk_scalars(value, child_path)
             else:
                 yield node, index, child_path
+
+
+class FieldWalker:
+    """Walks an item's fields depth first with dotted paths (``spec.containers[0].image``).
+
+    Subclasses say what happens at a leaf (``scalar``) and may take over a sequence
+    (``sequence`` returns True when it handled it, so the walk does not descend).
+    """
+
+    def walk(self, node: Any, path: str = "") -> None:
+        if isinstance(node, CommentedMap):
+            for key in list(node.keys()):
+                child_path = f"{path}.{key}" if path else str(key)
+                value = node[key]
+                if isinstance(value, list) and self.sequence(node, key, child_path):
+                    continue
+                if isinstance(value, (dict, list)):
+                    self.walk(value, child_path)
+                else:
+                    self.scalar(node, key, child_path)
+        elif isinstance(node, CommentedSeq):
+            for index, value in enumerate(node):
+                child_path = f"{path}[{index}]"
+                if isinstance(value, (dict, list)):
+                    self.walk(value, child_path)
+                else:
+                    self.scalar(node, index, child_path)
+
+    def sequence(self, container: CommentedMap, key: Any, path: str) -> bool:
+        """A sequence under ``container[key]``; True if handled whole (default: walk into it)."""
+        return False
+
+    def scalar(self, container: Any, key: Any, path: str) -> None:
+        """A leaf value ``container[key]`` at ``path``."""
