@@ -186,15 +186,13 @@ class ResourceHandlers:
     async def watch(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "watch", "")
         accept = self._accept(request)
-        query = self._list_query(kind, info, request)
-        query = ListQuery(query.resource, query.namespace, query.labels, query.fields)
-        labels, fields = self._selectors(kind, info, request)
-        paths = [(kind.field_path(r.field) or (), r) for r in fields.requirements]
+        listed = self._list_query(kind, info, request)
+        query = ListQuery(listed.resource, listed.namespace, listed.labels, listed.fields)
 
         def matches(body: Body) -> bool:
             metadata = body.get("metadata") or {}
-            return labels.matches(metadata.get("labels")) and all(
-                r.matches(_field_value(body, path)) for path, r in paths)
+            return query.labels.matches(metadata.get("labels")) and all(
+                (_field_value(body, f.path) == f.value) == (f.operator == "=") for f in query.fields)
 
         rv_text = request.query.get("resourceVersion", "")
         if rv_text in ("", "0"):
