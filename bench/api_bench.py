@@ -3,7 +3,8 @@
 Starts ``porch-embedded serve --disable-controllers`` as a child process on a free
 loopback port with a fresh data directory (SQLite store), so that the Repository
 objects exercise the API machinery rather than thousands of syncs, drives it over HTTPS with httpx from one trio
-loop, and prints requests per second and p50/p99 latencies of each phase, then the
+loop, and prints requests per second and p50/p99 latencies of each phase ("max" where
+there are too few samples for a p99), then the
 server's peak RSS (VmHWM). Nothing is asserted: these are figures to read.
 
     python bench/api_bench.py [--objects 10000] [--concurrency 16] [--watchers 100]
@@ -27,6 +28,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._stats import quantile, tail  # noqa: E402
 from tests.parts.server import ServerProcess, free_port  # noqa: E402
 
 COLLECTION = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
@@ -37,11 +39,6 @@ def repository(index: int) -> dict[str, object]:
             "metadata": {"name": f"repo-{index:05d}", "labels": {"shard": str(index % 10)}},
             "spec": {"type": "git", "description": f"benchmark repository {index}",
                      "git": {"repo": f"http://127.0.0.1:1/org/repo-{index}.git", "directory": "packages"}}}
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 @dataclass(frozen=True)
@@ -59,12 +56,17 @@ class PhaseResult:
         return self.count / self.elapsed if self.elapsed else float("nan")
 
     def p(self, fraction: float) -> float:
-        return percentile(self.latencies, fraction) if self.latencies else float("nan")
+        return quantile(self.latencies, fraction)
+
+    def p99(self) -> str:
+        """The p99 latency in ms, printed as "max" (with the count) when there are too few samples."""
+        label, value = tail(self.latencies, 0.99)
+        return f"{label} {value * 1000:.1f} ms" + (f" of {len(self.latencies)}" if label == "max" else "")
 
 
-def report(name: str, count: int, elapsed: float, latencies: list[float]) -> None:
-    print(f"{name:<34} {count:>7} req  {count / elapsed:>9.0f} req/s  "
-          f"p50 {percentile(latencies, 0.50) * 1000:>8.2f} ms  p99 {percentile(latencies, 0.99) * 1000:>8.2f} ms")
+def report(result: PhaseResult) -> None:
+    print(f"{result.name:<34} {result.count:>7} req  {result.rate:>9.0f} req/s  "
+          f"p50 {result.p(0.5) * 1000:>8.2f} ms  {result.p99()}")
 
 
 Requester = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
@@ -200,9 +202,9 @@ async def main(args: argparse.Namespace) -> None:
                     if result.name == "watch fan-out":
                         print(f"{'watch fan-out':<34} {result.note} = {result.count} deliveries in "
                               f"{result.elapsed:.2f} s ({result.rate:.0f}/s); delivery p50 "
-                              f"{result.p(0.5) * 1000:.1f} ms, p99 {result.p(0.99) * 1000:.1f} ms")
+                              f"{result.p(0.5) * 1000:.1f} ms, {result.p99()}")
                         continue
-                    report(result.name, result.count, result.elapsed, result.latencies)
+                    report(result)
                     if result.note:
                         print(f"{'':<34} {result.note:>23}")
             print(f"{'server peak RSS':<34} {peak_rss_mib(server.process.pid):.0f} MiB")
