@@ -163,11 +163,16 @@ def _pki(settings: Settings) -> Pki:
 
 
 def issue_client_certificate_files(data_dir: Path, user: str, groups: tuple[str, ...], out: Path) -> tuple[Path, Path]:
-    """Write ``out.crt`` and ``out.key`` for a client certificate signed by the server's CA."""
+    """Write ``out.crt`` and ``out.key`` for a client certificate signed by the server's CA.
+
+    ``out`` is a prefix: ``certs/alice.dev`` gives ``certs/alice.dev.crt``. The key is made
+    anew with mode 0600, so a key file left readable by an earlier hand is not reused.
+    """
     pki = ensure_pki(data_dir / "pki")
     cert, key = issue_client_certificate(pki, user, groups)
-    cert_path, key_path = out.with_suffix(".crt"), out.with_suffix(".key")
+    cert_path, key_path = out.with_name(f"{out.name}.crt"), out.with_name(f"{out.name}.key")
     cert_path.write_bytes(cert)
+    key_path.unlink(missing_ok=True)
     key_path.touch(mode=0o600)
     key_path.write_bytes(key)
     return cert_path, key_path

@@ -76,8 +76,32 @@ def _sign(subject: x509.Name, public_key: ec.EllipticCurvePublicKey, issuer: x50
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _names_missing(certificate_path: Path, names: tuple[str, ...]) -> bool:
+    """Whether the certificate lacks any of ``names`` among its subject alternative names."""
+    if not names:
+        return False
+    certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
+    try:
+        present = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return True
+    return any(_general_name(name) not in present for name in names)
+
+
 def ensure_pki(directory: Path, extra_names: tuple[str, ...] = ()) -> Pki:
-    """Create the CA and serving certificate in ``directory`` unless they exist; return their paths."""
+    """Create the CA and serving certificate in ``directory`` unless they exist; return their paths.
+
+    A serving certificate that lacks one of ``extra_names`` (a --tls-san added on a later
+    start) is made again under the same CA, so clients that trust the CA keep working and
+    the new name verifies; names dropped from the flags stay in the certificate.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory / "ca.crt", directory / "ca.key", directory / "serving.crt", directory / "serving.key")
     if not pki.ca_cert.exists() or not pki.ca_key.exists():
@@ -87,16 +111,14 @@ def ensure_pki(directory: Path, extra_names: tuple[str, ...] = ()) -> Pki:
         _write_private(pki.ca_key, _key_pem(key))
         pki.ca_cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         pki.serving_cert.unlink(missing_ok=True)
+    if pki.serving_cert.exists() and _names_missing(pki.serving_cert, extra_names):
+        pki.serving_cert.unlink()
     if not pki.serving_cert.exists() or not pki.serving_key.exists():
         ca_cert, ca_key = _load(pki.ca_cert, pki.ca_key)
         key = ec.generate_private_key(ec.SECP256R1())
         sans: list[x509.GeneralName] = [x509.DNSName("localhost")]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
-        for name in extra_names:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
-            except ValueError:
-                sans.append(x509.DNSName(name))
+        sans += [_general_name(name) for name in extra_names]
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "porch-embedded")])
         certificate = _sign(subject, key.public_key(), ca_cert, ca_key, ca=False, sans=sans)
         _write_private(pki.serving_key, _key_pem(key))
