@@ -3,8 +3,9 @@
 Server-side apply is simplified (README, "differs on purpose"): absent objects are
 created, present ones get the applied fields merged in, and since field ownership is
 not tracked a later apply never removes a field. Strategic merge patch merges maps,
-honours ``$patch: replace|delete`` and ``$retainKeys``, and replaces lists of our own
-kinds whole (Porch's types declare no merge keys).
+honours ``$patch: replace|delete`` and ``$retainKeys``, replaces lists of Porch's
+kinds whole (its types declare no merge keys), and merges ObjectMeta's finalizers (as
+a set) and ownerReferences (by uid) as a kube-apiserver does.
 """
 
 from __future__ import annotations
@@ -120,3 +121,27 @@ async def test_kubectl_patch_defaults_to_strategic_merge(server: RunningServer) 
     result = json.loads((await kubectl(server, "get", "repo", "kpatch", "-o", "json")).stdout)
     assert result["metadata"]["labels"] == {"a": "1", "b": "2"}
     assert result["spec"]["description"] == "patched"
+
+
+async def test_strategic_merge_patch_merges_finalizers_and_owner_references(admin: httpx.AsyncClient) -> None:
+    body = manifest("owned", git={"repo": "http://127.0.0.1:1/owned.git"})
+    body["metadata"]["finalizers"] = ["example.com/a"]
+    body["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "one", "uid": "uid-1"},
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "two", "uid": "uid-2"}]
+    assert (await admin.post(COLLECTION, json=body)).status_code == 201
+    patch = {"metadata": {"finalizers": ["example.com/b", "example.com/a"],
+                          "ownerReferences": [{"uid": "uid-1", "$patch": "delete"},
+                                              {"uid": "uid-2", "controller": True},
+                                              {"apiVersion": "v1", "kind": "Secret", "name": "three", "uid": "uid-3"}]}}
+    merged = (await admin.patch(f"{COLLECTION}/owned", json=patch, headers=STRATEGIC)).json()
+    assert merged["metadata"]["finalizers"] == ["example.com/a", "example.com/b"]
+    assert merged["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "two", "uid": "uid-2", "controller": True},
+        {"apiVersion": "v1", "kind": "Secret", "name": "three", "uid": "uid-3"}]
+    removed = await admin.patch(f"{COLLECTION}/owned", headers=STRATEGIC,
+                                json={"metadata": {"$deleteFromPrimitiveList/finalizers": ["example.com/a"]}})
+    assert removed.json()["metadata"]["finalizers"] == ["example.com/b"]
+    bad = await admin.patch(f"{COLLECTION}/owned", headers=STRATEGIC,
+                            json={"metadata": {"ownerReferences": [{"name": "no-uid"}]}})
+    assert bad.status_code == 400 and "'uid'" in bad.json()["message"]
