@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from croniter import croniter
+
 from porch_embedded.errors import Cause
 from porch_embedded.kinds._common import condition_schema, envelope
 from porch_embedded.kinds._kind import Body, Kind, PrinterColumn
@@ -96,7 +98,23 @@ def _repository_causes(body: Body) -> list[Cause]:
     if kind == "oci" and not isinstance(spec.get("oci"), dict):
         causes.append(Cause("Required value: spec.oci is required when spec.type is oci", "spec.oci",
                             "FieldValueRequired"))
+    schedule = _dig(spec, ("sync", "schedule"))
+    if isinstance(schedule, str) and schedule.strip() and not _is_cron(schedule):
+        causes.append(Cause(
+            f'Invalid value: "{schedule}": spec.sync.schedule must be a 5-field cron expression (minute hour '
+            'day-of-month month day-of-week), e.g. "*/10 * * * *", or one of @hourly, @daily, @weekly, @monthly, '
+            '@yearly; leave it empty for the default interval',
+            "spec.sync.schedule"))
     return causes
+
+
+def _is_cron(schedule: str) -> bool:
+    """Five fields, or a descriptor, that the sync controller's croniter can schedule.
+
+    croniter also takes a sixth (seconds) field, which Porch's standard cron parser does not.
+    """
+    fields = schedule.split()
+    return (len(fields) == 5 or (len(fields) == 1 and fields[0].startswith("@"))) and croniter.is_valid(schedule)
 
 
 _IMMUTABLE_REPOSITORY_FIELDS = (

@@ -144,3 +144,24 @@ async def test_server_keeps_serving_after_every_refusal(admin: httpx.AsyncClient
         assert 400 <= response.status_code < 500, (payload, response.text)
         assert response.json()["kind"] == "Status"
     assert (await admin.post(COLLECTION, json=repository())).status_code == 201
+
+
+@pytest.mark.parametrize("schedule", ["bogus", "61 * * * *", "* * * * * *", "@every 1h"])
+async def test_a_sync_schedule_that_is_not_cron_is_invalid_and_nothing_changes(
+    admin: httpx.AsyncClient, schedule: str,
+) -> None:
+    body = repository("scheduled")
+    body["spec"]["sync"] = {"schedule": schedule}
+    refused = assert_status(await admin.post(COLLECTION, json=body), 422, "Invalid", "5-field cron expression")
+    assert [cause["field"] for cause in refused["details"]["causes"]] == ["spec.sync.schedule"]
+    assert (await admin.get(f"{COLLECTION}/scheduled")).status_code == 404
+
+    body["spec"]["sync"] = {"schedule": "*/10 * * * *"}
+    created = await admin.post(COLLECTION, json=body)
+    assert created.status_code == 201, created.text
+    changed = created.json()
+    changed["spec"]["sync"]["schedule"] = schedule
+    assert_status(await admin.put(f"{COLLECTION}/scheduled", json=changed), 422, "Invalid", f'"{schedule}"')
+    kept = (await admin.get(f"{COLLECTION}/scheduled")).json()
+    assert kept["spec"]["sync"]["schedule"] == "*/10 * * * *"
+    assert kept["metadata"]["resourceVersion"] == created.json()["metadata"]["resourceVersion"]
