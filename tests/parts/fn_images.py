@@ -2,8 +2,11 @@
 
 No internet is needed: each image is a tar of static busybox (with applet
 symlinks), a shell-script KRM function at /bin/fn (the entrypoint), an
-/etc/passwd with nobody and a /tmp of mode 1777 (``--read-only`` keeps the image's
-mode), imported with ``podman import``. Built once per session, pushed to the
+/etc/passwd with nobody, a /tmp of mode 1777 (``--read-only`` keeps the image's
+mode) and a /scratch of mode 1777 (writable for anyone unless the root is read-only:
+``--read-only`` mounts no tmpfs there), imported with ``podman import``. Every image runs as nobody (``USER
+65534``) except ``probe``, which runs as root unless the runner says otherwise, so
+that its report shows the runner's own confinement. Built once per session, pushed to the
 session's registry with its credentials, and removed (local and pulled copies)
 at the end. ``containers_conf`` is the podman configuration this host needs
 (runc, no default ulimits) and is used for every podman call of the tests.
@@ -27,6 +30,8 @@ from tests.parts.registry import Registry
 
 __all__ = ["FnImages", "build_rootfs", "containers_conf", "fn_images", "podman_env"]
 
+# Images without a USER of their own (they run as root by default).
+ROOT_BY_DEFAULT = frozenset({"probe"})
 APPLETS = ("sh", "cat", "sed", "sleep", "nc", "id", "touch", "yes", "echo", "cp", "head", "wc", "base64")
 
 # name -> shell script; every function reads its whole stdin first, as real ones do.
@@ -37,12 +42,24 @@ SCRIPTS: Mapping[str, str] = {
     "sleep": "cat >/dev/null\nexec sleep 3600\n",
     "flood": "cat >/dev/null\nexec yes 'kind: ConfigMap-flood-flood-flood-flood-flood'\n",
     "invalid-yaml": "cat >/dev/null\necho 'items: [unclosed: {'\n",
+    # Reports what confines it. It runs as root unless told otherwise (its image sets
+    # no USER), writes to /scratch (writable for anyone unless the root is read-only), connects
+    # to the "probe-target: HOST:PORT" its functionConfig names (a listener the default
+    # network reaches), and reads its cgroup limits (v1, or v2's files).
     "probe": (
-        "cat >/dev/null\n"
+        "input=$(cat)\n"
+        "target=$(printf '%s\\n' \"$input\" | sed -n 's/^ *probe-target: *//p')\n"
         "echo \"uid=$(id -u)\" >&2\n"
-        "if touch /probe 2>/dev/null; then echo rootfs=writable >&2; else echo rootfs=readonly >&2; fi\n"
-        "if echo x | nc -w 2 127.0.0.1 {port} >/dev/null 2>&1; then echo network=reached >&2;"
+        "if touch /scratch/probe 2>/dev/null; then echo rootfs=writable >&2; else echo rootfs=readonly >&2; fi\n"
+        "if echo x | nc -w 2 \"${target%:*}\" \"${target##*:}\" >/dev/null 2>&1; then echo network=reached >&2;"
         " else echo network=none >&2; fi\n"
+        "cg=/sys/fs/cgroup\n"
+        "if [ -f $cg/memory.max ]; then\n"
+        "  echo \"memory=$(cat $cg/memory.max) pids=$(cat $cg/pids.max) cpu=$(sed 's# #/#' $cg/cpu.max)\" >&2\n"
+        "else\n"
+        "  echo \"memory=$(cat $cg/memory/memory.limit_in_bytes) pids=$(cat $cg/pids/pids.max)"
+        " cpu=$(cat $cg/cpu/cpu.cfs_quota_us)/$(cat $cg/cpu/cpu.cfs_period_us)\" >&2\n"
+        "fi\n"
         "printf 'apiVersion: config.kubernetes.io/v1\\nkind: ResourceList\\nitems: []\\n'\n"
     ),
 }
@@ -82,7 +99,7 @@ def build_rootfs(directory: Path, script: str) -> Path:
         return item
 
     with tarfile.open(tar_path, "w") as tar:
-        for name, mode in (("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("dev", 0o755)):
+        for name, mode in (("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("scratch", 0o1777), ("dev", 0o755)):
             tar.addfile(info(name, tarfile.DIRTYPE, mode))
         tar.add(busybox, "bin/busybox")
         for applet in APPLETS:
@@ -107,14 +124,14 @@ def fn_images(
     work = tmp_path_factory.mktemp("fn-images")
     tag = secrets.token_hex(4)
     images = FnImages(scripts_dir=work)
-    port = oci_registry.host.rsplit(":", 1)[1]
     try:
         for name, script in SCRIPTS.items():
-            tar_path = build_rootfs(work / name, script.replace("{port}", port))
+            tar_path = build_rootfs(work / name, script)
             local = f"localhost/porch-embedded-test/fn-{name}:{tag}"
+            user = [] if name in ROOT_BY_DEFAULT else ["--change", "USER 65534"]
             subprocess.run(
-                ["podman", "import", "--quiet", "--change", 'ENTRYPOINT ["/bin/fn"]',
-                 "--change", "USER 65534", str(tar_path), local],
+                ["podman", "import", "--quiet", "--change", 'ENTRYPOINT ["/bin/fn"]', *user,
+                 str(tar_path), local],
                 check=True, capture_output=True, env=env,
             )
             images.local[name] = local

@@ -101,7 +101,7 @@ def _host_scripts(images: FnImages) -> dict[str, Path]:
         directory.mkdir()
         for name, script in SCRIPTS.items():
             path = directory / name
-            path.write_text("#!/bin/sh\n" + script.replace("{port}", "9"))
+            path.write_text("#!/bin/sh\n" + script)
             path.chmod(0o755)
     return {name: directory / name for name in SCRIPTS}
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from porch_embedded.errors import ServiceUnavailable
 from porch_embedded.runners import PodmanSettings
@@ -17,12 +19,81 @@ from tests.parts.registry import Registry
 from tests.runners.conftest import RESOURCE_LIST, containers_named, run_image
 
 
-async def test_function_runs_without_network_as_nobody_on_a_read_only_root(
-    fn_images: FnImages, podman_settings: PodmanSettings,
+# Linux's IP_FREEBIND: bind to podman's bridge address even before podman has created it.
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
+
+@dataclass
+class ProbeTarget:
+    """A listener on the host that a container on podman's default network reaches."""
+
+    address: str  # HOST:PORT, given to the probe in its functionConfig
+    connections: int = 0
+
+    def resource_list(self) -> bytes:
+        return (b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n"
+                b"  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: probe\n"
+                b"  data:\n    probe-target: " + self.address.encode() + b"\n")
+
+
+@pytest.fixture
+async def probe_target(containers_conf: Path, nursery: trio.Nursery) -> ProbeTarget:
+    """A listener on the gateway of podman's default network, counting connections.
+
+    Without ``--network=none`` a container gets an address on that bridge and
+    reaches the host there; with it, only ``lo`` exists and nothing is reached.
+    """
+    gateway = subprocess.run(
+        ["podman", "network", "inspect", "podman", "--format", "{{range .Subnets}}{{.Gateway}}{{end}}"],
+        check=True, capture_output=True, text=True, env=podman_env(containers_conf),
+    ).stdout.strip()
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+    await sock.bind((gateway, 0))
+    sock.listen()
+    target = ProbeTarget(f"{gateway}:{sock.getsockname()[1]}")
+
+    async def accept() -> None:
+        with sock:
+            while True:
+                connection, _ = await sock.accept()
+                target.connections += 1
+                connection.close()
+
+    nursery.start_soon(accept)
+    return target
+
+
+async def test_function_runs_as_nobody_without_network_on_a_read_only_root_within_limits(
+    fn_images: FnImages, podman_settings: PodmanSettings, probe_target: ProbeTarget,
 ) -> None:
-    output = await run_image(PodmanRunner(replace(podman_settings, pull_policy="never")), fn_images.local["probe"])
-    assert output.exit_code == 0
-    assert output.stderr.split() == ["uid=65534", "rootfs=readonly", "network=none"]
+    runner = PodmanRunner(replace(podman_settings, pull_policy="never", cpus=0.5))
+    output = await run_image(runner, fn_images.local["probe"], probe_target.resource_list())
+    assert output.exit_code == 0, output.stderr
+    await trio.testing.wait_all_tasks_blocked()  # the listener has taken any connection
+    assert output.stderr.split() == [
+        "uid=65534", "rootfs=readonly", "network=none",
+        f"memory={64 * 1024 * 1024}", "pids=64", "cpu=50000/100000",
+    ]
+    assert probe_target.connections == 0
+
+
+async def test_the_probe_sees_an_unconfined_container_as_unconfined(
+    fn_images: FnImages, podman_settings: PodmanSettings, probe_target: ProbeTarget, containers_conf: Path,
+) -> None:
+    """The probe itself can tell: as root, on a writable root, reaching the listener, unlimited."""
+    ran = await trio.run_process(
+        ["podman", "run", "--rm", "--interactive", "--pull=never", "--log-driver=none",
+         "--name", f"{podman_settings.name_prefix}-open", fn_images.local["probe"]],
+        stdin=probe_target.resource_list(), capture_stdout=True, capture_stderr=True,
+        env=podman_env(containers_conf),
+    )
+    report = ran.stderr.decode().split()
+    await trio.testing.wait_all_tasks_blocked()  # the listener has taken the connection
+    assert report[:3] == ["uid=0", "rootfs=writable", "network=reached"]
+    assert f"memory={64 * 1024 * 1024}" not in report and "pids=64" not in report
+    assert "cpu=50000/100000" not in report
+    assert probe_target.connections == 1
 
 
 async def test_image_is_pulled_from_a_private_registry_with_the_auth_file(
@@ -47,13 +118,16 @@ async def test_pull_policy_always_pulls_again_and_still_runs(
         assert output.exit_code == 0 and b"fn: sed" in output.stdout
 
 
-async def test_pull_without_credentials_is_service_unavailable_naming_the_image(
-    oci_registry: Registry, podman_settings: PodmanSettings,
+async def test_pull_without_credentials_is_refused_for_lack_of_them_and_works_with_them(
+    fn_images: FnImages, podman_settings: PodmanSettings,
 ) -> None:
-    runner = PodmanRunner(replace(podman_settings, auth_file=None, pull_policy="always"))
-    image = oci_registry.image("porch-embedded-test/fn-identity", "no-such-tag")
-    with pytest.raises(ServiceUnavailable, match="cannot pull function image 127.0.0.1:"):
-        await run_image(runner, image)
+    image = fn_images.remote["identity"]  # exists in the registry, which requires basic auth
+    anonymous = PodmanRunner(replace(podman_settings, auth_file=None, pull_policy="always"))
+    with pytest.raises(ServiceUnavailable, match=f"cannot pull function image {image}: .*unauthorized") as refused:
+        await run_image(anonymous, image)
+    assert "manifest unknown" not in str(refused.value)
+    authorized = PodmanRunner(replace(podman_settings, pull_policy="always"))
+    assert (await run_image(authorized, image)).stdout == RESOURCE_LIST
 
 
 async def test_missing_image_with_pull_policy_never_cannot_start(podman_settings: PodmanSettings) -> None:
