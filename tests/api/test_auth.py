@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -48,6 +49,12 @@ subjects:
 """
 
 
+def failure(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
+    """The Status body a kube-apiserver answers a refused request with."""
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "details": details, "code": code}
+
+
 async def test_tokens_certificates_and_rbac(tmp_path: Path, new_store_url: Callable[[], str]) -> None:
     tokens = tmp_path / "tokens.csv"
     tokens.write_text('alice-token,alice,1001\nbob-token,bob,1002,"approvers"\n')
@@ -70,17 +77,25 @@ async def test_tokens_certificates_and_rbac(tmp_path: Path, new_store_url: Calla
             assert (await alice.get("/apis")).status_code == 200
         async with server.client(token="bob-token") as bob:
             assert (await bob.get(REPOS)).status_code == 403
+            # allowed: the request reaches the handler, which has no such revision
             approval = await bob.put(APPROVAL, json={"metadata": {"name": "repo.pkg.ws"}})
-            assert approval.status_code != 403
+            assert (approval.status_code, approval.json()) == (404, failure(
+                404, "NotFound", 'packagerevisions.porch.kpt.dev "repo.pkg.ws" not found',
+                name="repo.pkg.ws", group="porch.kpt.dev", kind="packagerevisions"))
             denied_main = await bob.put(APPROVAL.removesuffix("/approval"), json={"metadata": {"name": "repo.pkg.ws"}})
-            assert denied_main.status_code == 403
-            assert 'cannot update resource "packagerevisions"' in denied_main.json()["message"]
+            assert (denied_main.status_code, denied_main.json()) == (403, failure(
+                403, "Forbidden", 'packagerevisions.porch.kpt.dev "repo.pkg.ws" is forbidden: User "bob" cannot '
+                'update resource "packagerevisions" in API group "porch.kpt.dev" in the namespace "team-a"',
+                name="repo.pkg.ws", group="porch.kpt.dev", kind="packagerevisions"))
 
         cert = issue_client_certificate_files(data, "carol", ("auditors",), tmp_path / "carol")
         async with server.client(token=None, cert=cert) as carol:
             assert (await carol.get(REPOS)).status_code == 200
             forbidden = await carol.delete(f"{REPOS}/anything")
-            assert 'User "carol"' in forbidden.json()["message"]
+            assert (forbidden.status_code, forbidden.json()) == (403, failure(
+                403, "Forbidden", 'repositories.config.porch.kpt.dev "anything" is forbidden: User "carol" cannot '
+                'delete resource "repositories" in API group "config.porch.kpt.dev" in the namespace "team-a"',
+                name="anything", group="config.porch.kpt.dev", kind="repositories"))
 
         async with server.client(token=None) as anonymous:
             assert (await anonymous.get(REPOS)).status_code == 401
