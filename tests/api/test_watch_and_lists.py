@@ -104,11 +104,18 @@ async def test_bookmarks_carry_the_current_resource_version(admin: httpx.AsyncCl
     assert int(events[0]["object"]["metadata"]["resourceVersion"]) >= int(created["metadata"]["resourceVersion"])
 
 
-async def test_watch_ends_after_timeout_seconds(admin: httpx.AsyncClient) -> None:
-    with trio.fail_after(10):
-        response = await admin.get(COLLECTION, params={"watch": "true", "timeoutSeconds": "1",
-                                                       "resourceVersion": "1"})
-    assert response.status_code == 200
+async def test_watch_ends_by_itself_after_timeout_seconds_having_carried_its_events(
+        admin: httpx.AsyncClient) -> None:
+    start = (await admin.get(COLLECTION)).json()["metadata"]["resourceVersion"]
+    await admin.post(COLLECTION, json=repository("first"))
+    await admin.post(COLLECTION, json=repository("second"))
+    events: list[dict[str, Any]] = []
+    with trio.fail_after(15):  # only bounds a stream that never ends (the server ends it after 1 s)
+        async with admin.stream("GET", COLLECTION, params={"watch": "true", "timeoutSeconds": "1",
+                                                           "resourceVersion": start}) as response:
+            assert response.status_code == 200
+            events += [json.loads(line) async for line in response.aiter_lines() if line.strip()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "first"), ("ADDED", "second")]
 
 
 async def test_label_selector_operators_on_list(admin: httpx.AsyncClient) -> None:
