@@ -8,6 +8,7 @@ to one of them as the shared admin token.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import ssl
 import time
@@ -25,7 +26,7 @@ from tests.parts.git_server import git_server
 from tests.parts.postgres import create_schema, drop_schema, postgres_run_database, schema_url
 from tests.parts.server import ServerProcess, free_port
 
-__all__ = ["Replica", "Replicas", "git_server", "postgres_run_database", "replicas", "shared_store"]
+__all__ = ["Lease", "Replica", "Replicas", "git_server", "postgres_run_database", "replicas", "shared_store"]
 
 TOKEN = "replica-admin-token-5b1e7c"
 REPOSITORIES = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
@@ -56,6 +57,29 @@ class SharedStore:
             row = conn.execute("SELECT holder FROM porch_leases WHERE name = %s AND expires_at > clock_timestamp()",
                                (LEASE,)).fetchone()
         return None if row is None else str(row[0])
+
+    def lease(self) -> Lease | None:
+        """The controller lease row as it is (held or lapsed), or None if never taken."""
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute("SELECT holder, acquired_at, expires_at FROM porch_leases WHERE name = %s",
+                               (LEASE,)).fetchone()
+        return None if row is None else Lease(str(row[0]), row[1], row[2])
+
+    def database_clock(self) -> dt.datetime:
+        """The database's clock now: the one that stamps the lease rows."""
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        return row[0]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One row of porch_leases: who took it when (by the database's clock), and when it lapses."""
+
+    holder: str
+    acquired_at: dt.datetime
+    expires_at: dt.datetime
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ from tests.parts.postgres import raw_store_contents
 from tests.replicas.conftest import REPOSITORIES, REVISIONS, Replica, Replicas, status_of
 
 SECRETS = "/api/v1/namespaces/default/secrets"
+FAILOVER_PROMISE_S = 14.0
+"""The README's promise: after a kill -9 another replica takes over within 10 to 14 s (the
+10 s lease plus one campaign interval, a third of the lease)."""
 
 pytestmark = pytest.mark.slow
 
@@ -184,8 +187,10 @@ def test_one_leader_and_failover_after_kill_9_runs_a_sync_asked_for_during_the_o
     assert sum(replica.holder_id() is not None for replica in replicas.members) == 1, \
         "exactly one replica may have led so far"
 
+    before_kill = replicas.store.database_clock()
     leader.process.kill9()
-    killed_at = time.monotonic()
+    lapsed = replicas.store.lease()  # the dead leader's last renewal is final
+    assert lapsed is not None and lapsed.holder == leader.holder_id()
     # During the outage: new content in git, and a sync asked for through a surviving replica.
     seeder.commit(package_files("during"), message="a package while the leader is dead")
     asked_at = now_stamp()
@@ -196,10 +201,15 @@ def test_one_leader_and_failover_after_kill_9_runs_a_sync_asked_for_during_the_o
                              headers={"content-type": "application/merge-patch+json"})
         assert patched.status_code == 200, patched.text
 
-    successor = replicas.leader(timeout_s=20, exclude=[leader])
-    took_over_s = time.monotonic() - killed_at
-    assert took_over_s < 15 + 1, f"the lease moved only after {took_over_s:.1f} s"  # 1 s: polling slack
+    # Waiting longer than the promise only lets the assertions below say by how much it was missed.
+    successor = replicas.leader(timeout_s=FAILOVER_PROMISE_S + 10, exclude=[leader])
     assert successor in others
+    taken = replicas.store.lease()
+    assert taken is not None and taken.holder == successor.holder_id()
+    # By the database's clock, which stamps the lease rows: no overlap, and within the promise.
+    assert taken.acquired_at >= lapsed.expires_at, (taken, lapsed)
+    took_over_s = (taken.acquired_at - before_kill).total_seconds()
+    assert took_over_s <= FAILOVER_PROMISE_S, f"the lease moved only {took_over_s:.2f} s after the kill"
     status = wait_synced(others[1], "fleet", after=asked_at, timeout_s=60)
     assert status.get("observedRunOnceAt") == run_once, status
     with others[1].client() as http:
