@@ -83,16 +83,19 @@ async def test_secret_data_is_encrypted_at_rest(server: RunningServer, admin: ht
     assert created.status_code == 201
     assert created.json()["data"]["password"] == "cGxhaW50ZXh0LW5lZWRsZQ=="
     if server.store_url.startswith("postgresql://"):
-        raw = raw_store_contents(server.store_url)
-        assert b"repo-auth" in raw  # the rows were read
+        at_rest = raw_store_contents(server.store_url)
     else:
         connection = sqlite3.connect(server.data_dir / "store.db")
         try:
             connection.execute("PRAGMA wal_checkpoint(FULL)")
         finally:
             connection.close()
-        raw = b"".join(path.read_bytes() for path in server.data_dir.glob("store.db*"))
-    assert b"cGxhaW50ZXh0LW5lZWRsZQ" not in raw and b"plaintext-needle" not in raw
+        at_rest = b""
+    # Every file the server keeps (the SQLite store, its WAL, logs, caches) as well.
+    at_rest += b"".join(path.read_bytes() for path in server.data_dir.rglob("*") if path.is_file())
+    assert b"repo-auth" in at_rest and b"kubernetes.io/basic-auth" in at_rest  # the Secret's row was read
+    for plaintext in (b"plaintext-needle", b"cGxhaW50ZXh0LW5lZWRsZQ"):
+        assert plaintext not in at_rest
 
 
 async def test_generate_name_and_resource_version_on_create(admin: httpx.AsyncClient) -> None:
