@@ -1,4 +1,4 @@
-"""kill -9 during a stream of approvals, then restart: git, the API and the cache agree."""
+"""kill -9 during a stream of approvals, then restart: git, the API and the cache agree, on either store."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server
 from tests.parts.server import ServerProcess, start_server_process
+from tests.server.conftest import store_args, store_contents
 
 __all__ = ["git_server"]
 
@@ -38,9 +40,12 @@ def wait_synced(http: httpx.Client, after: str = "") -> dict[str, Any]:
     raise AssertionError("the repository did not sync within 60 s")
 
 
-def test_kill_9_during_approvals_loses_nothing(tmp_path: Path, git_server: GitServer) -> None:
+def test_kill_9_during_approvals_loses_nothing(
+        tmp_path: Path, git_server: GitServer, new_store_url: Callable[[], str]) -> None:
     git_server.create_repo("crash").commit({"README.md": "x\n"})
-    server = start_server_process(tmp_path / "data", ["--function-runner", "none", "--sync-interval", "3600"])
+    store_url = new_store_url()
+    args = ["--function-runner", "none", "--sync-interval", "3600", *store_args(store_url)]
+    server = start_server_process(tmp_path / "data", args)
     try:
         with client(server) as http:
             secret = {"metadata": {"name": "crash-auth"}, "type": "kubernetes.io/basic-auth",
@@ -85,7 +90,7 @@ def test_kill_9_during_approvals_loses_nothing(tmp_path: Path, git_server: GitSe
         assert 4 <= len(approved) < PACKAGES
 
         before_restart = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        server.start(["--function-runner", "none", "--sync-interval", "3600"])
+        server.start(args)
         with client(server) as http:
             wait_synced(http, after=before_restart)
             items = {i["metadata"]["name"]: i for i in http.get(REVISIONS).json()["items"]}
@@ -101,5 +106,6 @@ def test_kill_9_during_approvals_loses_nothing(tmp_path: Path, git_server: GitSe
                 assert lifecycle == "Published" and items[name]["spec"]["revision"] == 1, name
             else:
                 assert lifecycle == "Proposed" and f"refs/heads/proposed/pkg{index}/ws" in refs, name
+        assert b"crash.pkg0.ws" in store_contents(store_url, server.data_dir)  # the store under test held them
     finally:
         server.stop()

@@ -1,15 +1,17 @@
-"""A kill -9 in the middle of a stream of creates loses no acknowledged object."""
+"""A kill -9 in the middle of a stream of creates loses no acknowledged object, on either store."""
 
 from __future__ import annotations
 
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from tests.parts.server import start_server_process
+from tests.server.conftest import store_args, store_contents
 
 COLLECTION = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
 
@@ -20,9 +22,11 @@ def repository(index: int) -> dict[str, object]:
             "spec": {"type": "git", "git": {"repo": f"http://127.0.0.1:1/{index}.git"}}}
 
 
-def test_kill_9_during_creates_loses_no_acknowledged_object(tmp_path: Path) -> None:
+def test_kill_9_during_creates_loses_no_acknowledged_object(tmp_path: Path, new_store_url: Callable[[], str]) -> None:
     data = tmp_path / "data"
-    server = start_server_process(data)
+    store_url = new_store_url()
+    store = store_args(store_url)
+    server = start_server_process(data, store)
     acknowledged: list[str] = []
     failures: list[str] = []
     try:
@@ -53,7 +57,7 @@ def test_kill_9_during_creates_loses_no_acknowledged_object(tmp_path: Path) -> N
         assert len(acknowledged) >= 200
         assert failures, "the writer should have seen the server die"
 
-        server.start()
+        server.start(store)
         with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(data / "pki" / "ca.crt")),
                           headers={"Authorization": f"Bearer {token}"}) as again:
             stored = {item["metadata"]["name"] for item in again.get(COLLECTION).json()["items"]}
@@ -61,5 +65,6 @@ def test_kill_9_during_creates_loses_no_acknowledged_object(tmp_path: Path) -> N
             assert len(stored) - len(acknowledged) <= 1, "at most the one unacknowledged in-flight create"
             fresh = again.post(COLLECTION, json=repository(10**6))
             assert fresh.status_code == 201
+        assert f"repo-{10**6}".encode() in store_contents(store_url, data)  # the store under test held them
     finally:
         server.stop()
