@@ -44,8 +44,8 @@ SCRIPTS: Mapping[str, str] = {
     "invalid-yaml": "cat >/dev/null\necho 'items: [unclosed: {'\n",
     # Reports what confines it. It runs as root unless told otherwise (its image sets
     # no USER), writes to /scratch (writable for anyone unless the root is read-only), connects
-    # to the "probe-target: HOST:PORT" its functionConfig names (a listener the default
-    # network reaches), and reads its cgroup limits (v1, or v2's files).
+    # to the "probe-target: HOST:PORT" its functionConfig names (a listener on the host's
+    # loopback, which a container on the host's network reaches), and reads its cgroup limits (v1, or v2's files).
     "probe": (
         "input=$(cat)\n"
         "target=$(printf '%s\\n' \"$input\" | sed -n 's/^ *probe-target: *//p')\n"

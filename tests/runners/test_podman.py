@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,13 +18,9 @@ from tests.parts.registry import Registry
 from tests.runners.conftest import RESOURCE_LIST, containers_named, run_image
 
 
-# Linux's IP_FREEBIND: bind to podman's bridge address even before podman has created it.
-_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
-
-
 @dataclass
 class ProbeTarget:
-    """A listener on the host that a container on podman's default network reaches."""
+    """A listener on the host's loopback that a container sharing the host's network reaches."""
 
     address: str  # HOST:PORT, given to the probe in its functionConfig
     connections: int = 0
@@ -37,21 +32,25 @@ class ProbeTarget:
 
 
 @pytest.fixture
-async def probe_target(containers_conf: Path, nursery: trio.Nursery) -> ProbeTarget:
-    """A listener on the gateway of podman's default network, counting connections.
+def host_network_conf(containers_conf: Path, tmp_path: Path) -> Path:
+    """This host's containers.conf, with containers on the host's network unless told otherwise.
 
-    Without ``--network=none`` a container gets an address on that bridge and
-    reaches the host there; with it, only ``lo`` exists and nothing is reached.
+    With it a container that is not given ``--network=none`` reaches the host's loopback,
+    so a runner that lost the flag is caught by a listener on 127.0.0.1 (no traffic ever
+    leaves loopback); with the flag, the container has only a ``lo`` of its own.
     """
-    gateway = subprocess.run(
-        ["podman", "network", "inspect", "podman", "--format", "{{range .Subnets}}{{.Gateway}}{{end}}"],
-        check=True, capture_output=True, text=True, env=podman_env(containers_conf),
-    ).stdout.strip()
+    conf = tmp_path / "containers-host-network.conf"
+    conf.write_text(containers_conf.read_text().replace("[containers]\n", '[containers]\nnetns = "host"\n', 1))
+    return conf
+
+
+@pytest.fixture
+async def probe_target(nursery: trio.Nursery) -> ProbeTarget:
+    """A listener on the host's 127.0.0.1, counting connections."""
     sock = trio.socket.socket()
-    sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
-    await sock.bind((gateway, 0))
+    await sock.bind(("127.0.0.1", 0))
     sock.listen()
-    target = ProbeTarget(f"{gateway}:{sock.getsockname()[1]}")
+    target = ProbeTarget(f"127.0.0.1:{sock.getsockname()[1]}")
 
     async def accept() -> None:
         with sock:
@@ -65,9 +64,9 @@ async def probe_target(containers_conf: Path, nursery: trio.Nursery) -> ProbeTar
 
 
 async def test_function_runs_as_nobody_without_network_on_a_read_only_root_within_limits(
-    fn_images: FnImages, podman_settings: PodmanSettings, probe_target: ProbeTarget,
+    fn_images: FnImages, podman_settings: PodmanSettings, probe_target: ProbeTarget, host_network_conf: Path,
 ) -> None:
-    runner = PodmanRunner(replace(podman_settings, pull_policy="never", cpus=0.5))
+    runner = PodmanRunner(replace(podman_settings, pull_policy="never", cpus=0.5, containers_conf=host_network_conf))
     output = await run_image(runner, fn_images.local["probe"], probe_target.resource_list())
     assert output.exit_code == 0, output.stderr
     await trio.testing.wait_all_tasks_blocked()  # the listener has taken any connection
@@ -79,14 +78,14 @@ async def test_function_runs_as_nobody_without_network_on_a_read_only_root_withi
 
 
 async def test_the_probe_sees_an_unconfined_container_as_unconfined(
-    fn_images: FnImages, podman_settings: PodmanSettings, probe_target: ProbeTarget, containers_conf: Path,
+    fn_images: FnImages, podman_settings: PodmanSettings, probe_target: ProbeTarget, host_network_conf: Path,
 ) -> None:
     """The probe itself can tell: as root, on a writable root, reaching the listener, unlimited."""
     ran = await trio.run_process(
         ["podman", "run", "--rm", "--interactive", "--pull=never", "--log-driver=none",
          "--name", f"{podman_settings.name_prefix}-open", fn_images.local["probe"]],
         stdin=probe_target.resource_list(), capture_stdout=True, capture_stderr=True,
-        env=podman_env(containers_conf),
+        env=podman_env(host_network_conf),
     )
     report = ran.stderr.decode().split()
     await trio.testing.wait_all_tasks_blocked()  # the listener has taken the connection
