@@ -9,11 +9,9 @@ so expected outputs are pasted from Porch's golden files unchanged.
 
 from __future__ import annotations
 
-import copy
 import io
-import warnings
 import shutil
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,26 +181,10 @@ def stable_yaml(text: str) -> Any:
     return yaml.safe_load(kept)
 
 
-class ServerBug(UserWarning):
-    """The server differs from Porch where it should not; reported, not fixed in this layer."""
-
-
-def assert_yaml(text: str, expected: Any, server_bugs: Mapping[str, Callable[[Any], None]] | None = None) -> None:
-    """Assert that YAML output equals Porch's golden ``expected`` as Porch's harness compares it.
-
-    ``server_bugs`` names known server divergences (reported) and how each changes the
-    golden document: the output must then match the golden with those changes, and each
-    one is reported as a ServerBug warning until the server is fixed.
-    """
+def assert_yaml(text: str, expected: Any) -> None:
+    """Assert that YAML output equals Porch's golden ``expected`` as Porch's harness compares it."""
     actual = stable_yaml(text)
-    if actual == expected:
-        return
-    patched = copy.deepcopy(expected)
-    for fix in (server_bugs or {}).values():
-        fix(patched)
-    assert actual == patched, "got:\n" + yaml.safe_dump(actual) + "\nwanted:\n" + yaml.safe_dump(patched)
-    for bug in server_bugs or {}:
-        warnings.warn(ServerBug(bug), stacklevel=2)
+    assert actual == expected, "got:\n" + yaml.safe_dump(actual) + "\nwanted:\n" + yaml.safe_dump(expected)
 
 
 @pytest.fixture
