@@ -1,88 +1,89 @@
 """The porchctl-compatible commands: ``rpkg`` and ``repo``, under ``porch-embedded`` or as ``porchctl``.
 
-``add_porchctl_commands`` hangs them on the ``porch-embedded`` parser; ``porchctl_main``
-is the ``porchctl`` entry point, the same commands at the top level. Both end in
-``run_parsed``, which turns failures into porchctl's output and exit codes:
-0 on success, 1 on any failure (flag errors included, as cobra does).
+Both entry points build one cobra-style tree (``_command``) whose root is named after
+the program, so ``porchctl rpkg pull NAME -n NS DIR`` and ``porch-embedded rpkg pull
+NAME -n NS DIR`` parse alike. ``run_porchctl`` turns failures into porchctl's output
+and exit codes: 0 on success, 1 on any failure (flag errors included, as cobra does).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from porch_embedded import __version__
+from porch_embedded.cli._command import Command, Flag, ParseError, parse_command_line
 from porch_embedded.cli._output import OutputError
-from porch_embedded.cli._repo import add_repo_verbs
-from porch_embedded.cli._rpkg import add_rpkg_verbs
-from porch_embedded.cli._session import STREAMS, CommandError, FlagError, Io, Session
+from porch_embedded.cli._repo import repo_commands
+from porch_embedded.cli._rpkg import rpkg_commands
+from porch_embedded.cli._session import CommandError, FlagError, Io, Session
 from porch_embedded.errors import StatusError
 
-__all__ = ["PORCHCTL_COMMANDS", "add_porchctl_commands", "porchctl_main", "run_parsed"]
+__all__ = ["PORCHCTL_COMMANDS", "add_porchctl_commands", "porchctl_main", "run_porchctl"]
 
 PORCHCTL_COMMANDS = frozenset({"rpkg", "rpackage", "repo", "repository"})
 
+RPKG_SUMMARY = "Manage packages and revisions (versions) of these packages."
+REPO_SUMMARY = "Manage package repositories."
 
-def _streams() -> Io:
-    return STREAMS.get() or Io.system()
-
-
-class PorchctlParser(argparse.ArgumentParser):
-    """An argparse parser that reports flag errors as porchctl does (``Error: ...``, exit 1)."""
-
-    def error(self, message: str) -> NoReturn:
-        stderr = _streams().stderr
-        stderr.write(f"Error: {message}\nRun '{self.prog} --help' for usage.\n")
-        raise SystemExit(1)
-
-    def print_help(self, file: TextIO | None = None) -> None:
-        super().print_help(file or _streams().stdout)
-
-    def print_usage(self, file: TextIO | None = None) -> None:
-        super().print_usage(file or _streams().stdout)
+KUBE_FLAGS = [
+    Flag("kubeconfig", help="Path to the kubeconfig file to use for CLI requests."),
+    Flag("namespace", shorthand="n", help="If present, the namespace scope for this CLI request"),
+    Flag("context", help="The name of the kubeconfig context to use"),
+    Flag("server", shorthand="s", help="The address and port of the Kubernetes API server"),
+]
+"""The connection flags porchctl takes from kubectl, persistent on ``rpkg`` and ``repo``."""
 
 
-def _common_flags() -> argparse.ArgumentParser:
-    """The global flags, accepted before or after the verb (defaults suppressed so positions don't clash)."""
-    common = argparse.ArgumentParser(add_help=False)
-    flags = common.add_argument_group("global flags")
-    flags.add_argument("--kubeconfig", default=argparse.SUPPRESS,
-                       help="path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    flags.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
-                       help="namespace of the request (default: the context's namespace)")
-    flags.add_argument("--context", default=argparse.SUPPRESS, help="the kubeconfig context to use")
-    flags.add_argument("-s", "--server", default=argparse.SUPPRESS, help="the address of the API server")
-    return common
+def _print_version(session: Session) -> None:
+    session.out(f"Version: {__version__}")
+
+
+def porchctl_tree(program: str) -> Command:
+    """The command tree: ``rpkg`` and ``repo`` with their verbs, and ``version``, under ``program``."""
+    root = Command(program, "Manage porch repositories and packages",
+                   long="Manage Porch repositories and the package revisions within them, over the API of a "
+                        "Porch server (porch-embedded).")
+    rpkg = Command("rpkg", RPKG_SUMMARY, long=RPKG_SUMMARY, aliases=("rpackage",), persistent=list(KUBE_FLAGS))
+    rpkg.add(*rpkg_commands())
+    repo = Command("repo", REPO_SUMMARY, long=REPO_SUMMARY, aliases=("repository",), persistent=list(KUBE_FLAGS))
+    repo.add(*repo_commands())
+    root.add(repo, rpkg, Command("version", f"Print the version number of {program}", run=_print_version))
+    return root
 
 
 def add_porchctl_commands(commands: Any) -> None:
-    """Add ``rpkg`` (alias ``rpackage``) and ``repo`` (alias ``repository``) to a subparsers action."""
-    common = _common_flags()
-    rpkg = commands.add_parser("rpkg", aliases=["rpackage"], parents=[common], help="manage package revisions",
-                               description="Manage packages and revisions (versions) of these packages.")
-    add_rpkg_verbs(rpkg.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=PorchctlParser),
-                   common)
-    repo = commands.add_parser("repo", aliases=["repository"], parents=[common], help="manage package repositories",
-                               description="Manage package repositories.")
-    add_repo_verbs(repo.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=PorchctlParser),
-                   common)
+    """List ``rpkg`` and ``repo`` in the ``porch-embedded`` argparse help; ``main`` runs them with run_porchctl."""
+    commands.add_parser("rpkg", aliases=["rpackage"], help="manage package revisions (porchctl rpkg)", add_help=False)
+    commands.add_parser("repo", aliases=["repository"], help="manage package repositories (porchctl repo)",
+                        add_help=False)
 
 
-def run_parsed(args: argparse.Namespace, io: Io | None = None) -> int:
-    """Run a parsed ``rpkg``/``repo`` command; print failures as porchctl does; return the exit code."""
-    io = io or _streams()
-    session = Session(args, io)
+def run_porchctl(program: str, argv: Sequence[str], io: Io) -> int:
+    """Parse ``argv`` as porchctl does, run the command, print failures as porchctl does; the exit code.
+
+    Flag and command-line errors print as ``error: <message>``; a failed command as
+    ``Error: <message> `` (kpt's format, trailing space included).
+    """
     try:
-        args.handler(session)
+        parsed = parse_command_line(porchctl_tree(program), argv)
+    except ParseError as error:
+        io.stderr.write(f"error: {error.message}\n")
+        return 1
+    if parsed.help:
+        io.stdout.write(parsed.command.help())
+        return 0
+    if parsed.command.run is None:
+        io.stderr.write(parsed.command.usage())
+        return 0
+    session = Session(parsed.values, io)
+    try:
+        parsed.command.run(session)
     except FlagError as error:
         io.stderr.write(f"error: {error.message}\n")
         return 1
-    except CommandError as error:
-        io.stderr.write(f"Error: {error.message} \n")
-        return 1
-    except StatusError as error:
+    except (CommandError, StatusError) as error:
         io.stderr.write(f"Error: {error.message} \n")
         return 1
     except OutputError as error:
@@ -94,25 +95,11 @@ def run_parsed(args: argparse.Namespace, io: Io | None = None) -> int:
 
 
 def porchctl_main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
-                  stderr: TextIO | None = None) -> int:
+                  stderr: TextIO | None = None, program: str = "porchctl") -> int:
     """The ``porchctl`` command: ``rpkg`` and ``repo`` at the top level, porchctl's flags and exit codes.
 
     Streams default to the process's; tests pass their own (the call is then safe in
     a worker thread next to an in-process server).
     """
     io = Io(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)
-    token = STREAMS.set(io)
-    try:
-        parser = PorchctlParser(prog="porchctl", parents=[_common_flags()],
-                                description="porchctl: manage package revisions and repositories of a Porch "
-                                            "API server (porch-embedded).")
-        parser.add_argument("--version", action="version", version=f"porchctl (porch-embedded) {__version__}")
-        add_porchctl_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                                    parser_class=PorchctlParser))
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as done:
-            return int(done.code or 0) if not isinstance(done.code, str) else 1
-        return run_parsed(args, io)
-    finally:
-        STREAMS.reset(token)
+    return run_porchctl(program, list(sys.argv[1:] if argv is None else argv), io)

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
+import json
 import re
 from typing import Any
 
 from croniter import croniter
 
-from porch_embedded.cli._rpkg import get_and_print
-from porch_embedded.cli._session import CommandError, Session, for_each_name
-from porch_embedded.errors import NotFound
+from porch_embedded.cli._command import Command, Flag
+from porch_embedded.cli._rpkg import OUTPUT_FLAGS, get_and_print
+from porch_embedded.cli._session import CommandError, FlagError, Session
+from porch_embedded.errors import NotFound, StatusError
 from porch_embedded.kinds import REPOSITORY, SECRET
 
-__all__ = ["add_repo_verbs", "run_once_at"]
+__all__ = ["format_rfc3339", "parse_go_duration", "repo_commands", "run_once_at"]
 
 MIN_RUN_ONCE = dt.timedelta(minutes=1)
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+SHORT_DURATION = "Warning: Duration must be at least 1 minute. Sync time adjusted to comply with minimum delay."
+EARLY_TIME = ("Warning: Scheduled time is within 1 minute or in the past. Sync time adjusted to comply with minimum "
+              "delay.")
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                 "h": 3600.0}
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,]\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 def _register(session: Session) -> None:
     args = session.args
-    url: str = args.repository
+    if not args.args:
+        raise CommandError("repository is required positional argument")
+    url: str = args.args[0]
     if url.startswith("oci://"):
         raise CommandError(f"cannot register {url}: OCI repositories are not supported by this server yet; "
                            "register a git repository instead")
@@ -54,13 +63,16 @@ def _register(session: Session) -> None:
 
 
 def _get(session: Session) -> None:
-    get_and_print(session, REPOSITORY, session.args.names, label_selector=session.args.selector or "")
+    get_and_print(session, REPOSITORY, session.args.args, label_selector=session.args.selector or "")
 
 
 def _unregister(session: Session) -> None:
+    if not session.args.args:
+        raise CommandError("REPOSITORY is a required positional argument")
+    name = session.args.args[0]
     client = session.client
-    repository = client.get(REPOSITORY, session.args.name)
-    client.delete(REPOSITORY, session.args.name)
+    repository = client.get(REPOSITORY, name)
+    client.delete(REPOSITORY, name)
     secret = (((repository.get("spec") or {}).get("git") or {}).get("secretRef") or {}).get("name")
     if secret and not session.args.keep_auth_secret:
         try:
@@ -69,102 +81,133 @@ def _unregister(session: Session) -> None:
             pass
 
 
-def run_once_at(value: str, now: dt.datetime) -> tuple[dt.datetime, str]:
-    """When ``--run-once`` asks for the sync: a Go duration from now or an RFC3339 time.
+def parse_go_duration(value: str) -> dt.timedelta | None:
+    """Go's time.ParseDuration ("90s", "1h30m", "1.5h", "-2m", "0"), or None if it is not one."""
+    body = value[1:] if value[:1] in ("+", "-") else value
+    if body == "0":
+        return dt.timedelta(0)
+    seconds, position = 0.0, 0
+    while position < len(body):
+        match = _DURATION_PART.match(body, position)
+        if not match or not (match.group(1) or match.group(2)):
+            return None
+        number = float(f"{match.group(1) or 0}.{match.group(2) or 0}")
+        seconds += number * _UNIT_SECONDS[match.group(3)]
+        position = match.end()
+    if not body:
+        return None
+    return dt.timedelta(seconds=-seconds if value.startswith("-") else seconds)
 
-    Returns the time and a warning (or "") when it was moved to the one-minute minimum.
-    Raises CommandError for anything else.
-    """
-    match = _DURATION.match(value.strip())
-    if value.strip() and match and any(match.groups()):
-        hours, minutes, seconds = (int(g or 0) for g in match.groups())
-        delay = dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
-        if delay < MIN_RUN_ONCE:
-            return now + MIN_RUN_ONCE, f"--run-once {value} is below the minimum of 1m; using 1m"
-        return now + delay, ""
+
+def parse_rfc3339(value: str) -> dt.datetime | None:
+    """Go's time.Parse(time.RFC3339, value), or None if it is not one."""
+    if not _RFC3339.match(value):
+        return None
     try:
-        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as error:
-        raise CommandError(f"invalid --run-once {value!r}: use a duration (10m, 1h30m) or an RFC3339 time") \
-            from error
-    if when.tzinfo is None:
-        raise CommandError(f"invalid --run-once {value!r}: an RFC3339 time needs a zone (e.g. Z)")
-    if when < now + MIN_RUN_ONCE:
-        return now + MIN_RUN_ONCE, f"--run-once {value} is less than 1m from now; using 1m from now"
-    return when, ""
+        return dt.datetime.fromisoformat(value.replace(",", ".").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def format_rfc3339(when: dt.datetime) -> str:
+    """Go's time.Format(time.RFC3339): whole seconds, Z for UTC, else the offset."""
+    offset = when.utcoffset() or dt.timedelta(0)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S")
+    if not offset:
+        return stamp + "Z"
+    minutes = int(abs(offset).total_seconds()) // 60
+    return f"{stamp}{'-' if offset < dt.timedelta(0) else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def run_once_at(value: str, now: dt.datetime) -> tuple[dt.datetime, str]:
+    """When ``--run-once`` asks for the sync, as porchctl computes it, and its warning (or "").
+
+    A Go duration from now or an RFC3339 time; under one minute from now is moved to one
+    minute from now with porchctl's warning; empty means one minute from now.
+    Raises FlagError("invalid --run-once value") for anything else, as porchctl does.
+    """
+    if not value:
+        return now + MIN_RUN_ONCE, ""
+    delay = parse_go_duration(value)
+    if delay is not None:
+        return (now + MIN_RUN_ONCE, SHORT_DURATION) if delay < MIN_RUN_ONCE else (now + delay, "")
+    when = parse_rfc3339(value)
+    if when is None:
+        raise FlagError("invalid --run-once value")
+    return (now + MIN_RUN_ONCE, EARLY_TIME) if when - now < MIN_RUN_ONCE else (when, "")
 
 
 def _sync(session: Session) -> None:
+    """Set spec.sync.runOnceAt on the named (or --all) repositories, with porchctl's lines.
+
+    As porchctl: a repository that cannot be read or updated is reported on stderr and
+    skipped; only finding none at all fails the command.
+    """
     args = session.args
-    client = session.client
-    if args.all or args.all_namespaces:
-        repositories = client.list(REPOSITORY, all_namespaces=args.all_namespaces).get("items") or []
-        targets = [(r["metadata"]["name"], r["metadata"].get("namespace", session.namespace)) for r in repositories]
-    elif args.names:
-        targets = [(name, session.namespace) for name in args.names]
-    else:
-        raise CommandError("name the repositories to sync, or use --all")
-    when, warning = run_once_at(args.run_once, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    when, warning = run_once_at(args.run_once, dt.datetime.now().astimezone().replace(microsecond=0))
+    if not args.all and not args.args:
+        raise FlagError("repository name(s) required unless --all is set")
     if warning:
-        session.err(f"warning: {warning}")
-    stamp = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    namespaces = dict(targets)
+        session.out(warning)
+    client = session.client
+    if args.all:
+        repositories = list(client.list(REPOSITORY, all_namespaces=args.all_namespaces).get("items") or [])
+    else:
+        repositories = []
+        for name in args.args:
+            try:
+                repositories.append(client.get(REPOSITORY, name))
+            except StatusError as error:
+                session.err(f"Error fetching repository {json.dumps(name)}: {error.message}")
+    if not repositories:
+        raise FlagError("no repositories found across all namespaces" if args.all_namespaces
+                        else f"no repositories found in namespace {json.dumps(session.namespace)}")
+    stamp = format_rfc3339(when.astimezone(dt.UTC))
+    for repository in repositories:
+        name = repository["metadata"]["name"]
+        repository.setdefault("spec", {}).setdefault("sync", {})["runOnceAt"] = stamp
+        try:
+            client.update(REPOSITORY, repository)
+        except StatusError as error:
+            session.err(f"Failed to update repository {json.dumps(name)}: {error.message}")
+            continue
+        session.out(f"Scheduled one-time sync for {json.dumps(name)} at {format_rfc3339(when)}")
 
-    def sync(name: str) -> None:
-        client.patch(REPOSITORY, name, {"spec": {"sync": {"runOnceAt": stamp}}}, namespace=namespaces[name])
-        session.out(f"Repository {name} sync scheduled at {stamp}")
 
-    for_each_name(session, [name for name, _ in targets], sync)
-
-
-def add_repo_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
-    """Add porchctl's ``repo`` verbs (and their aliases) to a subparsers action."""
-    def verb(name: str, aliases: list[str], handler: Any, summary: str, usage_text: str,
-             examples: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = verbs.add_parser(
-            name, aliases=aliases, parents=[common], help=summary, description=f"{summary}\n{usage_text}",
-            epilog=f"examples:\n{examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.set_defaults(handler=handler)
-        return parser
-
-    register = verb("reg", ["register"], _register, "Register a package repository.",
-                    "REPOSITORY is the git URL of the repository (oci:// repositories are not supported yet).",
-                    "  porchctl repo register https://github.com/org/blueprints.git --namespace=default\n"
-                    "  porchctl repo register https://github.com/org/deploy.git --name=foo --deployment "
-                    "--sync-schedule='*/10 * * * *'")
-    register.add_argument("repository", metavar="REPOSITORY")
-    register.add_argument("--name", default="", help="repository name (default: last segment of the URL)")
-    register.add_argument("--description", default="", help="description of the repository")
-    register.add_argument("--branch", default="main", help="branch where published packages are committed")
-    register.add_argument("--create-branch", action="store_true", help="create the branch if it does not exist")
-    register.add_argument("--directory", default="/", help="directory within the repository holding packages")
-    register.add_argument("--deployment", action="store_true", help="tag the repository as a deployment repository")
-    register.add_argument("--sync-schedule", default="", help="cron schedule (5 fields) for syncing the repository")
-    register.add_argument("--repo-basic-username", default="", help="username for basic auth to the repository")
-    register.add_argument("--repo-basic-password", default="", help="password for basic auth to the repository")
-
-    get = verb("get", ["ls", "list"], _get, "List registered repositories.",
-               "Shows all repositories, or only the named ones.",
-               "  porchctl repo get --namespace default\n  porchctl repo get foo --namespace bar")
-    get.add_argument("names", nargs="*", metavar="REPOSITORY_NAME")
-    get.add_argument("-o", "--output", default="",
-                     help="output format: wide, yaml, json, name, custom-columns=..., jsonpath=...")
-    get.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
-    get.add_argument("--no-headers", action="store_true", help="print tables without headers")
-    get.add_argument("--show-labels", action="store_true", help="add a LABELS column to tables")
-    get.add_argument("-l", "--selector", default="", help="label selector")
-
-    unregister = verb("unreg", ["unregister"], _unregister, "Unregister a repository.",
-                      "Deletes the Repository and, unless --keep-auth-secret, the Secret it references.",
-                      "  porchctl repo unreg registered-repository --namespace=default --keep-auth-secret")
-    unregister.add_argument("name", metavar="REPOSITORY_NAME")
-    unregister.add_argument("--keep-auth-secret", action="store_true",
-                            help="keep the Secret with the repository's credentials")
-
-    sync = verb("sync", ["reconcile"], _sync, "Schedule a one-time sync for registered repositories.",
-                "--run-once takes a duration (10m, 1h30m; minimum 1m) or an RFC3339 time (default: 1m from now).",
-                "  porchctl repo sync --all --namespace default\n  porchctl repo sync foo --run-once=10m")
-    sync.add_argument("names", nargs="*", metavar="REPOSITORY_NAME")
-    sync.add_argument("--all", action="store_true", help="sync every repository in the namespace")
-    sync.add_argument("-A", "--all-namespaces", action="store_true", help="sync every repository in all namespaces")
-    sync.add_argument("--run-once", default="1m", help="when to sync: a duration from now or an RFC3339 time")
+def repo_commands() -> list[Command]:
+    """porchctl's ``repo`` verbs (and their aliases)."""
+    return [
+        Command("reg REPOSITORY", "Register a package repository.", aliases=("register",), run=_register,
+                long="Register a package repository.\nREPOSITORY is the git URL of the repository (oci:// "
+                     "repositories are not supported yet).",
+                example="  porchctl repo register https://github.com/org/blueprints.git --namespace=default\n"
+                        "  porchctl repo register https://github.com/org/deploy.git --name=foo --deployment "
+                        "--sync-schedule='*/10 * * * *'",
+                flags=[Flag("name", help="Repository name (default: last segment of the URL)"),
+                       Flag("description", help="Description of the repository"),
+                       Flag("branch", default="main", help="Branch where published packages are committed"),
+                       Flag("create-branch", "bool", False, "Create the branch if it does not exist"),
+                       Flag("directory", default="/", help="Directory within the repository holding packages"),
+                       Flag("deployment", "bool", False, "Tag the repository as a deployment repository"),
+                       Flag("sync-schedule", help="Cron schedule (5 fields) for syncing the repository"),
+                       Flag("repo-basic-username", help="Username for basic auth to the repository"),
+                       Flag("repo-basic-password", help="Password for basic auth to the repository")]),
+        Command("get [REPOSITORY_NAME...]", "List registered repositories.", aliases=("ls", "list"), run=_get,
+                long="List registered repositories.\nShows all repositories, or only the named ones.",
+                example="  porchctl repo get --namespace default\n  porchctl repo get foo --namespace bar",
+                flags=list(OUTPUT_FLAGS)),
+        Command("unreg REPOSITORY", "Unregister a repository.", aliases=("unregister",), run=_unregister,
+                long="Unregister a repository.\nDeletes the Repository and, unless --keep-auth-secret, the "
+                     "Secret it references.",
+                example="  porchctl repo unreg registered-repository --namespace=default --keep-auth-secret",
+                flags=[Flag("keep-auth-secret", "bool", False, "Keep the Secret with the repository's credentials")]),
+        Command("sync [REPOSITORY_NAME...]", "Schedule a one-time sync for registered repositories.",
+                aliases=("reconcile",), run=_sync,
+                long="Schedule a one-time sync for registered repositories.\n--run-once takes a duration (10m, "
+                     "1h30m; minimum 1m) or an RFC3339 time (default: 1m from now).",
+                example="  porchctl repo sync --all --namespace default\n  porchctl repo sync foo --run-once=10m",
+                flags=[Flag("all", "bool", False, "Sync every repository in the namespace"),
+                       Flag("all-namespaces", "bool", False, "With --all, sync repositories in all namespaces",
+                            "A"),
+                       Flag("run-once", help="When to sync: a duration from now (minimum 1m) or an RFC3339 time")]),
+    ]

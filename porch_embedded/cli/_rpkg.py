@@ -7,20 +7,22 @@ server's message, which the runner prints in porchctl's ``Error: ... `` format.
 
 from __future__ import annotations
 
-import argparse
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+from porch_embedded.cli._command import Command, Flag
 from porch_embedded.cli._output import print_objects, print_table
 from porch_embedded.cli._resourcelist import directory_files, resource_list, resource_list_files, write_directory
 from porch_embedded.cli._session import CommandError, FlagError, Session, for_each_name
 from porch_embedded.kinds import PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Kind
 
-__all__ = ["add_rpkg_verbs", "get_and_print"]
+__all__ = ["OUTPUT_FLAGS", "get_and_print", "rpkg_commands"]
 
 API_VERSION = "porch.kpt.dev/v1alpha1"
 ANY_REVISION = -2
+UPGRADE_STRATEGIES = ("resource-merge", "fast-forward", "force-delete-replace", "copy-merge")
 
 
 def _revision_body(session: Session, repository: str, package: str, workspace: str,
@@ -57,11 +59,10 @@ def get_and_print(session: Session, kind: Kind, names: list[str], *, field_selec
         else:
             table = client.list(kind, all_namespaces=all_namespaces, field_selector=field_selector,
                                 label_selector=label_selector, table=True)
-        shown = print_table(table, session.io.stdout, wide=output == "wide", no_headers=args.no_headers,
-                            with_namespace=all_namespaces, show_labels=args.show_labels)
-        if not shown and not names:
-            session.err("No resources found" if all_namespaces
-                        else f"No resources found in {session.namespace} namespace.")
+        # Nothing at all for an empty list: porchctl prints tables through kubectl's printer
+        # alone, without kubectl get's "No resources found" line.
+        print_table(table, session.io.stdout, wide=output == "wide", no_headers=args.no_headers,
+                    with_namespace=all_namespaces, show_labels=args.show_labels)
         return
     if names:
         items = [client.get(kind, name) for name in names]
@@ -74,7 +75,7 @@ def get_and_print(session: Session, kind: Kind, names: list[str], *, field_selec
 
 def _get(session: Session) -> None:
     args = session.args
-    names: list[str] = args.names
+    names: list[str] = args.args
     if args.show_kptfile:
         if args.all_namespaces:
             raise FlagError("--show-kptfile cannot be combined with --all-namespaces")
@@ -107,16 +108,26 @@ def _require(value: str | None, message: str) -> str:
     return value
 
 
+def _positional(args: list[str], count: int, missing: str, extra: str = "") -> list[str]:
+    """The first ``count`` positional arguments; CommandError(missing) if fewer, CommandError(extra) if more."""
+    if len(args) < count:
+        raise CommandError(missing)
+    if extra and len(args) > count:
+        raise CommandError(extra)
+    return args[:count]
+
+
 def _init(session: Session) -> None:
     args = session.args
+    package = _positional(args.args, 1, "PACKAGE_NAME is a required positional argument")[0]
     repository = _require(args.repository, "--repository is required to specify target repository")
     workspace = _require(args.workspace, "--workspace is required to specify workspace name")
     init: dict[str, Any] = {"description": args.description}
     if args.keywords:
-        init["keywords"] = [k.strip() for k in args.keywords.split(",") if k.strip()]
+        init["keywords"] = list(args.keywords)
     if args.site:
         init["site"] = args.site
-    _create(session, _revision_body(session, repository, args.package, workspace,
+    _create(session, _revision_body(session, repository, package, workspace,
                                     {"type": "init", "init": init}), "initializing")
 
 
@@ -146,8 +157,10 @@ def parse_git_source(source: str, directory: str | None, ref: str | None) -> dic
 
 def _clone(session: Session) -> None:
     args = session.args
+    source, package = _positional(args.args, 2, "SOURCE_PACKAGE and NAME are required positional arguments; "
+                                                f"{len(args.args)} provided")
     repository = _require(args.repository, "--repository is required to specify downstream repository")
-    source: str = args.source
+    workspace = _require(args.workspace, "--workspace is required to specify downstream workspace name")
     if source.startswith("oci://"):
         upstream: dict[str, Any] = {"type": "oci", "oci": {"image": source.removeprefix("oci://")}}
     elif _GIT_URL.match(source):
@@ -158,15 +171,17 @@ def _clone(session: Session) -> None:
             raise CommandError("--directory and --ref apply only when SOURCE_PACKAGE is a git or oci URL")
         upstream = {"upstreamRef": {"name": source}}
     task = {"type": "clone", "clone": {"upstreamRef": upstream}}
-    _create(session, _revision_body(session, repository, args.package, args.workspace, task), "cloning")
+    _create(session, _revision_body(session, repository, package, workspace, task), "cloning")
 
 
 def _copy(session: Session) -> None:
     args = session.args
+    name = _positional(args.args, 1, "SOURCE_PACKAGE is a required positional argument",
+                       "too many arguments; SOURCE_PACKAGE is the only accepted positional arguments")[0]
     workspace = _require(args.workspace, "--workspace is required to specify workspace name")
-    source = session.client.get(PACKAGE_REVISION, args.source)
+    source = session.client.get(PACKAGE_REVISION, name)
     spec = source.get("spec") or {}
-    task = {"type": "edit", "edit": {"sourceRef": {"name": args.source}}}
+    task = {"type": "edit", "edit": {"sourceRef": {"name": name}}}
     _create(session, _revision_body(session, spec.get("repository", ""), spec.get("packageName", ""), workspace,
                                     task), "copying")
 
@@ -175,10 +190,11 @@ def _copy(session: Session) -> None:
 
 def _pull(session: Session) -> None:
     args = session.args
-    target = Path(args.directory) if args.directory else None
+    package = _positional(args.args, 1, "PACKAGE is a required positional argument")[0]
+    target = Path(args.args[1]) if len(args.args) > 1 else None
     if target is not None and target.exists():
         raise CommandError(f"cannot pull into {str(target)!r}: it already exists")
-    resources = session.client.get(PACKAGE_REVISION_RESOURCES, args.package)
+    resources = session.client.get(PACKAGE_REVISION_RESOURCES, package)
     files = dict((resources.get("spec") or {}).get("resources") or {})
     metadata = dict(resources.get("metadata") or {})
     if target is not None:
@@ -203,7 +219,8 @@ def _print_render_status(session: Session, status: dict[str, Any]) -> None:
 
 def _push(session: Session) -> None:
     args = session.args
-    source = args.directory or "-"
+    package = _positional(args.args, 1, "PACKAGE name is a required positional argument")[0]
+    source = args.args[1] if len(args.args) > 1 else "-"
     try:
         if source == "-":
             files, metadata = resource_list_files(session.io.stdin.read())
@@ -214,19 +231,19 @@ def _push(session: Session) -> None:
     if metadata is None:
         raise CommandError('no .KptRevisionMetadata found; use "porchctl rpkg pull" to download the remote '
                            "package metadata before pushing")
-    body_metadata = {"name": args.package, "namespace": session.namespace}
+    body_metadata = {"name": package, "namespace": session.namespace}
     for key in ("resourceVersion", "labels", "annotations"):
         if metadata.get(key):
             body_metadata[key] = metadata[key]
     body = {"apiVersion": API_VERSION, "kind": "PackageRevisionResources", "metadata": body_metadata,
             "spec": {"resources": files}}
-    session.progress(f"pushing {args.package}...")
+    session.progress(f"pushing {package}...")
     try:
         updated = session.client.update(PACKAGE_REVISION_RESOURCES, body)
     finally:
         session.progress("")
     _print_render_status(session, updated.get("status") or {})
-    session.out(f"{args.package} pushed")
+    session.out(f"{package} pushed")
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -256,7 +273,7 @@ def _propose(session: Session) -> None:
         _set_lifecycle(session, revision, "Proposed", approval=False)
         session.out(f"{name} proposed")
 
-    for_each_name(session, session.args.names, propose)
+    for_each_name(session, session.args.args, propose)
 
 
 def _approve(session: Session) -> None:
@@ -271,7 +288,7 @@ def _approve(session: Session) -> None:
             session.progress("")
         session.out(f"{name} approved")
 
-    for_each_name(session, session.args.names, approve)
+    for_each_name(session, session.args.args, approve)
 
 
 def _reject(session: Session) -> None:
@@ -287,7 +304,8 @@ def _reject(session: Session) -> None:
         else:
             raise CommandError(f"cannot reject {name} with lifecycle '{lifecycle}'")
 
-    for_each_name(session, session.args.names, reject)
+    for_each_name(session, _positional(session.args.args, 1, "PACKAGE_REVISION is a required positional argument")
+                  + session.args.args[1:], reject)
 
 
 def _propose_delete(session: Session) -> None:
@@ -302,7 +320,7 @@ def _propose_delete(session: Session) -> None:
         _set_lifecycle(session, revision, "DeletionProposed", approval=True)
         session.out(f"{name} proposed for deletion")
 
-    for_each_name(session, session.args.names, propose_delete)
+    for_each_name(session, session.args.args, propose_delete)
 
 
 def _delete(session: Session) -> None:
@@ -310,7 +328,7 @@ def _delete(session: Session) -> None:
         session.client.delete(PACKAGE_REVISION, name)
         session.out(f"{name} deleted")
 
-    for_each_name(session, session.args.names, delete)
+    for_each_name(session, session.args.args, delete)
 
 
 # -- upgrade -------------------------------------------------------------------------------------
@@ -328,15 +346,22 @@ def _upstream_of(revision: dict[str, Any]) -> str:
 
 def _upgrade(session: Session) -> None:
     args = session.args
-    workspace = _require(args.workspace, "--workspace is required to specify workspace name")
+    package = _positional(args.args, 1, "SOURCE_PACKAGE_REVISION is a required positional argument",
+                          "too many arguments; SOURCE_PACKAGE_REVISION is the only accepted positional arguments")[0]
+    if args.revision < 0:
+        raise CommandError("revision must be positive (and not main)")
+    workspace = _require(args.workspace, "workspace is required")
+    if args.strategy and args.strategy not in UPGRADE_STRATEGIES:
+        raise CommandError(f"invalid strategy {json.dumps(args.strategy)}; must be one of: "
+                           f"[{' '.join(UPGRADE_STRATEGIES)}]")
     client = session.client
-    local = client.get(PACKAGE_REVISION, args.package)
+    local = client.get(PACKAGE_REVISION, package)
     if (local["spec"].get("lifecycle")) not in ("Published", "DeletionProposed"):
         raise CommandError(f"to upgrade a package, it must be in a published state, not "
                            f"\"{local['spec'].get('lifecycle') or 'Draft'}\"")
     old_name = _upstream_of(local)
     if not old_name:
-        raise CommandError(f"package revision {args.package} has no registered upstream to upgrade from")
+        raise CommandError(f"package revision {package} has no registered upstream to upgrade from")
     old = client.get(PACKAGE_REVISION, old_name)
     selector = f"spec.repository={old['spec']['repository']},spec.packageName={old['spec']['packageName']}"
     candidates = [item for item in client.list(PACKAGE_REVISION, field_selector=selector).get("items") or []
@@ -352,108 +377,93 @@ def _upgrade(session: Session) -> None:
         new = max(candidates, key=lambda c: int(c["spec"]["revision"]))
     task = {"type": "upgrade", "upgrade": {"oldUpstreamRef": {"name": old_name},
                                            "newUpstreamRef": {"name": new["metadata"]["name"]},
-                                           "localPackageRevisionRef": {"name": args.package},
+                                           "localPackageRevisionRef": {"name": package},
                                            "strategy": args.strategy}}
     body = _revision_body(session, local["spec"]["repository"], local["spec"]["packageName"], workspace, task)
-    session.progress(f"upgrading {args.package}...")
+    session.progress(f"upgrading {package}...")
     try:
         created = client.create(PACKAGE_REVISION, body)
     finally:
         session.progress("")
-    session.out(f"{args.package} upgraded to {created['metadata']['name']}")
+    session.out(f"{package} upgraded to {created['metadata']['name']}")
 
 
-# -- parser ----------------------------------------------------------------------------------------
+# -- commands ----------------------------------------------------------------------------------------
 
-def _output_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", default="",
-                        help="output format: wide, yaml, json, name, custom-columns=..., jsonpath=...")
-    parser.add_argument("-A", "--all-namespaces", action="store_true",
-                        help="list across all namespaces (ignores --namespace)")
-    parser.add_argument("--no-headers", action="store_true", help="print tables without headers")
-    parser.add_argument("--show-labels", action="store_true", help="add a LABELS column to tables")
-    parser.add_argument("-l", "--selector", default="", help="label selector, e.g. kpt.dev/latest-revision=true")
+OUTPUT_FLAGS = [
+    Flag("output", shorthand="o", help="Output format: wide, yaml, json, name, custom-columns=..., jsonpath=..."),
+    Flag("all-namespaces", "bool", False, "List across all namespaces (ignores --namespace)", "A"),
+    Flag("no-headers", "bool", False, "Print tables without headers"),
+    Flag("show-labels", "bool", False, "Add a LABELS column to tables"),
+    Flag("selector", shorthand="l", help="Label selector, e.g. kpt.dev/latest-revision=true"),
+]
+"""kubectl's printing flags as porchctl's get verbs take them (-l is this server's addition)."""
 
 
-def add_rpkg_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
-    """Add porchctl's ``rpkg`` verbs (and their aliases) to a subparsers action."""
-    def verb(name: str, aliases: list[str], handler: Any, summary: str, usage_text: str,
-             examples: str = "") -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = verbs.add_parser(
-            name, aliases=aliases, parents=[common], help=summary, description=f"{summary}\n{usage_text}",
-            epilog=f"examples:\n{examples}" if examples else None, formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.set_defaults(handler=handler)
-        return parser
+def _verb(use: str, summary: str, text: str, handler: Any, *, aliases: tuple[str, ...] = (),
+          flags: list[Flag] | None = None, example: str = "") -> Command:
+    return Command(use, summary, long=f"{summary}\n{text}", example=example, aliases=aliases, flags=flags or [],
+                   run=handler)
 
-    get = verb("get", ["list"], _get, "List package revisions in registered repositories.",
-               "Shows all package revisions, or only the named ones.",
-               "  porchctl rpkg get --namespace=default\n  porchctl rpkg get --name=basens -o yaml")
-    get.add_argument("names", nargs="*", metavar="K8S_PACKAGE_REV_NAME")
-    get.add_argument("--name", default="", help="only revisions of the package with this name")
-    get.add_argument("--revision", type=int, default=ANY_REVISION,
-                     help="only revisions with this revision number (-1: branch placeholders, 0: drafts)")
-    get.add_argument("--workspace", default="", help="only revisions with this workspace name")
-    get.add_argument("--show-kptfile", action="store_true", help="print the Kptfile of the one named revision")
-    _output_flags(get)
 
-    init = verb("init", [], _init, "Initialize a new package revision in a repository.",
-                "The new revision is a Draft with a Kptfile, README.md and package-context.yaml.",
-                "  porchctl rpkg init my-pkg --repository=blueprints --workspace=v1")
-    init.add_argument("package", metavar="PACKAGE_NAME")
-    init.add_argument("--repository", help="repository of the new package (required)")
-    init.add_argument("--workspace", help="workspace name of the new revision (required)")
-    init.add_argument("--description", default="sample description", help="short description of the package")
-    init.add_argument("--keywords", default="", help="comma-separated keywords")
-    init.add_argument("--site", default="", help="link to the package's page")
-
-    clone = verb("clone", [], _clone, "Create a clone of an existing package revision.",
-                 "SOURCE_PACKAGE_REV is a registered package revision name, a git URL "
-                 "(https://host/repo.git/DIR@REF) or an oci:// image.",
-                 "  porchctl rpkg clone blueprints.basens.v1 my-ns --repository=deployments --workspace=v1\n"
-                 "  porchctl rpkg clone https://github.com/org/blueprints.git/basens@basens/v1 my-ns "
-                 "--repository=deployments")
-    clone.add_argument("source", metavar="SOURCE_PACKAGE_REV")
-    clone.add_argument("package", metavar="TARGET_PACKAGE_NAME")
-    clone.add_argument("--repository", help="downstream repository of the new revision (required)")
-    clone.add_argument("--workspace", default="v1", help="workspace name of the new revision (default v1)")
-    clone.add_argument("--directory", default="", help="directory of the upstream package (git URL sources)")
-    clone.add_argument("--ref", default="", help="branch, tag or commit of the upstream (git URL sources; default main)")
-    clone.add_argument("--secret-ref", default="", help="Secret with basic auth for the upstream git repository")
-
-    copy = verb("copy", ["edit"], _copy, "Create a new package revision from an existing one.",
-                "The source must be published; the copy is a Draft of the same package.",
-                "  porchctl rpkg copy blueprints.basens.v1 --workspace=v2")
-    copy.add_argument("source", metavar="SOURCE_PACKAGE_REV_NAME")
-    copy.add_argument("--workspace", help="workspace name of the new revision (required)")
-
-    pull = verb("pull", ["source", "read"], _pull, "Pull the content of a package revision.",
-                "Into DIR (which must not exist), or to stdout as a kpt ResourceList.",
-                "  porchctl rpkg pull blueprints.basens.v1 ./basens")
-    pull.add_argument("package", metavar="K8S_PACKAGE_REV_NAME")
-    pull.add_argument("directory", nargs="?", metavar="DIR")
-
-    push = verb("push", ["sink", "write"], _push, "Push local content to a draft package revision.",
-                "From DIR, or from stdin ('-') as a ResourceList; needs the .KptRevisionMetadata of a pull.",
-                "  porchctl rpkg push blueprints.basens.v2 ./basens")
-    push.add_argument("package", metavar="K8S_PACKAGE_REV_NAME")
-    push.add_argument("directory", nargs="?", metavar="DIR|-")
-
-    for name, aliases, handler, summary in (
-            ("propose", [], _propose, "Propose that a package revision should be published."),
-            ("approve", [], _approve, "Approve a proposal to publish a package revision."),
-            ("reject", [], _reject, "Reject a proposal to publish or delete a package revision."),
-            ("propose-delete", ["propose-del"], _propose_delete, "Propose deletion of a published package revision."),
-            ("del", ["delete"], _delete, "Delete a package revision.")):
-        parser = verb(name, aliases, handler, summary, "One or more space-separated package revision names.",
-                      f"  porchctl rpkg {name} blueprints.basens.v1 --namespace=default")
-        parser.add_argument("names", nargs="+", metavar="K8S_PACKAGE_REV_NAME")
-
-    upgrade = verb("upgrade", [], _upgrade, "Upgrade a downstream package revision to a newer upstream.",
-                   "Creates a new Draft of the package with an upgrade task.",
-                   "  porchctl rpkg upgrade deployments.my-ns.v1 --workspace=v2")
-    upgrade.add_argument("package", metavar="K8S_PACKAGE_REV_NAME")
-    upgrade.add_argument("--workspace", help="workspace name of the new revision (required)")
-    upgrade.add_argument("--revision", type=int, default=0, help="upstream revision to upgrade to (0: latest)")
-    upgrade.add_argument("--strategy", default="resource-merge",
-                         choices=["resource-merge", "fast-forward", "force-delete-replace", "copy-merge"])
-
+def rpkg_commands() -> list[Command]:
+    """porchctl's ``rpkg`` verbs (and their aliases)."""
+    commands = [
+        _verb("get [PACKAGE_REVISION...]", "List package revisions in registered repositories.",
+              "Shows all package revisions, or only the named ones.", _get, aliases=("list",), flags=[
+                  Flag("name", help="Only revisions of the package with this name"),
+                  Flag("revision", "int64", ANY_REVISION,
+                       help="Only revisions with this revision number (-1: branch placeholders, 0: drafts)"),
+                  Flag("workspace", help="Only revisions with this workspace name"),
+                  Flag("show-kptfile", "bool", False, "Print the Kptfile of the one named revision"),
+                  *OUTPUT_FLAGS],
+              example="  porchctl rpkg get --namespace=default\n  porchctl rpkg get --name=basens -o yaml"),
+        _verb("init PACKAGE_NAME", "Initialize a new package revision in a repository.",
+              "The new revision is a Draft with a Kptfile, README.md and package-context.yaml.", _init, flags=[
+                  Flag("repository", help="Repository of the new package (required)"),
+                  Flag("workspace", help="Workspace name of the new revision (required)"),
+                  Flag("description", default="sample description", help="Short description of the package"),
+                  Flag("keywords", "strings", [], "Keywords of the package, comma-separated or repeated"),
+                  Flag("site", help="Link to the package's page")],
+              example="  porchctl rpkg init my-pkg --repository=blueprints --workspace=v1"),
+        _verb("clone SOURCE_PACKAGE NAME", "Create a clone of an existing package revision.",
+              "SOURCE_PACKAGE is a registered package revision name, a git URL (https://host/repo.git/DIR@REF) or "
+              "an oci:// image.", _clone, flags=[
+                  Flag("repository", help="Downstream repository of the new revision (required)"),
+                  Flag("workspace", default="v1", help="Workspace name of the new revision"),
+                  Flag("directory", help="Directory of the upstream package (git URL sources)"),
+                  Flag("ref", help="Branch, tag or commit of the upstream (git URL sources; default main)"),
+                  Flag("secret-ref", help="Secret with basic auth for the upstream git repository")],
+              example="  porchctl rpkg clone blueprints.basens.v1 my-ns --repository=deployments --workspace=v1\n"
+                      "  porchctl rpkg clone https://github.com/org/blueprints.git/basens@basens/v1 my-ns "
+                      "--repository=deployments"),
+        _verb("copy SOURCE_PACKAGE", "Create a new package revision from an existing one.",
+              "The source must be published; the copy is a Draft of the same package.", _copy, aliases=("edit",),
+              flags=[Flag("workspace", help="Workspace name of the new revision (required)")],
+              example="  porchctl rpkg copy blueprints.basens.v1 --workspace=v2"),
+        _verb("pull PACKAGE [DIR]", "Pull the content of a package revision.",
+              "Into DIR (which must not exist), or to stdout as a kpt ResourceList.", _pull,
+              aliases=("source", "read"), example="  porchctl rpkg pull blueprints.basens.v1 ./basens"),
+        _verb("push PACKAGE [DIR]", "Push local content to a draft package revision.",
+              "From DIR, or from stdin ('-' or no DIR) as a ResourceList; needs the .KptRevisionMetadata of a pull.",
+              _push, aliases=("sink", "write"), example="  porchctl rpkg push blueprints.basens.v2 ./basens"),
+    ]
+    for use, aliases, handler, summary in (
+            ("propose [PACKAGE...]", (), _propose, "Propose that a package revision should be published."),
+            ("approve [PACKAGE...]", (), _approve, "Approve a proposal to publish a package revision."),
+            ("reject PACKAGE...", (), _reject, "Reject a proposal to publish or delete a package revision."),
+            ("propose-delete [PACKAGE...]", ("propose-del",), _propose_delete,
+             "Propose deletion of a published package revision."),
+            ("del [PACKAGE...]", ("delete",), _delete, "Delete a package revision.")):
+        commands.append(_verb(use, summary, "One or more space-separated package revision names.", handler,
+                              aliases=aliases, example=f"  porchctl rpkg {use.split()[0]} blueprints.basens.v1 "
+                                                       "--namespace=default"))
+    commands.append(_verb(
+        "upgrade SOURCE_PACKAGE_REVISION", "Upgrade a downstream package revision to a newer upstream.",
+        "Creates a new Draft of the package with an upgrade task.", _upgrade, flags=[
+            Flag("workspace", help="Workspace name of the new revision (required)"),
+            Flag("revision", "int", 0, "Upstream revision to upgrade to (0: latest)"),
+            Flag("strategy", default="resource-merge",
+                 help=f"Upgrade strategy: {', '.join(UPGRADE_STRATEGIES)}")],
+        example="  porchctl rpkg upgrade deployments.my-ns.v1 --workspace=v2"))
+    return commands

@@ -10,8 +10,6 @@ stays byte-identical to porchctl's.
 from __future__ import annotations
 
 import argparse
-import contextvars
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import TextIO
 from porch_embedded.client import PorchClient, load_kubeconfig
 from porch_embedded.errors import StatusError
 
-__all__ = ["CommandError", "FlagError", "Io", "MultiError", "STREAMS", "Session", "for_each_name"]
+__all__ = ["CommandError", "FlagError", "Io", "MultiError", "Session", "for_each_name"]
 
 
 @dataclass(frozen=True)
@@ -30,14 +28,6 @@ class Io:
     stdin: TextIO
     stdout: TextIO
     stderr: TextIO
-
-    @classmethod
-    def system(cls) -> Io:
-        return cls(sys.stdin, sys.stdout, sys.stderr)
-
-
-STREAMS: contextvars.ContextVar[Io | None] = contextvars.ContextVar("porchctl_streams", default=None)
-"""The streams of the command running in this context (None: the process's own)."""
 
 
 class CommandError(Exception):
@@ -74,9 +64,9 @@ class Session:
         if self._client is None:
             kubeconfig = getattr(self.args, "kubeconfig", None)
             config = load_kubeconfig(Path(kubeconfig) if kubeconfig else None,
-                                     context=getattr(self.args, "context", None),
-                                     namespace=getattr(self.args, "namespace", None),
-                                     server=getattr(self.args, "server", None))
+                                     context=getattr(self.args, "context", None) or None,
+                                     namespace=getattr(self.args, "namespace", None) or None,
+                                     server=getattr(self.args, "server", None) or None)
             self._client = PorchClient(config)
         return self._client
 
