@@ -162,6 +162,8 @@ def _custom_columns(spec: str, items: Sequence[Mapping[str, Any]], out: TextIO, 
         if not sep or not header:
             raise OutputError(f"unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>")
         columns.append((header, path.strip().strip("{}")))
+    if not items:
+        return
     rows = [] if no_headers else [[header for header, _ in columns]]
     for item in items:
         row = []
@@ -185,18 +187,26 @@ def _jsonpath_template(template: str, item: Any) -> str:
     return _TEMPLATE.sub(replace, template)
 
 
-def print_objects(items: Sequence[Mapping[str, Any]], output: str, out: TextIO, *, single: bool,
-                  no_headers: bool = False, kind_name: str = "") -> None:
+def _go_json(item: Mapping[str, Any]) -> str:
+    """An object as Go's json.MarshalIndent writes an Unstructured: sorted keys, 4 spaces, HTML-escaped."""
+    text = json.dumps(item, indent=4, sort_keys=True, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
+def print_objects(items: Sequence[Mapping[str, Any]], output: str, out: TextIO, *, no_headers: bool = False,
+                  kind_name: str = "") -> None:
     """Print full objects as ``yaml``, ``json``, ``name``, ``custom-columns=...`` or ``jsonpath=...``.
 
-    A single object prints on its own; several print inside a ``List``, as kubectl does.
+    Each object prints on its own, as porchctl hands them to kubectl's printers one by
+    one: YAML documents separated by ``---``, JSON documents one after another, JSONPath
+    results run together (no newline added, as kubectl), custom columns under one
+    header. No objects print nothing at all.
     """
-    document: Any = items[0] if single and len(items) == 1 else {"apiVersion": "v1", "kind": "List",
-                                                                    "items": list(items)}
     if output == "yaml":
-        out.write(yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True))
+        out.write("---\n".join(yaml.safe_dump(dict(item), sort_keys=True, default_flow_style=False,
+                                               allow_unicode=True, width=1 << 30) for item in items))
     elif output == "json":
-        out.write(json.dumps(document, indent=4, ensure_ascii=False) + "\n")
+        out.write("".join(_go_json(item) for item in items))
     elif output == "name":
         for item in items:
             out.write(f"{kind_name}/{item.get('metadata', {}).get('name', '')}\n")
@@ -205,7 +215,7 @@ def print_objects(items: Sequence[Mapping[str, Any]], output: str, out: TextIO, 
     elif output.startswith("jsonpath="):
         template = output.removeprefix("jsonpath=").strip("'")
         for item in items:
-            out.write(_jsonpath_template(template, item) + "\n")
+            out.write(_jsonpath_template(template, item))
     else:
         raise OutputError(f'unable to match a printer suitable for the output format "{output}", allowed formats '
                           "are: custom-columns,json,jsonpath,name,wide,yaml")

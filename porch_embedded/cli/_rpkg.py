@@ -69,7 +69,7 @@ def get_and_print(session: Session, kind: Kind, names: list[str], *, field_selec
     else:
         items = list(client.list(kind, all_namespaces=all_namespaces, field_selector=field_selector,
                                  label_selector=label_selector).get("items") or [])
-    print_objects(items, output, session.io.stdout, single=len(names) == 1, no_headers=args.no_headers,
+    print_objects(items, output, session.io.stdout, no_headers=args.no_headers,
                   kind_name=kind_name)
 
 

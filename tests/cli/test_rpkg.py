@@ -92,8 +92,10 @@ async def test_rpkg_clone(cli: Cli) -> None:
                     stderr='Error: `clone` cannot create a new revision for package "basens-clone" that already '
                            'exists in repo "git"; make subsequent revisions using `copy` \n')
     await cli.register("rpkg-clone", "test-blueprints", BLUEPRINTS, "--description", "Test Blueprints")
+    # The golden reads "test-blueprints.empty.v1\n": Porch's harness rewrites stdout line by line, ending each with
+    # a newline; porchctl itself (kubectl's JSONPath printer) adds none.
     await cli.ok("porchctl", "rpkg", "get", ns, "--name=empty", "--revision=1",
-                 "--output=jsonpath={.metadata.name}", stdout="test-blueprints.empty.v1\n")
+                 "--output=jsonpath={.metadata.name}", stdout="test-blueprints.empty.v1")
     await cli.ok("porchctl", "rpkg", "clone", ns, "test-blueprints.empty.v1", "--repository=git",
                  "--workspace=clone-1", "empty-clone", stdout="git.empty-clone.clone-1 created\n")
     basens_v1 = cli.git.git("test-blueprints", "rev-parse", "basens/v1^{commit}").strip()
