@@ -53,8 +53,13 @@ def _register(session: Session) -> None:
                            "password": base64.b64encode(args.repo_basic_password.encode()).decode()}}
         client.create(SECRET, secret)
         git["secretRef"] = {"name": f"{name}-auth"}
-    spec: dict[str, Any] = {"description": args.description, "content": "Package", "deployment": args.deployment,
-                            "type": "git", "git": git}
+    # As porchctl's typed object serialises: empty description and false deployment are left out
+    # (so custom columns show <none> for them, as with porchctl); the server defaults content.
+    spec: dict[str, Any] = {"type": "git", "git": git}
+    if args.description:
+        spec["description"] = args.description
+    if args.deployment:
+        spec["deployment"] = True
     if args.sync_schedule:
         spec["sync"] = {"schedule": args.sync_schedule}
     body = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
@@ -165,9 +170,11 @@ def _sync(session: Session) -> None:
     stamp = format_rfc3339(when.astimezone(dt.UTC))
     for repository in repositories:
         name = repository["metadata"]["name"]
-        repository.setdefault("spec", {}).setdefault("sync", {})["runOnceAt"] = stamp
+        # A merge patch, not porchctl's read-modify-update: the sync controller writes the
+        # Repository's status meanwhile, and a stale resourceVersion would fail the update.
         try:
-            client.update(REPOSITORY, repository)
+            client.patch(REPOSITORY, name, {"spec": {"sync": {"runOnceAt": stamp}}},
+                         namespace=repository["metadata"].get("namespace"))
         except StatusError as error:
             session.err(f"Failed to update repository {json.dumps(name)}: {error.message}")
             continue

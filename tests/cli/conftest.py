@@ -116,7 +116,9 @@ class Cli:
         argv = [self.text(arg) for arg in args]
         assert argv[0] == "porchctl", "pass the command as Porch's golden files spell it"
         argv = argv[1:]
-        argv += ["--kubeconfig", str(self.server.kubeconfig)]
+        # The test server's kubeconfig, as a flag before any "--" (after it, it would be an argument).
+        end = argv.index("--") if "--" in argv else len(argv)
+        argv[end:end] = ["--kubeconfig", str(self.server.kubeconfig)]
         out, err = io.StringIO(), io.StringIO()
         code = await trio.to_thread.run_sync(
             lambda: porchctl_main(argv, stdin=io.StringIO(self.text(stdin)), stdout=out, stderr=err))
