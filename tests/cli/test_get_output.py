@@ -11,17 +11,7 @@ import json
 import yaml
 
 from tests.cli.conftest import Cli
-
-BLUEPRINTS = "http://gitea.gitea.svc.cluster.local:3000/nephio/test-blueprints.git"
-
-BASENS = """\
-NAME                          PACKAGE   WORKSPACENAME   REVISION   LATEST   LIFECYCLE   REPOSITORY
-test-blueprints.basens.main   basens    main            -1         false    Published   test-blueprints
-test-blueprints.basens.v1     basens    v1              1          false    Published   test-blueprints
-test-blueprints.basens.v2     basens    v2              2          false    Published   test-blueprints
-test-blueprints.basens.v3     basens    v3              3          false    Published   test-blueprints
-test-blueprints.basens.v4     basens    v4              4          true     Published   test-blueprints
-"""
+from tests.cli.test_repo_register import BLUEPRINTS, GET_BASENS
 
 
 async def test_rpkg_get_wide_name_and_show_labels(cli: Cli) -> None:
@@ -29,8 +19,8 @@ async def test_rpkg_get_wide_name_and_show_labels(cli: Cli) -> None:
     await cli.namespace("get-output")
     await cli.register("get-output", "test-blueprints", BLUEPRINTS)
     # Porch's PackageRevision table has no priority columns, so wide is the default table.
-    await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", "-o", "wide", stdout=BASENS)
-    await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", "--output=wide", stdout=BASENS)
+    await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", "-o", "wide", stdout=GET_BASENS)
+    await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", "--output=wide", stdout=GET_BASENS)
     await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", "-o", "name", stdout="".join(
         f"packagerevision.porch.kpt.dev/test-blueprints.basens.{w}\n" for w in ("main", "v1", "v2", "v3", "v4")))
     await cli.ok("porchctl", "rpkg", "get", "test-blueprints.bucket.v1", "test-blueprints.empty.v1", ns, "-oname",

@@ -52,6 +52,16 @@ test-blueprints.update.v2           update         test-blueprints   2
 """
 
 
+GET_BASENS = """\
+NAME                          PACKAGE   WORKSPACENAME   REVISION   LATEST   LIFECYCLE   REPOSITORY
+test-blueprints.basens.main   basens    main            -1         false    Published   test-blueprints
+test-blueprints.basens.v1     basens    v1              1          false    Published   test-blueprints
+test-blueprints.basens.v2     basens    v2              2          false    Published   test-blueprints
+test-blueprints.basens.v3     basens    v3              3          false    Published   test-blueprints
+test-blueprints.basens.v4     basens    v4              4          true     Published   test-blueprints
+"""
+
+
 async def test_rpkg_get(cli: Cli) -> None:
     ns = "--namespace=rpkg-get"
     await cli.namespace("rpkg-get")
@@ -63,14 +73,7 @@ async def test_rpkg_get(cli: Cli) -> None:
 NAME                        PACKAGE   WORKSPACENAME   REVISION   LATEST   LIFECYCLE   REPOSITORY
 test-blueprints.basens.v1   basens    v1              1          false    Published   test-blueprints
 """)
-    await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", stdout="""\
-NAME                          PACKAGE   WORKSPACENAME   REVISION   LATEST   LIFECYCLE   REPOSITORY
-test-blueprints.basens.main   basens    main            -1         false    Published   test-blueprints
-test-blueprints.basens.v1     basens    v1              1          false    Published   test-blueprints
-test-blueprints.basens.v2     basens    v2              2          false    Published   test-blueprints
-test-blueprints.basens.v3     basens    v3              3          false    Published   test-blueprints
-test-blueprints.basens.v4     basens    v4              4          true     Published   test-blueprints
-""")
+    await cli.ok("porchctl", "rpkg", "get", ns, "--name=basens", stdout=GET_BASENS)
     shown = await cli.ok("porchctl", "rpkg", "get", "--show-kptfile", ns, "test-blueprints.basens.v1")
     assert stable_yaml(shown.stdout) == {"apiVersion": "kpt.dev/v1", "info": {"description": "sample description"},
                                          "kind": "Kptfile", "metadata": {"name": "basens"}}
