@@ -269,7 +269,7 @@ def _minus_first(args: Sequence[str], word: str, command: Command) -> list[str]:
 
 @dataclass
 class Parsed:
-    """The command a command line names, its flag values, and its positional arguments."""
+    """The command a command line names and its values: flags by dest, ``args`` (positional), ``changed`` (given)."""
 
     command: Command
     values: argparse.Namespace
@@ -294,8 +294,8 @@ def _find(root: Command, args: Sequence[str]) -> tuple[Command, list[str]]:
     return command, rest
 
 
-def _parse_flags(command: Command, args: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """pflag's parseArgs with interspersed flags: values by dest, and the positional arguments."""
+def _parse_flags(command: Command, args: Sequence[str]) -> tuple[dict[str, Any], list[str], set[str]]:
+    """pflag's parseArgs with interspersed flags: values by dest, the positional arguments, the flags given."""
     flags = command.all_flags()
     values: dict[str, Any] = {f.dest: list(f.default) if isinstance(f.default, list) else f.default for f in flags}
     changed: set[str] = set()
@@ -351,7 +351,7 @@ def _parse_flags(command: Command, args: Sequence[str]) -> tuple[dict[str, Any],
             else:
                 raise ParseError(f"flag needs an argument: '{letter}' in -{shorthands}")
             set_flag(flag, value)
-    return values, positionals
+    return values, positionals, changed
 
 
 def parse_command_line(root: Command, args: Sequence[str]) -> Parsed:
@@ -369,8 +369,9 @@ def parse_command_line(root: Command, args: Sequence[str]) -> Parsed:
             if following is None:
                 break
             target = following
-        return Parsed(target, argparse.Namespace(args=[]), help=True)
-    values, positionals = _parse_flags(command, rest)
+        return Parsed(target, argparse.Namespace(args=[], changed=frozenset()), help=True)
+    values, positionals, changed = _parse_flags(command, rest)
     shown_help = bool(values.pop(HELP_NAME, False))
-    return Parsed(command, argparse.Namespace(**values, args=positionals), help=shown_help)
+    return Parsed(command, argparse.Namespace(**values, args=positionals, changed=frozenset(changed)),
+                  help=shown_help)
 

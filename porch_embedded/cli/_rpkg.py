@@ -76,6 +76,9 @@ def get_and_print(session: Session, kind: Kind, names: list[str], *, field_selec
 def _get(session: Session) -> None:
     args = session.args
     names: list[str] = args.args
+    if "namespace" in args.changed and not args.namespace:
+        raise FlagError("namespace flag specified without a value; please provide a value for --namespace/-n or "
+                        "omit the flag")
     if args.show_kptfile:
         if args.all_namespaces:
             raise FlagError("--show-kptfile cannot be combined with --all-namespaces")

@@ -149,6 +149,10 @@ def test_shorthands_combine_and_underscores_read_as_dashes() -> None:
     (("rpkg", "get", "--revision=99999999999999999999"), 'error: invalid argument "99999999999999999999" for '
      '"--revision" flag: strconv.ParseInt: parsing "99999999999999999999": value out of range\n'),
     (("bogus",), 'error: unknown command "bogus" for "porchctl"\n'),
+    (("rpkg", "get", "--namespace="), "error: namespace flag specified without a value; please provide a value for "
+                                      "--namespace/-n or omit the flag\n"),
+    (("rpkg", "get", "-n", ""), "error: namespace flag specified without a value; please provide a value for "
+                                "--namespace/-n or omit the flag\n"),
     (("rpkg", "init"), "Error: PACKAGE_NAME is a required positional argument \n"),
     (("rpkg", "clone", "only-one"),
      "Error: SOURCE_PACKAGE and NAME are required positional arguments; 1 provided \n"),
@@ -181,6 +185,8 @@ def test_help_goes_to_stdout_and_a_group_without_a_verb_prints_its_usage_on_stde
     assert run("rpkg", "get", "-h")[1] == out
     code, out, err = run("rpkg")
     assert (code, out) == (0, "") and err.startswith("Usage:\n  porchctl rpkg [command]\n\nAliases:\n  rpkg, rpackage")
+    # An unknown verb under a group is cobra's usage too (only the root reports unknown commands).
+    assert run("rpkg", "bogus") == (0, "", err)
     code, out, err = run_embedded("repo", "--help")
     assert (code, err) == (0, "") and "\nUsage:\n  porch-embedded repo [command]\n" in out
 
