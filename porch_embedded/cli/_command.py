@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Command", "Flag", "ParseError", "Parsed", "parse_command_line"]
+__all__ = ["Command", "Flag", "ParseError", "Parsed", "parse_command_line", "strip_flags"]
 
 FlagKind = Literal["string", "bool", "int", "int64", "strings"]
 _INT64 = 1 << 63
@@ -224,7 +224,7 @@ def _short(flags: Sequence[Flag], letter: str) -> Flag | None:
     return next((f for f in flags if f.shorthand == letter), None)
 
 
-def _strip_flags(args: Sequence[str], command: Command) -> list[str]:
+def strip_flags(args: Sequence[str], command: Command) -> list[str]:
     """cobra's stripFlags: the words that may name sub-commands (a flag it does not know takes a value)."""
     flags = command.all_flags()
     words: list[str] = []
@@ -279,7 +279,7 @@ class Parsed:
 def _find(root: Command, args: Sequence[str]) -> tuple[Command, list[str]]:
     command, rest = root, list(args)
     while True:
-        words = _strip_flags(rest, command)
+        words = strip_flags(rest, command)
         if not words:
             break
         following = command.child(words[0])
@@ -288,7 +288,7 @@ def _find(root: Command, args: Sequence[str]) -> tuple[Command, list[str]]:
         rest = _minus_first(rest, words[0], command)
         command = following
     if command.parent is None and command.commands:
-        stray = _strip_flags(rest, command)
+        stray = strip_flags(rest, command)
         if stray and stray[0] != HELP_NAME:
             raise ParseError(f"unknown command {_quote(stray[0])} for {_quote(command.path)}")
     return command, rest
@@ -361,7 +361,7 @@ def parse_command_line(root: Command, args: Sequence[str]) -> Parsed:
     ParseError with cobra's or pflag's message.
     """
     command, rest = _find(root, args)
-    words = _strip_flags(rest, command)
+    words = strip_flags(rest, command)
     if command.parent is None and words[:1] == [HELP_NAME]:
         target = root
         for word in words[1:]:

@@ -13,7 +13,7 @@ import trio
 
 from porch_embedded import __version__
 from porch_embedded.cli._store import add_store_commands, run_store_command
-from porch_embedded.cli._porchctl import PORCHCTL_COMMANDS, add_porchctl_commands, porchctl_main
+from porch_embedded.cli._porchctl import add_porchctl_commands, is_porchctl_command, porchctl_main
 from porch_embedded.errors import StatusError
 from porch_embedded.server import Settings, issue_client_certificate_files, serve_forever
 
@@ -114,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] and arguments[0] in PORCHCTL_COMMANDS:
+    if is_porchctl_command("porch-embedded", arguments):
         return porchctl_main(arguments, program="porch-embedded")
     args = _parser().parse_args(arguments)
     if args.command == "store":

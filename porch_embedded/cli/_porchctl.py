@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from porch_embedded import __version__
-from porch_embedded.cli._command import Command, Flag, ParseError, parse_command_line
+from porch_embedded.cli._command import Command, Flag, ParseError, parse_command_line, strip_flags
 from porch_embedded.cli._output import OutputError
 from porch_embedded.cli._repo import repo_commands
 from porch_embedded.cli._rpkg import rpkg_commands
 from porch_embedded.cli._session import CommandError, FlagError, Io, Session
 from porch_embedded.errors import StatusError
 
-__all__ = ["PORCHCTL_COMMANDS", "add_porchctl_commands", "porchctl_main", "run_porchctl"]
+__all__ = ["PORCHCTL_COMMANDS", "add_porchctl_commands", "is_porchctl_command", "porchctl_main", "run_porchctl"]
 
 PORCHCTL_COMMANDS = frozenset({"rpkg", "rpackage", "repo", "repository"})
 
@@ -51,6 +51,12 @@ def porchctl_tree(program: str) -> Command:
     repo.add(*repo_commands())
     root.add(repo, rpkg, Command("version", f"Print the version number of {program}", run=_print_version))
     return root
+
+
+def is_porchctl_command(program: str, argv: Sequence[str]) -> bool:
+    """Whether ``argv`` names ``rpkg`` or ``repo`` the way cobra finds commands (flags may come first)."""
+    words = strip_flags(argv, porchctl_tree(program))
+    return bool(words) and words[0] in PORCHCTL_COMMANDS
 
 
 def add_porchctl_commands(commands: Any) -> None:
