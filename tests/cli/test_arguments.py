@@ -36,8 +36,8 @@ async def test_flags_before_between_and_after_positional_arguments(cli: Cli) -> 
     odd = "--namespace=elsewhere"
     await cli.fails("porchctl", "rpkg", "approve", "-n", "forms", "--", odd,
                     stderr=f"{odd} failed ({NOT_FOUND.format(odd)})\nError: errors:\n  {NOT_FOUND.format(odd)} \n")
-    await cli.ok("porchctl", "rpkg", "get", "--namespace=forms", name, "--output", "custom-columns=LIFECYCLE:.spec.lifecycle",
-                 stdout="LIFECYCLE\nProposed\n")
+    await cli.ok("porchctl", "rpkg", "get", "--namespace=forms", name, "--output",
+                 "custom-columns=LIFECYCLE:.spec.lifecycle", stdout="LIFECYCLE\nProposed\n")
 
 
 async def test_boolean_flags_take_every_form_pflag_accepts(cli: Cli) -> None:

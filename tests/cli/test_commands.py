@@ -63,7 +63,8 @@ def test_run_once_takes_go_durations_and_rfc3339_times_with_porchctls_one_minute
     assert run_once_at("-5m", now) == (now + dt.timedelta(minutes=1), short)
     assert run_once_at("2026-01-01T13:00:00Z", now) == (now + dt.timedelta(hours=1), "")
     assert run_once_at("2026-01-01T15:00:00+02:00", now)[0] == now + dt.timedelta(hours=1)
-    early = "Warning: Scheduled time is within 1 minute or in the past. Sync time adjusted to comply with minimum delay."
+    early = ("Warning: Scheduled time is within 1 minute or in the past. Sync time adjusted to comply with minimum "
+             "delay.")
     assert run_once_at("2026-01-01T12:00:30Z", now) == (now + dt.timedelta(minutes=1), early)
     for bad in ("soon", "10", "2026-01-01 13:00:00Z", "2026-01-01T13:00:00", "1h30"):
         with pytest.raises(FlagError, match="^invalid --run-once value$"):

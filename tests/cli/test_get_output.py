@@ -48,8 +48,8 @@ get-output   test-blueprints.bucket.v1     bucket   v1     1     true    Publish
     assert [header[s:e].rstrip() for s, e in zip(starts, ends, strict=True)] == columns, header
     cells = [row[s:e].strip() for s, e in zip(starts, ends, strict=True)]
     # The AGE cell depends on the clock; every other cell is exact (no schedule, no deployment: empty cells).
-    assert cells[:8] + cells[9:] == ["test-blueprints", "git", "Package", "", "", "True", cli.git.url("test-blueprints"),
-                                     "main", "<none>"], row
+    assert cells[:8] + cells[9:] == ["test-blueprints", "git", "Package", "", "", "True",
+                                     cli.git.url("test-blueprints"), "main", "<none>"], row
 
 
 async def test_objects_print_one_by_one_as_porchctl_hands_them_to_kubectls_printers(cli: Cli) -> None:
