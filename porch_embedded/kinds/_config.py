@@ -159,7 +159,7 @@ REPOSITORY = Kind(
     printer_columns=(
         PrinterColumn("Type", "string", ".spec.type"),
         PrinterColumn("Content", "string", ".spec.content"),
-        PrinterColumn("Sync Schedule", "string", ".spec.sync.schedule"),
+        PrinterColumn("Sync schedule", "string", ".spec.sync.schedule"),
         PrinterColumn("Deployment", "boolean", ".spec.deployment"),
         PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
         PrinterColumn("Address", "string", ".spec['git','oci']['repo','registry']"),

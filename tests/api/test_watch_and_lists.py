@@ -166,7 +166,7 @@ async def test_table_output_with_columns_and_partial_metadata(admin: httpx.Async
     table = response.json()
     assert table["kind"] == "Table"
     assert [c["name"] for c in table["columnDefinitions"]] == [
-        "Name", "Type", "Content", "Sync Schedule", "Deployment", "Ready", "Address", "Branch", "Age"]
+        "Name", "Type", "Content", "Sync schedule", "Deployment", "Ready", "Address", "Branch", "Age"]
     row = table["rows"][0]
     assert row["cells"][:3] == ["tabled", "git", "Package"]
     assert row["object"]["kind"] == "PartialObjectMetadata"
