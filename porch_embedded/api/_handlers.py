@@ -21,9 +21,9 @@ from porch_embedded.api._table import table
 from porch_embedded.api._watch import WatchRequest, stream_watch
 from porch_embedded.engine import Engine
 from porch_embedded.errors import BadRequest, MethodNotAllowed, NotFound
-from porch_embedded.kinds import Body, Kind, prune_unknown
+from porch_embedded.kinds import Body, Kind, field_matches, prune_unknown
 from porch_embedded.meta import PATCH_TYPES, FieldSelector, LabelSelector, apply_patch, json_merge_patch
-from porch_embedded.store import FieldMatch, ListQuery, Store
+from porch_embedded.store import ListQuery, Store
 
 __all__ = ["HandlerSettings", "ResourceHandlers"]
 
@@ -36,19 +36,6 @@ class HandlerSettings:
     bookmark_interval_s: float = 60.0
     max_list_limit: int = 0
     """0: lists are unbounded unless the client pages."""
-
-
-def _field_value(body: Body, path: tuple[str, ...]) -> str:
-    value: Any = body
-    for key in path:
-        if not isinstance(value, dict):
-            return ""
-        value = value.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class ResourceHandlers:
@@ -70,28 +57,9 @@ class ResourceHandlers:
         else:
             await send_bytes(send, status, encode_json(body), "application/json", headers)
 
-    def _selectors(self, kind: Kind, info: RequestInfo, request: Request) -> tuple[LabelSelector, FieldSelector]:
-        labels = LabelSelector.parse(request.query.get("labelSelector"))
-        fields = FieldSelector.parse(request.query.get("fieldSelector"))
-        for requirement in fields.requirements:
-            if kind.field_path(requirement.field) is None:
-                raise BadRequest(
-                    f'unable to parse requirement: field label not supported: "{requirement.field}" '
-                    f"(selectable fields of {kind.plural}: {', '.join(kind.selectable_fields())})"
-                )
-            if requirement.field == "metadata.namespace" and info.namespace and requirement.operator == "=" \
-                    and requirement.value != info.namespace:
-                raise BadRequest(
-                    f"the namespace in the field selector ({requirement.value}) does not match the "
-                    f"namespace of the request ({info.namespace})"
-                )
-        return labels, fields
-
     def _list_query(self, kind: Kind, info: RequestInfo, request: Request) -> ListQuery:
-        labels, fields = self._selectors(kind, info, request)
-        matches = tuple(
-            FieldMatch(kind.field_path(r.field) or (), r.operator, r.value) for r in fields.requirements
-        )
+        labels = LabelSelector.parse(request.query.get("labelSelector"))
+        matches = field_matches(kind, FieldSelector.parse(request.query.get("fieldSelector")), info.namespace)
         limit_text = request.query.get("limit", "") or "0"
         if not limit_text.lstrip("-").isdigit() or int(limit_text) < 0:
             raise BadRequest(f"limit must be a non-negative integer, not {limit_text!r}")
@@ -191,8 +159,7 @@ class ResourceHandlers:
 
         def matches(body: Body) -> bool:
             metadata = body.get("metadata") or {}
-            return query.labels.matches(metadata.get("labels")) and all(
-                (_field_value(body, f.path) == f.value) == (f.operator == "=") for f in query.fields)
+            return query.labels.matches(metadata.get("labels")) and all(f.matches(body) for f in query.fields)
 
         rv_text = request.query.get("resourceVersion", "")
         if rv_text in ("", "0"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from porch_embedded.kinds._config import PACKAGE_VARIANT, PACKAGE_VARIANT_SET, REPOSITORY
 from porch_embedded.kinds._core import NAMESPACE, SECRET
-from porch_embedded.kinds._kind import Body, Kind, PrinterColumn
+from porch_embedded.kinds._field_selectors import field_matches
+from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._porch import (
     LIFECYCLES,
     PACKAGE,
@@ -27,6 +28,8 @@ __all__ = [
     "PrinterColumn",
     "REPOSITORY",
     "SECRET",
+    "SelectableField",
+    "field_matches",
     "find_kind",
     "prune_unknown",
     "schema_causes",

@@ -13,7 +13,7 @@ from croniter import croniter
 
 from porch_embedded.errors import Cause
 from porch_embedded.kinds._common import condition_schema, envelope
-from porch_embedded.kinds._kind import Body, Kind, PrinterColumn
+from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._schema import array, boolean, integer, obj, preserve, string, string_map
 
 __all__ = ["PACKAGE_VARIANT", "PACKAGE_VARIANT_SET", "REPOSITORY"]
@@ -166,7 +166,8 @@ REPOSITORY = Kind(
         PrinterColumn("Branch", "string", ".spec.git.branch"),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
-    field_selectors={"spec.type": ("spec", "type"), "spec.git.repo": ("spec", "git", "repo")},
+    field_selectors={"spec.type": SelectableField(("spec", "type")),
+                     "spec.git.repo": SelectableField(("spec", "git", "repo"))},
     subresources=("status",),
     defaults=_repository_defaults,
     validate=_repository_causes,

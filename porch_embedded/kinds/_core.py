@@ -11,7 +11,7 @@ import binascii
 
 from porch_embedded.errors import Cause
 from porch_embedded.kinds._common import envelope
-from porch_embedded.kinds._kind import Body, Kind, PrinterColumn
+from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._schema import array, boolean, obj, string, string_map
 
 __all__ = ["NAMESPACE", "SECRET"]
@@ -43,7 +43,7 @@ NAMESPACE = Kind(
         PrinterColumn("Status", "string", ".status.phase"),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
-    field_selectors={"status.phase": ("status", "phase")},
+    field_selectors={"status.phase": SelectableField(("status", "phase"))},
     subresources=("status",),
     defaults=_namespace_defaults,
 )
@@ -107,7 +107,7 @@ SECRET = Kind(
         PrinterColumn("Data", "integer", ".data.@count"),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
-    field_selectors={"type": ("type",)},
+    field_selectors={"type": SelectableField(("type",))},
     defaults=_secret_defaults,
     validate=_secret_causes,
     validate_update=_secret_update_causes,

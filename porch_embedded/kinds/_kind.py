@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from porch_embedded.errors import Cause
 
-__all__ = ["Body", "Kind", "PrinterColumn", "Validator", "UpdateValidator"]
+__all__ = ["Body", "Kind", "PrinterColumn", "SelectableField", "Validator", "UpdateValidator"]
 
 Body = dict[str, Any]
 Validator = Callable[[Body], list[Cause]]
@@ -33,6 +33,20 @@ class PrinterColumn:
     format: str = ""
     default: Any = None
     """Shown when the path is absent (Porch prints revision 0 and latest false, not <none>)."""
+
+
+@dataclass(frozen=True)
+class SelectableField:
+    """A field a field selector may name, beyond metadata.name and metadata.namespace."""
+
+    path: tuple[str, ...]
+    """The body path; for a map-entry field (``labels[]``) the path of the map."""
+    missing: str = ""
+    """What an absent value reads as (Porch serves a Draft's absent spec.revision as 0)."""
+    values: tuple[str, ...] = ()
+    """When set, the only values a selector may ask for (Porch refuses an unknown lifecycle)."""
+    canonical: Callable[[str], str] | None = None
+    """Rewrites a requested value to the stored form (Porch reads spec.revision=v1 as 1)."""
 
 
 def _no_causes(_: Body) -> list[Cause]:
@@ -57,12 +71,16 @@ class Kind:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     printer_columns: tuple[PrinterColumn, ...] = ()
-    field_selectors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Extra selectable fields (beyond metadata.name/namespace) and their body paths.
+    field_selectors: Mapping[str, SelectableField] = field(default_factory=dict)
+    """Extra selectable fields (beyond metadata.name/namespace).
 
     A key ending in ``[]`` (``spec.packageMetadata.labels[]``) selects a map entry:
     ``spec.packageMetadata.labels[app]=x`` becomes the path ``(..., "labels", "app")``.
     """
+    field_selector_rules: Literal["kubernetes", "porch"] = "kubernetes"
+    """Whose answers a field selector gets: kube-apiserver's (core kinds, CRDs: ``=``, ``==``,
+    ``!=``, any value) or Porch's aggregated API server's (equality only, no empty values,
+    its messages)."""
     subresources: tuple[str, ...] = ()
     """``status`` splits spec and status writes; others (``approval``) are engine verbs."""
     defaults: Callable[[Body], None] | None = None
@@ -88,19 +106,19 @@ class Kind:
     def list_kind(self) -> str:
         return f"{self.kind}List"
 
-    def field_path(self, name: str) -> tuple[str, ...] | None:
-        """The body path a field selector name refers to, or None if it is not selectable."""
+    def selectable(self, name: str) -> SelectableField | None:
+        """The field a field selector name refers to, or None if it is not selectable."""
         if name == "metadata.name":
-            return ("metadata", "name")
+            return SelectableField(("metadata", "name"))
         if name == "metadata.namespace" and self.namespaced:
-            return ("metadata", "namespace")
+            return SelectableField(("metadata", "namespace"))
         if name in self.field_selectors:
             return self.field_selectors[name]
         if name.endswith("]") and "[" in name:
             prefix, _, key = name[:-1].partition("[")
             base = self.field_selectors.get(prefix + "[]")
             if base is not None and key:
-                return (*base, key)
+                return SelectableField((*base.path, key), base.missing, base.values, base.canonical)
         return None
 
     def selectable_fields(self) -> list[str]:

@@ -6,8 +6,10 @@ printer columns, selectable fields, as Porch serves them.
 
 from __future__ import annotations
 
+import re
+
 from porch_embedded.kinds._common import condition_schema, envelope
-from porch_embedded.kinds._kind import Kind, PrinterColumn
+from porch_embedded.kinds._kind import Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._schema import array, boolean, integer, obj, preserve, string, string_map
 
 __all__ = ["LIFECYCLES", "PACKAGE", "PACKAGE_REVISION", "PACKAGE_REVISION_RESOURCES"]
@@ -43,6 +45,19 @@ _task = obj(
     },
     required=("type",),
 )
+_GO_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _revision_number(text: str) -> str:
+    """Porch's reading of a spec.revision selector: ``v1`` and ``1`` are 1; anything else is -1.
+
+    -1 is the branch placeholder's revision, so ``spec.revision=main`` selects placeholders,
+    as in Porch (repository.Revision2Int).
+    """
+    digits = text.removeprefix("v")
+    return str(int(digits)) if _GO_INTEGER.match(digits) else "-1"
+
+
 _revision_fields = {
     "packageName": string("Package path relative to the repository's directory; may contain '/'."),
     "repository": string("Name of the Repository in the same namespace."),
@@ -89,13 +104,14 @@ PACKAGE_REVISION = Kind(
         PrinterColumn("Repository", "string", ".spec.repository"),
     ),
     field_selectors={
-        "spec.revision": ("spec", "revision"),
-        "spec.packageName": ("spec", "packageName"),
-        "spec.repository": ("spec", "repository"),
-        "spec.workspaceName": ("spec", "workspaceName"),
-        "spec.lifecycle": ("spec", "lifecycle"),
-        "spec.packageMetadata.labels[]": ("spec", "packageMetadata", "labels"),
+        "spec.revision": SelectableField(("spec", "revision"), missing="0", canonical=_revision_number),
+        "spec.packageName": SelectableField(("spec", "packageName")),
+        "spec.repository": SelectableField(("spec", "repository")),
+        "spec.workspaceName": SelectableField(("spec", "workspaceName")),
+        "spec.lifecycle": SelectableField(("spec", "lifecycle"), values=LIFECYCLES),
+        "spec.packageMetadata.labels[]": SelectableField(("spec", "packageMetadata", "labels")),
     },
+    field_selector_rules="porch",
     subresources=("approval",),
 )
 
@@ -128,6 +144,7 @@ PACKAGE_REVISION_RESOURCES = Kind(
         PrinterColumn("Files", "integer", ".spec.resources.@count"),
     ),
     field_selectors=PACKAGE_REVISION.field_selectors,
+    field_selector_rules="porch",
     refusal="packagerevisionresources exist with their PackageRevision: create the PackageRevision, "
             "then update its resources",
 )
@@ -149,6 +166,8 @@ PACKAGE = Kind(
         PrinterColumn("Repository", "string", ".spec.repository"),
         PrinterColumn("Latest Revision", "integer", ".status.latestRevision"),
     ),
-    field_selectors={"spec.packageName": ("spec", "packageName"), "spec.repository": ("spec", "repository")},
+    field_selectors={"spec.packageName": SelectableField(("spec", "packageName")),
+                     "spec.repository": SelectableField(("spec", "repository"))},
+    field_selector_rules="porch",
     refusal="packages are read-only: create or clone a PackageRevision resource to create a package",
 )

@@ -1,5 +1,6 @@
-"""Object metadata helpers: name rules, selectors, patches, timestamps. Pure, no I/O."""
+"""Object metadata helpers: name rules, selectors, field matching, patches, timestamps. Pure, no I/O."""
 
+from porch_embedded.meta._fields import FieldMatch, FieldOperator, field_text, text_matches, value_text
 from porch_embedded.meta._names import (
     dns1123_label_errors,
     dns1123_subdomain_errors,
@@ -18,6 +19,8 @@ from porch_embedded.meta._selectors import (
 )
 
 __all__ = [
+    "FieldMatch",
+    "FieldOperator",
     "FieldRequirement",
     "FieldSelector",
     "LabelOperator",
@@ -29,10 +32,13 @@ __all__ = [
     "apply_patch",
     "dns1123_label_errors",
     "dns1123_subdomain_errors",
+    "field_text",
     "format_time",
     "json_merge_patch",
     "label_key_errors",
     "label_value_errors",
     "now_rfc3339",
     "parse_time",
+    "text_matches",
+    "value_text",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from porch_embedded.errors import BadRequest
+from porch_embedded.meta._fields import FieldOperator, text_matches
 
 __all__ = [
     "FieldRequirement",
@@ -257,12 +258,15 @@ class FieldRequirement:
     """``field=value`` or ``field!=value``; a store maps the field to a document path."""
 
     field: str
-    operator: Literal["=", "!="]
+    operator: FieldOperator
     value: str
 
     def matches(self, actual: str | None) -> bool:
-        equal = (actual or "") == self.value
-        return equal if self.operator == "=" else not equal
+        """Whether a field's text (None when absent, read as ``""``) satisfies this requirement."""
+        return text_matches(actual, self.operator, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.field}{self.operator}{self.value}"
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,7 @@ class FieldSelector:
                     "field=value, field==value or field!=value"
                 )
             field, op, value = match.groups()
-            operator: Literal["=", "!="] = "!=" if op == "!=" else "="
+            operator: FieldOperator = "!=" if op == "!=" else "="
             requirements.append(FieldRequirement(field, operator, _unescape(value.strip(), text)))
         return cls(tuple(requirements))
 

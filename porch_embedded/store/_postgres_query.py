@@ -1,7 +1,8 @@
 """Label and field selectors compiled to PostgreSQL over the ``json`` body column.
 
 ``body #>> path`` yields a string's value and any other scalar's JSON text (``1``,
-``true``), which is exactly the FieldMatch comparison rule; paths travel as ``text[]``
+``true``), which is exactly the text meta.FieldMatch's rule compares (this module only
+translates that rule); paths travel as ``text[]``
 parameters, so no key needs quoting. Placeholders are psycopg's ``%s``.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from porch_embedded.errors import BadRequest
-from porch_embedded.meta import LabelRequirement
-from porch_embedded.store._protocol import FieldMatch, ListQuery
+from porch_embedded.meta import FieldMatch, LabelRequirement
+from porch_embedded.store._protocol import ListQuery
+from porch_embedded.store._query import list_filter
 
 __all__ = ["compile_list_filter"]
 
@@ -55,22 +57,14 @@ def _label_sql(req: LabelRequirement, params: list[Any]) -> str:
 
 
 def _field_sql(match: FieldMatch, params: list[Any]) -> str:
+    """meta.FieldMatch's rule: the text at the path, ``missing`` when absent, compared."""
     if not match.path:
         raise BadRequest("a field selector needs a non-empty path")
     value = _text_of(list(match.path), params)
-    params.append(match.value)
-    return f"COALESCE({value}, '') {'=' if match.operator == '=' else '<>'} %s"
+    params += [match.missing, match.value]
+    return f"COALESCE({value}, %s) {'=' if match.operator == '=' else '<>'} %s"
 
 
 def compile_list_filter(query: ListQuery) -> tuple[str, list[Any]]:
     """The WHERE condition (over table alias ``o``) and its parameters for a list."""
-    params: list[Any] = [query.resource]
-    clauses = ["o.resource = %s"]
-    if query.namespace:
-        clauses.append("o.namespace = %s")
-        params.append(query.namespace)
-    for req in query.labels.requirements:
-        clauses.append(_label_sql(req, params))
-    for match in query.fields:
-        clauses.append(_field_sql(match, params))
-    return " AND ".join(f"({clause})" for clause in clauses), params
+    return list_filter(query, "%s", _label_sql, _field_sql)

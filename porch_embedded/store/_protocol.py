@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from porch_embedded.meta import LabelSelector
+from porch_embedded.meta import FieldMatch, LabelSelector
 
 __all__ = [
     "Change",
@@ -40,20 +40,6 @@ Body = dict[str, Any]
 
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 """How long ``Store.lock`` waits for a held lock before raising Conflict."""
-
-
-@dataclass(frozen=True)
-class FieldMatch:
-    """A field-selector requirement already mapped to a path in the body.
-
-    ``path`` walks dict keys, e.g. ``("spec", "packageName")`` or
-    ``("metadata", "labels", "app")``. A missing value compares as ``""``; numbers and
-    booleans compare by their JSON text (``1``, ``true``).
-    """
-
-    path: tuple[str, ...]
-    operator: Literal["=", "!="]
-    value: str
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Values are read with ``json_type``/``json_extract`` and the ``->`` operator, so that a
 string compares by its value and a number or boolean by its JSON text (``1``, ``true``),
-as the FieldMatch contract says. Everything user-supplied travels as a bound parameter;
+as the field-matching rule says (meta.FieldMatch; this module only translates it).
+Everything user-supplied travels as a bound parameter;
 only JSON paths built from validated keys are spliced in, and those as parameters too.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from porch_embedded.errors import BadRequest
-from porch_embedded.meta import LabelRequirement, LabelSelector
-from porch_embedded.store._protocol import FieldMatch, ListQuery
+from porch_embedded.meta import FieldMatch, LabelRequirement
+from porch_embedded.store._protocol import ListQuery
+from porch_embedded.store._query import list_filter
 
 __all__ = ["compile_list_filter"]
 
@@ -74,21 +76,12 @@ def _label_sql(req: LabelRequirement, params: list[Any]) -> str:
 
 
 def _field_sql(match: FieldMatch, params: list[Any]) -> str:
+    """meta.FieldMatch's rule: the text at the path, ``missing`` when absent, compared."""
     value = _text_of(_json_path(match.path), params)
-    params.append(match.value)
-    return f"COALESCE({value}, '') {'=' if match.operator == '=' else '<>'} ?"
+    params += [match.missing, match.value]
+    return f"COALESCE({value}, ?) {'=' if match.operator == '=' else '<>'} ?"
 
 
 def compile_list_filter(query: ListQuery) -> tuple[str, list[Any]]:
     """The WHERE condition (over table alias ``o``) and its parameters for a list."""
-    params: list[Any] = [query.resource]
-    clauses = ["o.resource = ?"]
-    if query.namespace:
-        clauses.append("o.namespace = ?")
-        params.append(query.namespace)
-    selector: LabelSelector = query.labels
-    for req in selector.requirements:
-        clauses.append(_label_sql(req, params))
-    for match in query.fields:
-        clauses.append(_field_sql(match, params))
-    return " AND ".join(f"({clause})" for clause in clauses), params
+    return list_filter(query, "?", _label_sql, _field_sql)

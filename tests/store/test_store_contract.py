@@ -287,6 +287,10 @@ FIELD_CASES = [
     ([FieldMatch(("metadata", "labels", "app.kubernetes.io/name"), "=", "porch")], ["c"]),
     ([FieldMatch(("metadata", "name"), "!=", "a"), FieldMatch(("spec", "replicas"), "!=", "10")],
      ["c", "d", "e"]),
+    ([FieldMatch(("spec", "replicas"), "=", "0", missing="0")], ["c", "d", "e"]),
+    ([FieldMatch(("spec", "replicas"), "!=", "0", missing="0")], ["a", "b"]),
+    ([FieldMatch(("spec", "replicas"), "=", "3", missing="0")], ["a"]),
+    ([FieldMatch(("spec", "deep"), "=", "", missing="none")], []),
 ]
 
 
@@ -295,6 +299,9 @@ async def test_field_selectors_filter_in_the_database(
     labelled: Store, fields: list[FieldMatch], expected: list[str]
 ) -> None:
     assert await _names(labelled, fields=tuple(fields)) == expected
+    every = (await labelled.list(ListQuery(REPOS))).items
+    python = [item["metadata"]["name"] for item in every if all(f.matches(item) for f in fields)]
+    assert python == expected, "the SQL and meta.FieldMatch's rule agree"
 
 
 async def test_list_by_namespace_and_across_namespaces(labelled: Store) -> None:
