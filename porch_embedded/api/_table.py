@@ -3,50 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from typing import Any
 
 from porch_embedded.kinds import Body, Kind, PrinterColumn
 from porch_embedded.meta import parse_time
 
-__all__ = ["human_age", "json_path_values", "table", "table_row"]
-
-_STEP_RE = re.compile(
-    r"""\.(?P<name>[A-Za-z0-9_@-]+)          # .field or .@count
-      | \[\?\(@\.(?P<fkey>[A-Za-z0-9_]+)=="(?P<fval>[^"]*)"\)\]   # [?(@.type=="Ready")]
-      | \[(?P<union>'(?:[^'\\]|\\.)*'(?:,'(?:[^'\\]|\\.)*')*)\]  # ['a','b'] or ['kpt\.dev/x']
-    """,
-    re.VERBOSE,
-)
-
-
-def json_path_values(body: Any, path: str) -> list[Any]:
-    """Evaluate the JSONPath subset printer columns use; every match, in order."""
-    current = [body]
-    position = 0
-    while position < len(path):
-        match = _STEP_RE.match(path, position)
-        if not match:
-            return []
-        position = match.end()
-        following: list[Any] = []
-        for value in current:
-            if match.group("name") == "@count":
-                following.append(len(value) if isinstance(value, (dict, list)) else 0)
-            elif match.group("name"):
-                if isinstance(value, dict) and match.group("name") in value:
-                    following.append(value[match.group("name")])
-            elif match.group("fkey"):
-                for item in value if isinstance(value, list) else []:
-                    if isinstance(item, dict) and str(item.get(match.group("fkey"))) == match.group("fval"):
-                        following.append(item)
-            else:
-                keys = [k[1:-1].replace("\\.", ".") for k in re.findall(r"'(?:[^'\\]|\\.)*'", match.group("union"))]
-                for key in keys:
-                    if isinstance(value, dict) and key in value:
-                        following.append(value[key])
-        current = following
-    return current
+__all__ = ["human_age", "table", "table_row"]
 
 
 def human_age(timestamp: str, now: _dt.datetime | None = None) -> str:
@@ -79,8 +41,8 @@ def human_age(timestamp: str, now: _dt.datetime | None = None) -> str:
 
 
 def _cell(body: Body, column: PrinterColumn) -> Any:
-    column_type, path = column.type, column.json_path
-    values = json_path_values(body, path)
+    column_type = column.type
+    values = column.path.values(body)
     if not values:
         return column.default
     value = values[0]

@@ -14,99 +14,27 @@ from typing import Any, TextIO
 
 import yaml
 
+from porch_embedded.errors import BadRequest
+from porch_embedded.meta import JsonPath
+from porch_embedded.meta import value_text as format_value
+
 __all__ = ["OutputError", "format_value", "jsonpath", "print_objects", "print_table", "render_rows"]
 
 _MIN_WIDTH, _PADDING = 6, 3
-
-_STEP = re.compile(
-    r"""\.\.(?P<recursive>[A-Za-z0-9_@-]+)
-      | \.(?P<name>[A-Za-z0-9_@/-]+)
-      | \.\*(?P<star>)
-      | \[\?\(@(?P<fpath>(?:\.[A-Za-z0-9_/-]+)+)\s*(?P<op>==|!=)\s*(?P<fval>'[^']*'|"[^"]*"|[^)\s]+)\)\]
-      | \[(?P<quoted>'[^']*'|"[^"]*")\]
-      | \[(?P<index>-?\d+)\]
-      | \[\*\](?P<all>)
-    """,
-    re.VERBOSE,
-)
-
 
 class OutputError(ValueError):
     """An output format or template that cannot be used."""
 
 
-def _children(value: Any) -> list[Any]:
-    if isinstance(value, Mapping):
-        return list(value.values())
-    if isinstance(value, list):
-        return list(value)
-    return []
-
-
-def _recursive(value: Any, key: str) -> list[Any]:
-    found: list[Any] = []
-    if isinstance(value, Mapping) and key in value:
-        found.append(value[key])
-    for child in _children(value):
-        found.extend(_recursive(child, key))
-    return found
-
-
 def jsonpath(body: Any, expression: str) -> list[Any]:
     """Every value the kubectl JSONPath ``expression`` (without braces) selects, in order.
 
-    Supports ``.a.b``, ``['a.b']``, ``[N]``, ``[*]``, ``.*``, ``..key`` and filters
-    ``[?(@.type=='Ready')]``. Raises OutputError on anything else.
+    The dialect is meta.JsonPath's, the one printer columns use; OutputError on anything else.
     """
-    path = expression.strip()
-    if path.startswith("$"):
-        path = path[1:]
-    if path and not path.startswith((".", "[")):
-        path = "." + path
-    current: list[Any] = [body]
-    position = 0
-    while position < len(path):
-        match = _STEP.match(path, position)
-        if not match:
-            raise OutputError(f"unsupported JSONPath {expression!r} at {path[position:]!r}")
-        position = match.end()
-        following: list[Any] = []
-        for value in current:
-            if match.group("recursive") is not None:
-                following.extend(_recursive(value, match.group("recursive")))
-            elif match.group("name") is not None:
-                if isinstance(value, Mapping) and match.group("name") in value:
-                    following.append(value[match.group("name")])
-            elif match.group("star") is not None or match.group("all") is not None:
-                following.extend(_children(value))
-            elif match.group("quoted") is not None:
-                key = match.group("quoted")[1:-1]
-                if isinstance(value, Mapping) and key in value:
-                    following.append(value[key])
-            elif match.group("index") is not None:
-                index = int(match.group("index"))
-                if isinstance(value, list) and -len(value) <= index < len(value):
-                    following.append(value[index])
-            else:
-                wanted = match.group("fval").strip("'\"")
-                for item in value if isinstance(value, list) else []:
-                    got = jsonpath(item, match.group("fpath"))
-                    hit = bool(got) and format_value(got[0]) == wanted
-                    if hit == (match.group("op") == "=="):
-                        following.append(item)
-        current = following
-    return current
-
-
-def format_value(value: Any) -> str:
-    """A value as Go's fmt prints it in kubectl columns: true/false, numbers, JSON for structures."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+    try:
+        return JsonPath.parse(expression).values(body)
+    except BadRequest as error:
+        raise OutputError(error.message) from error
 
 
 def render_rows(rows: Sequence[Sequence[str]]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from porch_embedded.errors import Cause
+from porch_embedded.meta import JsonPath
 
 __all__ = ["Body", "Kind", "PrinterColumn", "SelectableField", "Validator", "UpdateValidator"]
 
@@ -27,12 +28,19 @@ class PrinterColumn:
     name: str
     type: str
     json_path: str
-    """A simple dotted path (``.spec.git.repo``) or ``.status.conditions[?(@.type=="Ready")].status``."""
+    """kubectl JSONPath (meta.JsonPath): ``.spec.git.repo``, ``.status.conditions[?(@.type=="Ready")].status``."""
     description: str = ""
     priority: int = 0
     format: str = ""
     default: Any = None
     """Shown when the path is absent (Porch prints revision 0 and latest false, not <none>)."""
+
+    path: JsonPath = field(init=False, repr=False, compare=False)
+    """``json_path`` parsed when the kind is defined, so a column outside the dialect breaks
+    the import (and the tests) rather than a request."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", JsonPath.parse(self.json_path))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Object metadata helpers: name rules, selectors, field matching, patches, timestamps. Pure, no I/O."""
+"""Object metadata helpers: name rules, selectors, field matching, JSONPath, patches, timestamps. Pure, no I/O."""
 
 from porch_embedded.meta._fields import FieldMatch, FieldOperator, field_text, text_matches, value_text
+from porch_embedded.meta._jsonpath import JsonPath, jsonpath
 from porch_embedded.meta._names import (
     dns1123_label_errors,
     dns1123_subdomain_errors,
@@ -23,6 +24,7 @@ __all__ = [
     "FieldOperator",
     "FieldRequirement",
     "FieldSelector",
+    "JsonPath",
     "LabelOperator",
     "LabelRequirement",
     "LabelSelector",
@@ -35,6 +37,7 @@ __all__ = [
     "field_text",
     "format_time",
     "json_merge_patch",
+    "jsonpath",
     "label_key_errors",
     "label_value_errors",
     "now_rfc3339",
