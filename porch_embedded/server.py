@@ -232,7 +232,7 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         engine = Engine(store, _adapter_factory(GitCache(data_dir / "cache")),
                         build_function_runner(_runner_settings(settings)))
         await engine.ensure_default_namespaces()
-        app = ApiApp(engine, store, authenticator, authorizer, ApiSettings(
+        app = ApiApp(engine, store, ALL_KINDS, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
                                      bookmark_interval_s=settings.bookmark_interval_s)))
         serving = ServingSettings(

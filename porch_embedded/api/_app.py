@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from porch_embedded.api._requestinfo import RequestInfo, parse_request_info
 from porch_embedded.api._status import status_body
 from porch_embedded.engine import Engine
 from porch_embedded.errors import Internal, NotFound, ServiceUnavailable, StatusError
-from porch_embedded.kinds import ALL_KINDS, find_kind
+from porch_embedded.kinds import Kind
 from porch_embedded.store import Store
 
 __all__ = ["ApiApp", "ApiSettings"]
@@ -59,14 +59,16 @@ class ApiApp:
     and the server keeps serving.
     """
 
-    def __init__(self, engine: Engine, store: Store, authenticator: Authenticator, authorizer: Authorizer,
-                 settings: ApiSettings | None = None) -> None:
+    def __init__(self, engine: Engine, store: Store, kinds: Sequence[Kind], authenticator: Authenticator,
+                 authorizer: Authorizer, settings: ApiSettings | None = None) -> None:
+        """Serve ``kinds`` (the composition root says which) over ``engine`` and ``store``."""
         self._store = store
+        self._kinds = {(kind.group, kind.version, kind.plural): kind for kind in kinds}
         self._authenticator = authenticator
         self._authorizer = authorizer
         self._settings = settings or ApiSettings()
         self._handlers = ResourceHandlers(engine, store, self._settings.handlers)
-        self._documents: Documents = build_documents(ALL_KINDS, version_info={
+        self._documents: Documents = build_documents(kinds, version_info={
             "major": "1", "minor": "32", "gitVersion": f"v1.32.0-porch-embedded-{__version__}",
             "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
             "compiler": "cpython", "platform": "linux/amd64",
@@ -152,8 +154,8 @@ class ApiApp:
         if request.path in _HEALTH_PATHS or request.path.startswith(tuple(p + "/" for p in _HEALTH_PATHS)):
             await self._health(request, send)
             return
-        user = self._authenticator.authenticate(request.headers, request.peer_certificate)
-        if not self._authorizer.authorize(user, info):
+        user = await self._authenticator.authenticate(request.headers, request.peer_certificate)
+        if not await self._authorizer.authorize(user, info):
             raise forbidden_for(user, info)
         request.user = user
         if info.is_resource_request:
@@ -206,7 +208,7 @@ class ApiApp:
         await send_bytes(send, 200, body, content_type, headers)
 
     async def _resource(self, request: Request, info: RequestInfo, send: Send) -> None:
-        kind = find_kind(info.group, info.version, info.resource)
+        kind = self._kinds.get((info.group, info.version, info.resource))
         if kind is None:
             raise NotFound("the server could not find the requested resource")
         if info.namespace and not kind.namespaced:

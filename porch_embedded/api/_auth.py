@@ -43,13 +43,20 @@ _DISCOVERY_PATHS = ("/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/
 
 
 class Authenticator(Protocol):
-    def authenticate(self, headers: Mapping[str, str], peer_certificate: bytes | None) -> UserInfo:
+    """Who is calling. Async because in aggregated mode the answer is a TokenReview call."""
+
+    async def authenticate(self, headers: Mapping[str, str], peer_certificate: bytes | None) -> UserInfo:
         """The caller, ANONYMOUS, or Unauthorized if credentials were given but are wrong."""
         ...
 
 
 class Authorizer(Protocol):
-    def authorize(self, user: UserInfo, request: RequestInfo) -> bool: ...
+    """Whether the caller may make a request. Async because in aggregated mode the answer is
+    a SubjectAccessReview call."""
+
+    async def authorize(self, user: UserInfo, request: RequestInfo) -> bool:
+        """True if allowed; False becomes the apiserver's 403 (``forbidden_for``)."""
+        ...
 
 
 def load_token_file(path: Path) -> dict[str, UserInfo]:
@@ -73,7 +80,7 @@ class StandaloneAuthenticator:
     client_ca: x509.Certificate | None = None
     allow_anonymous: bool = False
 
-    def authenticate(self, headers: Mapping[str, str], peer_certificate: bytes | None) -> UserInfo:
+    async def authenticate(self, headers: Mapping[str, str], peer_certificate: bytes | None) -> UserInfo:
         authorization = headers.get("authorization", "")
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -207,7 +214,7 @@ class RbacAuthorizer:
             objects += document.get("items", []) if document.get("kind", "").endswith("List") else [document]
         return cls(objects)
 
-    def authorize(self, user: UserInfo, request: RequestInfo) -> bool:
+    async def authorize(self, user: UserInfo, request: RequestInfo) -> bool:
         if "system:masters" in user.groups:
             return True
         if not request.is_resource_request and request.path in _ALWAYS_ALLOWED_PATHS:

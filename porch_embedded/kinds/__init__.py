@@ -30,7 +30,6 @@ __all__ = [
     "SECRET",
     "SelectableField",
     "field_matches",
-    "find_kind",
     "prune_unknown",
     "schema_causes",
 ]
@@ -45,10 +44,4 @@ ALL_KINDS: tuple[Kind, ...] = (
     PACKAGE_VARIANT,
     PACKAGE_VARIANT_SET,
 )
-
-_BY_PATH = {(k.group, k.version, k.plural): k for k in ALL_KINDS}
-
-
-def find_kind(group: str, version: str, plural: str) -> Kind | None:
-    """The kind served at ``/apis/{group}/{version}/{plural}`` (group '' for ``/api/v1``)."""
-    return _BY_PATH.get((group, version, plural))
+"""Every kind there is; the composition root decides which ones the API serves."""
