@@ -1,6 +1,7 @@
 """PackageRevision, PackageRevisionResources and PorchPackage bodies from storage facts.
 
-Git (through the adapter) says what a revision is; its Kptfile says its metadata,
+Storage (through the adapter) says what a revision is and where (its ``selfLock``, which
+the engine keeps without reading it); its Kptfile says its metadata,
 readiness gates, conditions and upstream lock; the store keeps what only the API
 holds (labels, annotations, finalizers, owner references, creation time). These
 functions put the three together into the objects the API serves.
@@ -45,13 +46,12 @@ def kptfile_of(files: Mapping[str, str]) -> Kptfile | None:
         return None
 
 
-def _lock(url: str, directory: str, ref: str, commit: str) -> dict[str, Any]:
-    return {"type": "git", "git": {"repo": url, "directory": directory, "ref": ref, "commit": commit}}
-
-
-def revision_body(repository: Body, revision: Revision, kptfile: Kptfile | None, *,
+def revision_body(repository: Body, revision: Revision, kptfile: Kptfile | None, self_lock: Mapping[str, Any], *,
                   kept: Body | None = None, latest: bool = False) -> Body:
-    """The PackageRevision for ``revision`` of ``repository``; ``kept`` is the stored object, if any."""
+    """The PackageRevision for ``revision`` of ``repository``; ``kept`` is the stored object, if any.
+
+    ``self_lock`` is the adapter's ``selfLock`` body of the revision (``RepositoryAdapter.self_lock``).
+    """
     namespace = repository["metadata"]["namespace"]
     repo_name = repository["metadata"]["name"]
     name = revision_name(repo_name, revision.package, revision.workspace)
@@ -79,9 +79,8 @@ def revision_body(repository: Body, revision: Revision, kptfile: Kptfile | None,
         spec["revision"] = revision.revision
     if revision.tasks:
         spec["tasks"] = [dict(revision.tasks[0])]
-    git = (repository.get("spec") or {}).get("git") or {}
     status: dict[str, Any] = {
-        "selfLock": _lock(git.get("repo", ""), revision.path, revision.short_ref, revision.commit),
+        "selfLock": copy.deepcopy(dict(self_lock)),
         "deployment": bool((repository.get("spec") or {}).get("deployment")),
     }
     if kptfile is not None:

@@ -71,16 +71,12 @@ def _forbidden(name: str, reason: str) -> Forbidden:
 
 
 def _revision_of(body: Body, handle: RepositoryHandle) -> Revision:
-    """The storage revision a stored PackageRevision stands for (no git access needed)."""
-    spec, lock = body["spec"], (body.get("status") or {}).get("selfLock", {}).get("git", {})
-    short_ref = lock.get("ref", "")
-    heads = short_ref.startswith(("drafts/", "proposed/", "deletionProposed/")) or short_ref == handle.access.branch
-    return Revision(
-        package=spec["packageName"], path=lock.get("directory", spec["packageName"]),
+    """The storage revision a stored PackageRevision stands for: the adapter reads back its selfLock."""
+    spec = body["spec"]
+    return handle.adapter.revision_at(
+        (body.get("status") or {}).get("selfLock") or {}, package=spec["packageName"],
         workspace=spec["workspaceName"], revision=int(spec.get("revision", 0)), lifecycle=spec["lifecycle"],
-        ref=("refs/heads/" if heads else "refs/tags/") + short_ref, commit=lock.get("commit", ""), tree="",
-        tasks=tuple(spec.get("tasks") or ()),
-    )
+        tasks=spec.get("tasks") or ())
 
 
 def _check_user_labels(new: Body, old: Body | None) -> None:
@@ -255,7 +251,8 @@ class PackageLifecycle:
             async def land() -> Body:
                 saved = await handle.adapter.save_draft(DraftWrite(
                     package=package, workspace=workspace, files=files, task=task_files.task, author=author))
-                created = revision_body(repository, saved, kptfile_of(files), kept={"metadata": {
+                created = revision_body(repository, saved, kptfile_of(files), handle.adapter.self_lock(saved),
+                                        kept={"metadata": {
                     k: v for k, v in body.get("metadata", {}).items() if k in ("labels", "annotations",
                                                                                   "finalizers", "ownerReferences")}})
                 changes: list[Change] = [Create(PACKAGE_REVISION.resource, created),
@@ -427,7 +424,7 @@ class PackageLifecycle:
     async def _store_moved(self, repository: Body, handle: RepositoryHandle, current: Body, kept: Body,
                            moved: Revision, files: dict[str, str]) -> Body:
         namespace, repository_name = handle.namespace, handle.name
-        updated = revision_body(repository, moved, kptfile_of(files), kept=kept)
+        updated = revision_body(repository, moved, kptfile_of(files), handle.adapter.self_lock(moved), kept=kept)
         siblings = await self._revisions_of_package(namespace, repository_name, moved.package)
         changes: list[Change] = self._package_rows(namespace, repository_name, moved.package, siblings, updated)
         changes.insert(0, Update(PACKAGE_REVISION.resource, updated, current["metadata"]["resourceVersion"]))
@@ -436,22 +433,21 @@ class PackageLifecycle:
         new_resources["metadata"] = resources["metadata"]
         changes.append(Update(PACKAGE_REVISION_RESOURCES.resource, new_resources,
                               resources["metadata"]["resourceVersion"]))
-        if moved.lifecycle == "Published" and moved.revision >= 1:
-            placeholder = Revision(
-                package=moved.package, path=moved.path, workspace=handle.access.branch, revision=-1,
-                lifecycle="Published", ref=f"refs/heads/{handle.access.branch}", commit=moved.commit,
-                tree=moved.tree, tasks=moved.tasks, published_by=moved.published_by, published_at=moved.published_at)
-            changes += await self._placeholder_changes(repository, placeholder, files, siblings)
+        placeholder = handle.adapter.placeholder_after(moved) \
+            if moved.lifecycle == "Published" and moved.revision >= 1 else None
+        if placeholder is not None:
+            changes += await self._placeholder_changes(repository, handle, placeholder, files, siblings)
         remaining = [s for s in siblings if s["metadata"]["name"] != updated["metadata"]["name"]] + [updated]
         changes += await self._package_object_change(namespace, repository_name, moved.package, remaining)
         results = await self._store.apply(changes)
         return results[0]
 
-    async def _placeholder_changes(self, repository: Body, placeholder: Revision, files: dict[str, str],
-                                   siblings: list[Body]) -> list[Change]:
+    async def _placeholder_changes(self, repository: Body, handle: RepositoryHandle, placeholder: Revision,
+                                   files: dict[str, str], siblings: list[Body]) -> list[Change]:
         name = revision_name(repository["metadata"]["name"], placeholder.package, placeholder.workspace)
         kept = next((s for s in siblings if s["metadata"]["name"] == name), None)
-        body = revision_body(repository, placeholder, kptfile_of(files), kept=kept)
+        body = revision_body(repository, placeholder, kptfile_of(files), handle.adapter.self_lock(placeholder),
+                             kept=kept)
         resources = resources_body(body, files)
         if kept is None:
             return [Create(PACKAGE_REVISION.resource, body), Create(PACKAGE_REVISION_RESOURCES.resource, resources)]
@@ -505,7 +501,8 @@ class PackageLifecycle:
                 saved = await handle.adapter.save_draft(DraftWrite(
                     package=revision.package, workspace=revision.workspace, files=files, task={"type": "render"},
                     parent=revision, author=author))
-                updated = revision_body(repository, saved, kptfile_of(files), kept=revision_object)
+                updated = revision_body(repository, saved, kptfile_of(files), handle.adapter.self_lock(saved),
+                                        kept=revision_object)
                 new_resources = resources_body(updated, files, render_status)
                 new_resources["metadata"] = current["metadata"]
                 results = await self._store.apply([

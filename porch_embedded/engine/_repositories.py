@@ -213,7 +213,7 @@ class Repositories:
                     wanted = (f"{directory}/{ref}" if directory else ref, ref)
                     for candidate in wanted:
                         for revision in snapshot.revisions:
-                            if revision.path == directory and revision.short_ref == candidate:
+                            if revision.path == directory and adapter.self_lock(revision)["git"]["ref"] == candidate:
                                 return await adapter.read_package(revision), revision.commit
                     raise NotFound(f"no package at directory {directory or '/'!r} for ref {ref!r} in {url} "
                                    f"(tried the tag {wanted[0]!r} and the ref {ref!r})")
@@ -306,8 +306,9 @@ class Repositories:
             kept = stored.get(object_name)
             is_latest = revision.revision >= 1 and latest.get(revision.package) == revision.revision \
                 and revision.lifecycle in ("Published", "DeletionProposed")
-            unchanged = kept is not None and (kept.get("status") or {}).get("selfLock", {}).get("git", {}).get(
-                "commit") == revision.commit and kept["spec"].get("lifecycle") == revision.lifecycle \
+            lock = handle.adapter.self_lock(revision)
+            unchanged = kept is not None and (kept.get("status") or {}).get("selfLock") == lock \
+                and kept["spec"].get("lifecycle") == revision.lifecycle \
                 and kept["spec"].get("revision", 0) == revision.revision
             if unchanged:
                 assert kept is not None
@@ -315,7 +316,7 @@ class Repositories:
                 if has_label != is_latest:
                     stored_files = (await self._resources_of(namespace, object_name) or {}).get("spec", {})
                     body = revision_body(repository, revision, kptfile_of(stored_files.get("resources") or {}),
-                                         kept=kept, latest=is_latest)
+                                         lock, kept=kept, latest=is_latest)
                     steps.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
                 continue
             steps.append((revision, object_name, kept, is_latest))
@@ -328,7 +329,8 @@ class Repositories:
                 continue
             revision, object_name, kept, is_latest = step
             files = next(contents)
-            body = revision_body(repository, revision, kptfile_of(files), kept=kept, latest=is_latest)
+            body = revision_body(repository, revision, kptfile_of(files), handle.adapter.self_lock(revision),
+                                 kept=kept, latest=is_latest)
             stored_resources = await self._resources_of(namespace, object_name) if kept is not None else None
             resources = resources_body(body, files, ((stored_resources or {}).get("status") or {}).get("renderStatus"))
             if kept is None:

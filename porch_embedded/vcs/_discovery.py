@@ -67,11 +67,12 @@ def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str
                     workspace=branch,
                     revision=-1,
                     lifecycle=lifecycle_of(path, branch),
-                    ref=branch_ref,
+                    locator=branch_ref,
                     commit=head,
                     tree=tree.decode(),
                     published_by=info.author_email,
                     published_at=info.time,
+                    placeholder=True,
                 )
             )
 
@@ -129,7 +130,7 @@ def _read_ref(store: BaseObjectStore, history: History, ref: str, sha: str, dire
             workspace=workspace or version,
             revision=layout.revision_of_tag(version),
             lifecycle="Published",
-            ref=ref,
+            locator=ref,
             commit=commit.decode(),
             tree=tree.decode(),
             tasks=tasks,
@@ -153,7 +154,7 @@ def _read_ref(store: BaseObjectStore, history: History, ref: str, sha: str, dire
             workspace=workspace,
             revision=0,
             lifecycle="Draft" if lifecycle == "Draft" else "Proposed",
-            ref=ref,
+            locator=ref,
             commit=sha,
             tree=tree.decode(),
             tasks=history.first_task(store, sha.encode(), path, workspace),

@@ -231,6 +231,36 @@ class GitAdapter:
             "spec.git.createBranch to let porch create it"
         )
 
+    # -- what the engine keeps ------------------------------------------------------------
+
+    def self_lock(self, revision: Revision) -> dict[str, Any]:
+        return {"type": "git", "git": {"repo": self.spec.url, "directory": revision.path,
+                                       "ref": layout.short_ref(revision.locator), "commit": revision.commit}}
+
+    def revision_at(
+        self,
+        lock: Mapping[str, Any],
+        *,
+        package: str,
+        workspace: str,
+        revision: int,
+        lifecycle: Lifecycle,
+        tasks: Sequence[Mapping[str, Any]] = (),
+    ) -> Revision:
+        git = lock.get("git") or {}
+        ref = layout.ref_of_short(git.get("ref", ""), self.spec.branch)
+        return Revision(
+            package=package, path=git.get("directory") or layout.full_path(self.directory, package),
+            workspace=workspace, revision=revision, lifecycle=lifecycle, locator=ref,
+            commit=git.get("commit", ""), tree="", tasks=tuple(dict(task) for task in tasks),
+            placeholder=ref == self._branch_ref and lifecycle in ("Published", "DeletionProposed"),
+        )
+
+    def placeholder_after(self, published: Revision) -> Revision | None:
+        """Approval merges into the registered branch: its placeholder now is the published commit."""
+        return dataclasses.replace(published, workspace=self.spec.branch, revision=-1, lifecycle="Published",
+                                   locator=self._branch_ref, placeholder=True)
+
     async def snapshot(self) -> Snapshot:
         def discover(repo: Repo) -> Snapshot:
             return discover_blocking(repo, self._shared, branch=self.spec.branch, directory=self.directory)
@@ -295,7 +325,7 @@ class GitAdapter:
     async def save_draft(self, write: DraftWrite) -> Revision:
         path = layout.full_path(self.directory, write.package)
         if write.parent is not None and write.parent.lifecycle not in ("Draft", "Proposed"):
-            raise Internal(f"save_draft: {write.parent.short_ref} is {write.parent.lifecycle}, not a draft")
+            raise Internal(f"save_draft: {_shown(write.parent)} is {write.parent.lifecycle}, not a draft")
         encoded = {name: text.encode("utf-8") for name, text in write.files.items()}
         author = self._author(write.author)
 
@@ -306,7 +336,7 @@ class GitAdapter:
                 ref, expected = layout.draft_ref(path, write.workspace), ABSENT
                 base = self._shared.view(repo).get(self._branch_ref, "")
             else:
-                ref, expected, base = parent.ref, parent.commit, parent.commit
+                ref, expected, base = parent.locator, parent.commit, parent.commit
             base_tree = self._shared.history.commit(repo.object_store, base.encode()).tree if base else None
             subtree = tree_of_files(store, encoded) if encoded else None
             root = replace_subtree(store, base_tree, path, subtree)
@@ -334,7 +364,7 @@ class GitAdapter:
                 workspace=write.workspace,
                 revision=0,
                 lifecycle=lifecycle,
-                ref=ref,
+                locator=ref,
                 commit=commit.decode(),
                 tree=(subtree or b"").decode(),
                 tasks=tasks,
@@ -346,29 +376,29 @@ class GitAdapter:
         """Point ``target`` at the revision's commit and delete its current ref, in one push."""
 
         def move(repo: Repo) -> Revision:
-            updates = {target: (ABSENT, revision.commit), revision.ref: (revision.commit, "")}
+            updates = {target: (ABSENT, revision.commit), revision.locator: (revision.commit, "")}
             try:
                 self._push(repo, updates)
             except (StaleRef, PushRejected) as exc:
                 raise conflict(self.remote, exc, what) from exc
-            return _replace(revision, ref=target, lifecycle=lifecycle)
+            return _replace(revision, locator=target, lifecycle=lifecycle)
 
         return await self._write(move)
 
     async def propose(self, revision: Revision) -> Revision:
         self._expect(revision, "Draft")
         target = layout.proposed_ref(revision.path, revision.workspace)
-        return await self._move(revision, target, "Proposed", f"proposing {revision.short_ref}")
+        return await self._move(revision, target, "Proposed", f"proposing {_shown(revision)}")
 
     async def reject(self, revision: Revision) -> Revision:
         self._expect(revision, "Proposed")
         target = layout.draft_ref(revision.path, revision.workspace)
-        return await self._move(revision, target, "Draft", f"rejecting {revision.short_ref}")
+        return await self._move(revision, target, "Draft", f"rejecting {_shown(revision)}")
 
     def _expect(self, revision: Revision, *lifecycles: Lifecycle) -> None:
         if revision.lifecycle not in lifecycles:
             raise Internal(
-                f"{revision.short_ref} is {revision.lifecycle}; the git adapter expected {' or '.join(lifecycles)}"
+                f"{_shown(revision)} is {revision.lifecycle}; the git adapter expected {' or '.join(lifecycles)}"
             )
 
     async def approve(self, revision: Revision, number: int, *, author: Author | None = None) -> Revision:
@@ -377,13 +407,13 @@ class GitAdapter:
             raise Internal(f"approve: revision number must be >= 1, got {number}")
         path, tag = revision.path, layout.tag_ref(revision.path, number)
         signer = self._author(author)
-        what = f"approving {revision.short_ref} as {tag.removeprefix(layout.TAGS)}"
+        what = f"approving {_shown(revision)} as {tag.removeprefix(layout.TAGS)}"
 
         def approve(repo: Repo) -> Revision:
             store, history = Recorder(repo.object_store), self._shared.history
-            refs = self._fetch_blocking(repo, (self._branch_ref, revision.ref, tag))
-            if refs.get(revision.ref) != revision.commit:
-                raise StaleRef(revision.ref, revision.commit, refs.get(revision.ref, ""))
+            refs = self._fetch_blocking(repo, (self._branch_ref, revision.locator, tag))
+            if refs.get(revision.locator) != revision.commit:
+                raise StaleRef(revision.locator, revision.commit, refs.get(revision.locator, ""))
             if tag in refs:
                 raise StaleRef(tag, ABSENT, refs[tag])
             head = refs.get(self._branch_ref, "")
@@ -401,7 +431,7 @@ class GitAdapter:
                 {
                     self._branch_ref: (head or ABSENT, commit),
                     tag: (ABSENT, commit),
-                    revision.ref: (revision.commit, ""),
+                    revision.locator: (revision.commit, ""),
                 },
                 store,
             )
@@ -409,7 +439,7 @@ class GitAdapter:
                 revision,
                 revision=number,
                 lifecycle="Published",
-                ref=tag,
+                locator=tag,
                 commit=commit,
                 tree=(subtree or b"").decode(),
                 published_by=signer.email,
@@ -419,8 +449,8 @@ class GitAdapter:
         return await self._write_retrying(approve, what)
 
     def _deletion_ref(self, revision: Revision) -> str:
-        if revision.ref.startswith(layout.TAGS):
-            tag = layout.parse_tag_ref(revision.ref)
+        if revision.locator.startswith(layout.TAGS):
+            tag = layout.parse_tag_ref(revision.locator)
             assert tag is not None
             return layout.deletion_proposed_ref(revision.path, tag[1])
         return layout.deletion_proposed_ref(revision.path, self.spec.branch)
@@ -433,7 +463,7 @@ class GitAdapter:
             try:
                 self._push(repo, {target: (ANY, revision.commit)})
             except (StaleRef, PushRejected) as exc:
-                raise conflict(self.remote, exc, f"proposing deletion of {revision.short_ref}") from exc
+                raise conflict(self.remote, exc, f"proposing deletion of {_shown(revision)}") from exc
             return _replace(revision, lifecycle="DeletionProposed")
 
         return await self._write(mark)
@@ -446,7 +476,7 @@ class GitAdapter:
             try:
                 self._push(repo, {target: (ANY, "")})
             except (StaleRef, PushRejected) as exc:
-                raise conflict(self.remote, exc, f"restoring {revision.short_ref}") from exc
+                raise conflict(self.remote, exc, f"restoring {_shown(revision)}") from exc
             return _replace(revision, lifecycle="Published")
 
         return await self._write(unmark)
@@ -455,23 +485,23 @@ class GitAdapter:
         """Drafts and proposals: delete their branch. A tagged revision: delete its tag (the
         package stays on the branch, as in Porch). The placeholder: a ``Delete <path>`` commit
         that removes the package from the branch. Both also drop a deletion proposal."""
-        what = f"deleting {revision.short_ref}"
+        what = f"deleting {_shown(revision)}"
         if revision.lifecycle in ("Draft", "Proposed"):
 
             def drop(repo: Repo) -> None:
                 try:
-                    self._push(repo, {revision.ref: (revision.commit, "")})
+                    self._push(repo, {revision.locator: (revision.commit, "")})
                 except (StaleRef, PushRejected) as exc:
                     raise conflict(self.remote, exc, what) from exc
 
             await self._write(drop)
             return
         proposal = self._deletion_ref(revision)
-        if revision.ref.startswith(layout.TAGS):
+        if revision.locator.startswith(layout.TAGS):
 
             def untag(repo: Repo) -> None:
                 try:
-                    self._push(repo, {revision.ref: (ANY, ""), proposal: (ANY, "")})
+                    self._push(repo, {revision.locator: (ANY, ""), proposal: (ANY, "")})
                 except (StaleRef, PushRejected) as exc:
                     raise conflict(self.remote, exc, what) from exc
 
@@ -506,11 +536,16 @@ def _decode(revision: Revision, raw: Mapping[str, bytes]) -> dict[str, str]:
             files[path] = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PackageContentInvalid(
-                f"package {revision.package!r} at {revision.short_ref} ({revision.commit[:12]}): "
+                f"package {revision.package!r} at {_shown(revision)} ({revision.commit[:12]}): "
                 f"file {path!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
                 "package revisions hold text files only"
             ) from exc
     return dict(sorted(files.items()))
+
+
+def _shown(revision: Revision) -> str:
+    """How messages name a revision: its short ref, as Porch shows it in ``selfLock.git.ref``."""
+    return layout.short_ref(revision.locator)
 
 
 def _replace(old: Revision, /, **changes: Any) -> Revision:

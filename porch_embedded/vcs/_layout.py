@@ -37,8 +37,10 @@ __all__ = [
     "parse_draft_ref",
     "parse_tag_ref",
     "proposed_ref",
+    "ref_of_short",
     "relative_package",
     "revision_of_tag",
+    "short_ref",
     "tag_ref",
 ]
 
@@ -84,6 +86,21 @@ def relative_package(path: str, directory: str) -> str:
 
 def branch_ref(branch: str) -> str:
     return HEADS + branch
+
+
+def short_ref(ref: str) -> str:
+    """The ref without ``refs/heads/`` or ``refs/tags/``: what Porch shows in ``selfLock.git.ref``."""
+    for prefix in (HEADS, TAGS):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
+def ref_of_short(short: str, branch: str) -> str:
+    """The full ref a ``selfLock.git.ref`` names: Porch's draft, proposal and deletion branches
+    and the registered branch are heads, anything else a tag."""
+    heads = short.startswith(tuple(p.removeprefix(HEADS) for p in (DRAFTS, PROPOSED, DELETION_PROPOSED)))
+    return (HEADS if heads or short == branch else TAGS) + short
 
 
 def draft_ref(path: str, workspace: str) -> str:

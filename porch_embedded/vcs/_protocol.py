@@ -1,12 +1,16 @@
 """The ``RepositoryAdapter`` protocol: what the engine calls to read and write a package repository.
 
 Porch's repository interface separates three things, and so does this one: listing what a
-repository holds (``snapshot``: every package revision the refs describe), reading one
+repository holds (``snapshot``: every package revision the storage describes), reading one
 revision's files (``read_package``), and changing it, where a draft is a unit of work that
-lands as one commit on its own ref (``save_draft``), and every lifecycle move is one push.
-The adapter knows the storage layout (refs, commit messages, trailers) and nothing of the
-lifecycle rules: the engine decides *whether* a move is allowed and which number an
+lands as one write (``save_draft``), and every lifecycle move is one atomic write.
+The adapter knows the storage layout (git: refs, commit messages, trailers) and nothing of
+the lifecycle rules: the engine decides *whether* a move is allowed and which number an
 approval takes; the adapter only makes the move land atomically or raises.
+
+The engine knows nothing of the storage either: a revision's ``locator`` is opaque to it,
+the ``selfLock`` and ``upstreamLock`` bodies the API shows come from the adapter, and so
+does the answer to "is this the placeholder".
 
 Everything here is plain data: the engine builds the Kubernetes objects.
 """
@@ -49,12 +53,13 @@ class Revision:
 
     ``package`` is the package path relative to the repository's directory (the API's
     ``spec.packageName``); ``path`` is its full path in the repository. ``revision`` is
-    N >= 1 for a ``v<N>`` tag, -1 for the branch placeholder and other tags, 0 for drafts
-    and proposals. ``commit`` is what the ref points at (the optimistic-concurrency token
-    every write takes back), ``tree`` the id of the package's directory in that commit
-    (equal trees mean equal files). ``tasks`` holds at most the first task recovered from
-    ``kpt:`` commit trailers. ``published_by``/``published_at`` are the commit's author
-    email and time, set for published revisions only.
+    N >= 1 for a published ``v<N>``, -1 for the placeholder and other published versions,
+    0 for drafts and proposals. ``commit`` is the version the storage holds (git: the
+    commit the ref points at), the optimistic-concurrency token every write takes back;
+    ``tree`` the id of the package's content at that version (equal trees mean equal
+    files). ``tasks`` holds at most the first task recorded in storage.
+    ``published_by``/``published_at`` are who published it and when, set for published
+    revisions only.
     """
 
     package: str
@@ -62,26 +67,18 @@ class Revision:
     workspace: str
     revision: int
     lifecycle: Lifecycle
-    ref: str
-    """The full ref name: ``refs/heads/drafts/<path>/<ws>``, ``refs/tags/<path>/v1``, ``refs/heads/main``."""
+    locator: str
+    """Where the adapter finds this revision, opaque to the engine: it keeps it (in the
+    ``selfLock`` the adapter writes, see ``RepositoryAdapter.revision_at``) and hands it
+    back. Git: the full ref name, ``refs/heads/drafts/<path>/<ws>``, ``refs/tags/<path>/v1``."""
     commit: str
     tree: str
     tasks: tuple[dict[str, Any], ...] = ()
     published_by: str = ""
     published_at: datetime | None = None
-
-    @property
-    def short_ref(self) -> str:
-        """The ref without ``refs/heads/`` or ``refs/tags/``: what Porch shows in ``selfLock.git.ref``."""
-        for prefix in ("refs/heads/", "refs/tags/"):
-            if self.ref.startswith(prefix):
-                return self.ref[len(prefix) :]
-        return self.ref
-
-    @property
-    def is_placeholder(self) -> bool:
-        """True for the revision that stands for the package on the registered branch."""
-        return self.ref.startswith("refs/heads/") and self.lifecycle in ("Published", "DeletionProposed")
+    placeholder: bool = False
+    """True for the revision that stands for the package as the registered branch (or
+    the storage's equivalent) holds it: Porch's placeholder, revision -1."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +120,37 @@ class DraftWrite:
 
 
 class RepositoryAdapter(Protocol):
-    """A package repository: list, read, and change it one atomic push at a time.
+    """A package repository: list, read, and change it one atomic write at a time.
 
-    Every method may raise (from ``porch_embedded.errors``) RepositoryUnavailable when the
-    server failed us, RepositoryAuthFailed when it refused the credentials, NotFound when
-    the repository or branch is gone, and Conflict when a ref moved under a write.
+    Every async method may raise (from ``porch_embedded.errors``) RepositoryUnavailable when
+    the server failed us, RepositoryAuthFailed when it refused the credentials,
+    NotFound when the repository or branch is gone,
+    and Conflict when a revision moved under a write. The plain methods do no I/O.
     """
+
+    def self_lock(self, revision: Revision) -> dict[str, Any]:
+        """Porch's ``status.selfLock`` body for the revision (git: ``{type: git, git: {repo,
+        directory, ref, commit}}``); it holds all that ``revision_at`` needs to find it again."""
+        ...
+
+    def revision_at(
+        self,
+        lock: Mapping[str, Any],
+        *,
+        package: str,
+        workspace: str,
+        revision: int,
+        lifecycle: Lifecycle,
+        tasks: Sequence[Mapping[str, Any]] = (),
+    ) -> Revision:
+        """The revision a stored ``selfLock`` of this adapter stands for, with the facts the API
+        object keeps beside it; no I/O (its ``tree`` is unknown, so it serves writes, not reads)."""
+        ...
+
+    def placeholder_after(self, published: Revision) -> Revision | None:
+        """The placeholder revision that approving ``published`` moved along, or None when this
+        storage has no placeholder."""
+        ...
 
     async def version(self) -> str:
         """A cheap hash of the remote's refs; unchanged means nothing needs re-listing."""
@@ -195,3 +217,4 @@ class RepositoryAdapter(Protocol):
     async def aclose(self) -> None:
         """Release what this handle holds; the shared cache stays on disk."""
         ...
+

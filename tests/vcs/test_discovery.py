@@ -35,8 +35,9 @@ async def test_discovers_packages_tags_branches_and_drafts(git_server: GitServer
         ("draftpkg", "ws1"), ("proppkg", "ws2"),
     }
     placeholder = found["basens", "main"]
-    assert (placeholder.revision, placeholder.lifecycle, placeholder.ref) == (-1, "Published", "refs/heads/main")
-    assert placeholder.commit == head and placeholder.short_ref == "main"
+    assert (placeholder.revision, placeholder.lifecycle, placeholder.locator) == (-1, "Published", "refs/heads/main")
+    assert placeholder.commit == head and repo.self_lock(placeholder)["git"]["ref"] == "main"
+    assert placeholder.placeholder and not any(r.placeholder for r in snap.revisions if r.workspace != "main")
     assert found["basens", "v2"].revision == 2 and found["basens", "v2"].lifecycle == "Published"
     assert found["basens", "feature-x"].revision == -1
     assert found["apps/web", "v1"].lifecycle == "DeletionProposed"
@@ -45,7 +46,8 @@ async def test_discovers_packages_tags_branches_and_drafts(git_server: GitServer
     assert found["basens", "v1"].published_by == "external@example.com"
     assert found["basens", "v1"].published_at is not None
     draft, proposed = found["draftpkg", "ws1"], found["proppkg", "ws2"]
-    assert (draft.lifecycle, draft.revision, draft.short_ref) == ("Draft", 0, "drafts/draftpkg/ws1")
+    draft_ref = repo.self_lock(draft)["git"]["ref"]
+    assert (draft.lifecycle, draft.revision, draft_ref) == ("Draft", 0, "drafts/draftpkg/ws1")
     assert (proposed.lifecycle, proposed.revision) == ("Proposed", 0)
     assert not any(r.package.startswith("basens/sub") for r in snap.revisions)  # packages do not nest
     assert any("nopkg/v1" in w for w in snap.warnings)

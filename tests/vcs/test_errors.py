@@ -91,5 +91,5 @@ async def test_registrations_of_one_url_share_one_cache(git_server: GitServer, c
         assert [r.package for r in (await one.snapshot()).revisions] == ["x", "x"]
         assert [r.package for r in (await two.snapshot()).revisions] == ["y", "y"]
         draft = await one.save_draft(DraftWrite("x", "w", {"Kptfile": "k: 1\n"}))
-        assert draft.ref in {r.ref for r in (await one.snapshot()).revisions}
+        assert draft.locator in {r.locator for r in (await one.snapshot()).revisions}
     assert len(list((cache.root).iterdir())) == 1

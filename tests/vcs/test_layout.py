@@ -21,6 +21,12 @@ def test_ref_names_follow_porch() -> None:
     assert layout.parse_draft_ref("refs/heads/drafts/nows") is None
     assert layout.parse_tag_ref("refs/tags/a/b/v1") == ("a/b", "v1")
     assert layout.parse_tag_ref("refs/tags/v1") is None
+    assert [layout.short_ref(r) for r in ("refs/heads/drafts/a/ws", "refs/tags/a/v1", "refs/heads/main")] == [
+        "drafts/a/ws", "a/v1", "main"]
+    shorts = ("drafts/a/ws", "proposed/a/ws", "deletionProposed/a/v1", "main", "a/v1", "a/feature", "dev")
+    assert [layout.ref_of_short(s, "main") for s in shorts] == [
+        "refs/heads/drafts/a/ws", "refs/heads/proposed/a/ws", "refs/heads/deletionProposed/a/v1",
+        "refs/heads/main", "refs/tags/a/v1", "refs/tags/a/feature", "refs/tags/dev"]
     assert [layout.revision_of_tag(v) for v in ("v1", "v12", "v0", "1", "v1.2", "feature")] == [1, 12, -1, -1, -1, -1]
     assert layout.in_directory("catalog/x", "catalog") and not layout.in_directory("catalogue/x", "catalog")
     assert layout.relative_package("catalog/team/x", "/catalog/") == "team/x"
@@ -52,7 +58,8 @@ def test_git_adapter_implements_every_protocol_method() -> None:
     wanted = {n for n, _ in inspect.getmembers(RepositoryAdapter, inspect.isfunction) if not n.startswith("_")}
     for name in wanted:
         ours = getattr(GitAdapter, name)
-        assert inspect.iscoroutinefunction(ours), name
+        # the protocol's I/O is async, and only its pure answers (locks, placeholder) are plain
+        assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(getattr(RepositoryAdapter, name)), name
         assert list(inspect.signature(ours).parameters) == list(
             inspect.signature(getattr(RepositoryAdapter, name)).parameters
         ), name

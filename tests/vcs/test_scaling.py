@@ -132,7 +132,7 @@ async def test_a_fetch_downloads_only_what_changed_and_mirrors_refs_in_one_batch
         # bases a thin pack's deltas need, appended locally): not the whole history again
         assert 5 <= objects_in_packs(cached) - before <= 10 < before
         expected = git_server.refs("grow")
-        assert {r.ref for r in (await repo.snapshot()).revisions if r.ref.startswith("refs/tags/catalog/p0/")} == {
+        assert {r.locator for r in (await repo.snapshot()).revisions if r.locator.startswith("refs/tags/catalog/p0/")} == {
             f"refs/tags/catalog/p0/v{n}" for n in range(1, 8)
         }
     # what is on disk is what the server has: a new process (a new GitCache on the same
@@ -189,7 +189,7 @@ async def test_a_snapshot_reads_only_changed_refs_and_equals_a_full_discovery(
             "refs/heads/proposed/catalog/p0/ws",
             "refs/tags/catalog/p1/v4",
         ]
-        lifecycles = {r.ref: r.lifecycle for r in second.revisions}
+        lifecycles = {r.locator: r.lifecycle for r in second.revisions}
         assert lifecycles["refs/tags/catalog/p3/v2"] == "DeletionProposed"
         assert "refs/tags/catalog/p2/v1" not in lifecycles
 
@@ -210,7 +210,7 @@ async def test_approve_builds_on_the_fresh_branch_head_fetching_only_the_refs_it
         published = await repo.approve(proposed, 1)
         assert show_parents(git_server, "fresh", published.commit) == [moved, proposed.commit]
         assert git_server.git("fresh", "show", f"{published.commit}:elsewhere.txt") == "x\n"
-        listed = {r.ref for r in (await repo.snapshot()).revisions}
+        listed = {r.locator for r in (await repo.snapshot()).revisions}
         assert "refs/tags/app/v1" in listed
         await repo.fetch()  # the unrelated tags arrive with the next sync's fetch, as before
         snap = await repo.snapshot()

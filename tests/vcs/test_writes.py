@@ -44,7 +44,10 @@ async def test_draft_propose_approve_layout(git_server: GitServer, open_repo: Op
         draft = await repo.save_draft(
             DraftWrite("team/app", "ws1", files_of("app"), task=INIT, author=Author.from_user("alice"))
         )
-        assert draft.short_ref == "drafts/team/app/ws1"
+        assert repo.self_lock(draft)["git"]["ref"] == "drafts/team/app/ws1"
+        assert repo.self_lock(draft) == {"type": "git", "git": {  # Porch's selfLock: the short ref
+            "repo": git_server.url("life"), "directory": "team/app", "ref": "drafts/team/app/ws1",
+            "commit": draft.commit}}
         assert git_server.refs("life")["refs/heads/drafts/team/app/ws1"] == draft.commit
         assert show(git_server, "life", draft.commit, "%P") == main_before  # based on the branch HEAD
         assert show(git_server, "life", draft.commit, "%an <%ae>|%cn <%ce>") == f"alice <alice>|{PORCH}"
@@ -92,13 +95,14 @@ async def test_draft_propose_approve_layout(git_server: GitServer, open_repo: Op
     assert trailer(message) == {"package": "team/app", "workspaceName": "ws1", "revision": "1"}
     assert git_server.git("life", "show", f"{merge}:team/app/new.yaml") == "n: 2\n"
     assert git_server.git("life", "show", f"{merge}:other/cm.yaml")  # other packages untouched
-    assert (published.revision, published.lifecycle, published.short_ref) == (1, "Published", "team/app/v1")
+    published_ref = repo.self_lock(published)["git"]["ref"]
+    assert (published.revision, published.lifecycle, published_ref) == (1, "Published", "team/app/v1")
     assert published.published_by == "bob"
 
     async with open_repo("life") as fresh:  # a new registration recovers everything from git alone
         snap = await fresh.snapshot()
         assert await fresh.highest_revision("team/app") == 1
-    v1 = next(r for r in snap.revisions if r.ref == "refs/tags/team/app/v1")
+    v1 = next(r for r in snap.revisions if r.locator == "refs/tags/team/app/v1")
     assert (v1.workspace, v1.revision, v1.tasks, v1.published_by) == ("ws1", 1, (INIT,), "bob")
     placeholder = next(r for r in snap.revisions if r.package == "team/app" and r.revision == -1)
     assert placeholder.workspace == "main"
@@ -159,7 +163,7 @@ async def test_deletion_proposal_restore_and_delete(git_server: GitServer, open_
         marked = await repo.propose_deletion(v1)
         assert marked.lifecycle == "DeletionProposed"
         assert git_server.refs("del")["refs/heads/deletionProposed/pkg/v1"] == v1.commit
-        found = {r.ref: r for r in (await repo.snapshot()).revisions}
+        found = {r.locator: r for r in (await repo.snapshot()).revisions}
         assert found["refs/tags/pkg/v1"].lifecycle == "DeletionProposed"
 
         restored = await repo.restore(marked)
