@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AlreadyExists",
     "BadRequest",
+    "BranchNotFound",
     "Cause",
     "Conflict",
     "Expired",
@@ -170,6 +171,10 @@ class RepositoryAuthFailed(RepositoryUnavailable):
 
 class RepositoryNotFound(NotFound):
     """The repository URL or its registered branch does not exist on the server."""
+
+
+class BranchNotFound(RepositoryNotFound):
+    """The repository exists but its registered (or asked-for) branch does not."""
 
 
 class RefConflict(Conflict):

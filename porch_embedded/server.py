@@ -17,7 +17,6 @@ import signal
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import trio
 import yaml
@@ -38,12 +37,12 @@ from porch_embedded.api import (
     run_https,
 )
 from porch_embedded.controllers import SyncSettings, run_repository_sync, run_while_leader
-from porch_embedded.engine import AdapterFactory, Engine, RepositoryAccess
+from porch_embedded.engine import AdapterFactory, Engine
 from porch_embedded.kinds import ALL_KINDS
 from porch_embedded.meta import UserInfo
 from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
-from porch_embedded.vcs import Credentials, GitCache, GitSpec, open_git_adapter
+from porch_embedded.vcs import GitCache, GitStorage
 
 __all__ = ["Settings", "issue_client_certificate_files", "run", "serve_forever"]
 
@@ -184,16 +183,9 @@ def _replica_id() -> str:
 
 
 def _adapter_factory(cache: GitCache) -> AdapterFactory:
-    """Repositories are git repositories in the layout Porch writes."""
-
-    def open_adapter(access: RepositoryAccess) -> Any:
-        spec = GitSpec(url=access.url, branch=access.branch, directory=access.directory,
-                       create_branch=access.create_branch, author=access.author, email=access.email,
-                       secret_name=access.secret_name)
-        credentials = Credentials(access.username, access.password, access.bearer_token)
-        return open_git_adapter(cache, spec, credentials)
-
-    return open_adapter
+    """The storage of each Repository ``spec.type`` served: git repositories, in the layout Porch writes."""
+    git = GitStorage(cache)
+    return {git.type: git}
 
 
 def _runner_settings(settings: Settings) -> RunnerSettings:

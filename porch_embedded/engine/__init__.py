@@ -2,6 +2,7 @@
 
 from porch_embedded.engine._engine import Engine
 from porch_embedded.engine._objects import ObjectService, invalid
-from porch_embedded.engine._repositories import AdapterFactory, RepositoryAccess, SyncResult
+from porch_embedded.engine._repositories import AdapterFactory, RepositorySource, StoreRepositorySource, SyncResult
 
-__all__ = ["AdapterFactory", "Engine", "ObjectService", "RepositoryAccess", "SyncResult", "invalid"]
+__all__ = ["AdapterFactory", "Engine", "ObjectService", "RepositorySource", "StoreRepositorySource", "SyncResult",
+           "invalid"]

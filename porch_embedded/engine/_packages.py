@@ -108,8 +108,7 @@ class PackageLifecycle:
             self._in_progress.discard(key)
 
     def _author(self, handle: RepositoryHandle, user: UserInfo | None) -> Author | None:
-        if handle.access.author or handle.access.email:
-            return Author(handle.access.author or handle.access.email, handle.access.email or handle.access.author)
+        """The requesting user; a repository's own commit author, when it has one, is the adapter's override."""
         return Author.from_user(user.name) if user is not None else None
 
     async def _repository(self, namespace: str, name: str) -> Body:
@@ -325,14 +324,8 @@ class PackageLifecycle:
         deployment = bool((repository.get("spec") or {}).get("deployment"))
         git = upstream_ref.get("git") or {}
         if not registered and git.get("repo"):
-            if not git.get("ref"):
-                raise BadRequest("a clone from git needs spec.tasks[0].clone.upstreamRef.git.ref (a tag or branch)")
-            files, commit = await self._repositories.read_upstream(
-                repository["metadata"]["namespace"], git["repo"], git.get("directory", ""), git["ref"],
-                (git.get("secretRef") or {}).get("name", ""))
-            lock = {"repo": git["repo"], "directory": git.get("directory", "").strip("/"), "ref": git["ref"],
-                    "commit": commit}
-            return clone_files(files, package, lock, task, deployment=deployment)
+            upstream = await self._repositories.read_upstream(repository["metadata"]["namespace"], upstream_ref)
+            return clone_files(upstream.files, package, upstream.lock.get("git") or {}, task, deployment=deployment)
         if (upstream_ref.get("type") == "oci") or upstream_ref.get("oci"):
             raise BadRequest("clone from OCI is not implemented")
         if not registered:

@@ -2,9 +2,15 @@
 
 One ``RepositoryHandle`` per Repository object holds the adapter (opened lazily from
 the Repository spec and its Secret), a write lock (one writer per repository at a
-time; readers never wait for git), and the version last synced. ``sync`` reconciles
-the store with what the repository holds in one store transaction: revisions that
-appeared, changed or vanished, the latest-revision labels, the Package objects.
+time; readers never wait for the repository's server), and the version last synced.
+``sync`` reconciles the store with what the repository holds in one store transaction:
+revisions that appeared, changed or vanished, the latest-revision labels, the Package
+objects.
+
+The engine knows no storage type: the ``Storage`` of a Repository's ``spec.type`` (from
+the ``AdapterFactory`` the composition root picks) parses that spec and opens the
+adapter. Repository and Secret objects are read through a ``RepositorySource``: the
+store when the server is standalone, the cluster's API in aggregated mode.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
 import trio
 
 from porch_embedded.engine._objects_of_packages import (
@@ -28,13 +36,14 @@ from porch_embedded.engine._repository_index import normalized_url
 from porch_embedded.errors import BadRequest, Conflict, NotFound
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, SECRET, Body
 from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
-from porch_embedded.vcs import RepositoryAdapter, Revision, Snapshot
+from porch_embedded.vcs import Credentials, RepositoryAdapter, Revision, Snapshot, Storage, StorageSpec, Upstream
 
 __all__ = [
     "AdapterFactory",
-    "RepositoryAccess",
     "RepositoryHandle",
+    "RepositorySource",
     "Repositories",
+    "StoreRepositorySource",
     "SyncResult",
     "conflicting_repository",
     "latest_numbers",
@@ -42,30 +51,43 @@ __all__ = [
 
 log = logging.getLogger("porch_embedded.engine.repositories")
 
-
-@dataclass(frozen=True, repr=False)
-class RepositoryAccess:
-    """What an adapter needs to reach a repository; credentials are never printed."""
-
-    namespace: str
-    name: str
-    url: str
-    branch: str
-    directory: str
-    create_branch: bool = False
-    username: str = ""
-    password: str = ""
-    bearer_token: str = ""
-    author: str = ""
-    email: str = ""
-    secret_name: str = ""
-
-    def __repr__(self) -> str:
-        return f"RepositoryAccess({self.namespace}/{self.name}, {self.url}@{self.branch}:{self.directory or '/'})"
+AdapterFactory = Mapping[str, Storage]
+"""The storage of each Repository ``spec.type`` this server serves: what opens adapters."""
 
 
-AdapterFactory = Callable[[RepositoryAccess], AbstractAsyncContextManager[RepositoryAdapter]]
-"""Opens a repository's adapter; leaving the context closes it."""
+class RepositorySource(Protocol):
+    """Where the engine reads Repository objects and the Secrets they name.
+
+    Both raise NotFound when the object does not exist.
+    """
+
+    async def repository(self, namespace: str, name: str) -> Body: ...
+
+    async def secret(self, namespace: str, name: str) -> Body: ...
+
+
+class StoreRepositorySource:
+    """Repository and Secret objects from the store: the standalone server holds them itself."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def repository(self, namespace: str, name: str) -> Body:
+        return await self._store.get(REPOSITORY.resource, namespace, name)
+
+    async def secret(self, namespace: str, name: str) -> Body:
+        return await self._store.get(SECRET.resource, namespace, name)
+
+
+def secret_data(secret: Body) -> dict[str, str]:
+    """A Secret's ``data`` decoded: key -> text; raises BadRequest for a value that is not base64 text."""
+    decoded: dict[str, str] = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            decoded[key] = base64.b64decode(value).decode()
+        except (binascii.Error, UnicodeDecodeError, TypeError):
+            raise BadRequest(f'secret "{secret["metadata"]["name"]}" key {key!r} is not base64 text') from None
+    return decoded
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,7 @@ class RepositoryHandle:
     namespace: str
     name: str
     generation: int
-    access: RepositoryAccess
+    spec: StorageSpec
     adapter: RepositoryAdapter
     closer: AsyncExitStack
     write_lock: trio.Lock = field(default_factory=trio.Lock)
@@ -142,9 +164,10 @@ def latest_numbers(revisions: list[Revision]) -> dict[str, int]:
 class Repositories:
     """The handles of registered repositories and the sync of each into the store."""
 
-    def __init__(self, store: Store, open_adapter: AdapterFactory) -> None:
+    def __init__(self, store: Store, storages: AdapterFactory, source: RepositorySource | None = None) -> None:
         self._store = store
-        self._open_adapter = open_adapter
+        self._storages = storages
+        self._source = source or StoreRepositorySource(store)
         self._handles: dict[tuple[str, str], RepositoryHandle] = {}
         self._opening: dict[tuple[str, str], trio.Lock] = {}
 
@@ -154,19 +177,22 @@ class Repositories:
         Opening fetches from the git server, so each repository has its own opening lock:
         a repository whose server hangs delays only the requests that need it.
         """
-        repository = await self._store.get(REPOSITORY.resource, namespace, name)
+        repository = await self._source.repository(namespace, name)
         generation = int(repository["metadata"].get("generation", 1))
         key = (namespace, name)
         async with self._opening.setdefault(key, trio.Lock()):
             handle = self._handles.get(key)
             if handle is not None and handle.generation == generation:
                 return handle
-            access = await self._access(repository)
+            storage = self._storage(repository)
+            spec = storage.parse(repository)
+            credentials = await self._credentials(namespace, spec.secret_name,
+                                                  f"repository {name!r} ({spec.secret_field})")
             if handle is not None:
                 await handle.closer.aclose()
             closer = AsyncExitStack()
-            adapter = await closer.enter_async_context(self._open_adapter(access))
-            handle = RepositoryHandle(namespace, name, generation, access, adapter, closer)
+            adapter = await closer.enter_async_context(storage.open(spec, credentials))
+            handle = RepositoryHandle(namespace, name, generation, spec, adapter, closer)
             self._handles[key] = handle
             return handle
 
@@ -191,80 +217,38 @@ class Repositories:
         for handle in handles:
             await handle.closer.aclose()
 
-    async def read_upstream(self, namespace: str, url: str, directory: str, ref: str,
-                            secret_name: str = "") -> tuple[dict[str, str], str]:
-        """Files and commit of the package at ``directory`` of an unregistered git repository.
+    async def read_upstream(self, namespace: str, upstream: Body) -> Upstream:
+        """Files and ``upstreamLock`` of a clone task's unregistered upstream (its ``upstreamRef``).
 
-        ``ref`` is resolved as Porch resolves it: the tag ``<directory>/<ref>``, else the
-        tag or branch ``<ref>``. The repository is opened for this read only.
+        The storage of the upstream's type parses and reads it; the Secret it names is read
+        from ``namespace``.
         """
-        credentials = await self._credentials(namespace, secret_name, "the clone task's secretRef") \
-            if secret_name else {}
-        directory = directory.strip("/")
-        last_error: NotFound | None = None
-        for branch in ("main", "master"):
-            access = RepositoryAccess(
-                namespace=namespace, name="upstream", url=url, branch=branch, directory="",
-                username=credentials.get("username", ""), password=credentials.get("password", ""),
-                bearer_token=credentials.get("bearerToken", ""), secret_name=secret_name)
-            try:
-                async with self._open_adapter(access) as adapter:
-                    snapshot = await adapter.snapshot()
-                    wanted = (f"{directory}/{ref}" if directory else ref, ref)
-                    for candidate in wanted:
-                        for revision in snapshot.revisions:
-                            if revision.path == directory and adapter.self_lock(revision)["git"]["ref"] == candidate:
-                                return await adapter.read_package(revision), revision.commit
-                    raise NotFound(f"no package at directory {directory or '/'!r} for ref {ref!r} in {url} "
-                                   f"(tried the tag {wanted[0]!r} and the ref {ref!r})")
-            except NotFound as error:
-                last_error = error
-                if "branch" not in error.message:
-                    raise
-        assert last_error is not None
-        raise last_error
+        storage = self._storage_of_type(upstream.get("type") or "git", "the clone task's upstream")
+        spec = storage.parse_upstream(upstream)
+        credentials = await self._credentials(namespace, spec.secret_name, "the clone task's secretRef")
+        return await storage.read_upstream(spec, credentials)
 
-    async def _credentials(self, namespace: str, secret_name: str, named_by: str) -> dict[str, str]:
+    def _storage(self, repository: Body) -> Storage:
+        return self._storage_of_type((repository.get("spec") or {}).get("type"),
+                                     f"repository {repository['metadata']['name']!r}")
+
+    def _storage_of_type(self, kind: Any, what: str) -> Storage:
+        storage = self._storages.get(kind) if isinstance(kind, str) else None
+        if storage is None:
+            served = " and ".join(sorted(self._storages))
+            raise BadRequest(f"{what} has type {kind!r}; this server stores packages in {served} repositories only")
+        return storage
+
+    async def _credentials(self, namespace: str, secret_name: str, named_by: str) -> Credentials:
+        """The credentials of the Secret ``secret_name`` (none when it is empty)."""
+        if not secret_name:
+            return Credentials()
         try:
-            secret = await self._store.get(SECRET.resource, namespace, secret_name)
+            secret = await self._source.secret(namespace, secret_name)
         except NotFound:
             raise NotFound(f'secret "{secret_name}" named by {named_by} does not exist in namespace '
                            f'"{namespace}"') from None
-        credentials: dict[str, str] = {}
-        for key, value in (secret.get("data") or {}).items():
-            try:
-                credentials[key] = base64.b64decode(value).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise BadRequest(f'secret "{secret_name}" key {key!r} is not base64 text') from None
-        return credentials
-
-    async def _access(self, repository: Body) -> RepositoryAccess:
-        spec = repository.get("spec") or {}
-        if spec.get("type") != "git":
-            raise BadRequest(f"repository {repository['metadata']['name']!r} has type {spec.get('type')!r}; "
-                             "this server stores packages in git repositories only")
-        git = spec.get("git") or {}
-        namespace = repository["metadata"]["namespace"]
-        credentials: dict[str, str] = {}
-        secret_name = (git.get("secretRef") or {}).get("name", "")
-        if secret_name:
-            try:
-                secret = await self._store.get(SECRET.resource, namespace, secret_name)
-            except NotFound:
-                raise NotFound(f'secret "{secret_name}" named by repository {repository["metadata"]["name"]!r} '
-                               f'(spec.git.secretRef) does not exist in namespace "{namespace}"') from None
-            for key, value in (secret.get("data") or {}).items():
-                try:
-                    credentials[key] = base64.b64decode(value).decode()
-                except (binascii.Error, UnicodeDecodeError):
-                    raise BadRequest(f'secret "{secret_name}" key {key!r} is not base64 text') from None
-        return RepositoryAccess(
-            namespace=namespace, name=repository["metadata"]["name"], url=git.get("repo", ""),
-            branch=git.get("branch") or "main", directory=_directory(spec),
-            create_branch=bool(git.get("createBranch")), username=credentials.get("username", ""),
-            password=credentials.get("password", ""), bearer_token=credentials.get("bearerToken", ""),
-            author=git.get("author", ""), email=git.get("email", ""), secret_name=secret_name,
-        )
+        return Credentials.from_secret(secret_data(secret))
 
     async def sync(self, namespace: str, name: str, *, force: bool = False) -> SyncResult:
         """Fetch the repository and make the store match it, in one transaction."""
@@ -274,7 +258,7 @@ class Repositories:
             snapshot = await handle.adapter.snapshot()
             if version == handle.synced_version and not force:
                 return SyncResult(len(snapshot.packages), snapshot.branch_commit, version, 0)
-            repository = await self._store.get(REPOSITORY.resource, namespace, name)
+            repository = await self._source.repository(namespace, name)
             changed = await self.reconcile(handle, repository, snapshot)
             handle.synced_version = version
             return SyncResult(len({r.package for r in snapshot.revisions}), snapshot.branch_commit, version, changed)

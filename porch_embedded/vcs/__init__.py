@@ -1,20 +1,25 @@
 """Repository adapters behind one ``RepositoryAdapter`` protocol: git (dulwich), in Porch's layout.
 
-The engine reads and writes package storage only through ``RepositoryAdapter``; the
-composition root picks ``GitAdapter`` (via ``open_git_adapter`` and one ``GitCache``).
+The engine reads and writes package storage only through ``RepositoryAdapter``, and opens
+adapters through the ``Storage`` of a Repository's ``spec.type``; the composition root
+picks ``GitStorage`` (over one ``GitCache``) for ``git``.
 """
 
 from porch_embedded.vcs._cache import GitCache
 from porch_embedded.vcs._git import GitAdapter, GitSpec, open_git_adapter
+from porch_embedded.vcs._git_storage import GitStorage, GitUpstream
 from porch_embedded.vcs._protocol import (
     Author,
+    Credentials,
     DraftWrite,
     Lifecycle,
     RepositoryAdapter,
     Revision,
     Snapshot,
+    Storage,
+    StorageSpec,
+    Upstream,
 )
-from porch_embedded.vcs._remote import Credentials
 
 __all__ = [
     "Author",
@@ -23,9 +28,14 @@ __all__ = [
     "GitAdapter",
     "GitCache",
     "GitSpec",
+    "GitStorage",
+    "GitUpstream",
     "Lifecycle",
     "RepositoryAdapter",
     "Revision",
     "Snapshot",
+    "Storage",
+    "StorageSpec",
+    "Upstream",
     "open_git_adapter",
 ]

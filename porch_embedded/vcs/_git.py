@@ -23,13 +23,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import trio
 from dulwich.objects import Commit
 from dulwich.repo import Repo
 
-from porch_embedded.errors import Internal, PackageContentInvalid, RepositoryNotFound
+from porch_embedded.errors import BranchNotFound, Internal, PackageContentInvalid
 from porch_embedded.vcs import _layout as layout
 from porch_embedded.vcs._cache import CacheRepo, GitCache, apply_updates, mirror
 from porch_embedded.vcs._discovery import discover_blocking
@@ -71,6 +71,7 @@ class GitSpec:
     email: str = ""
     secret_name: str = ""
     """Named in error messages about refused credentials (never the Secret's contents)."""
+    secret_field: ClassVar[str] = "spec.git.secretRef"
 
 
 def _now() -> tuple[int, int]:
@@ -225,8 +226,8 @@ class GitAdapter:
         if self._branch_ref not in refs and not self.spec.create_branch:
             raise self._no_branch()
 
-    def _no_branch(self) -> RepositoryNotFound:
-        return RepositoryNotFound(
+    def _no_branch(self) -> BranchNotFound:
+        return BranchNotFound(
             f"{self.remote.url}: branch {self.spec.branch!r} does not exist; push it, or set "
             "spec.git.createBranch to let porch create it"
         )
@@ -558,8 +559,8 @@ async def open_git_adapter(
 ) -> AsyncIterator[GitAdapter]:
     """Open a registered git repository: make its cache, fetch, and check (or create) the branch.
 
-    Raises RepositoryAuthFailed, RepositoryUnavailable, or RepositoryNotFound (no such
-    repository, or the branch is missing and ``spec.create_branch`` is off).
+    Raises RepositoryAuthFailed, RepositoryUnavailable, RepositoryNotFound (no such
+    repository), or BranchNotFound (the branch is missing and ``spec.create_branch`` is off).
     """
     adapter = GitAdapter(cache, spec, credentials)
     await adapter._ensure_cache()

@@ -10,7 +10,9 @@ approval takes; the adapter only makes the move land atomically or raises.
 
 The engine knows nothing of the storage either: a revision's ``locator`` is opaque to it,
 the ``selfLock`` and ``upstreamLock`` bodies the API shows come from the adapter, and so
-does the answer to "is this the placeholder".
+does the answer to "is this the placeholder". A ``Storage`` stands for one Repository
+``spec.type`` (git, and OCI next): it parses that type's spec, opens its adapters, and
+reads unregistered upstreams of that type for clone tasks.
 
 Everything here is plain data: the engine builds the Kubernetes objects.
 """
@@ -18,17 +20,22 @@ Everything here is plain data: the engine builds the Kubernetes objects.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 __all__ = [
     "Author",
+    "Credentials",
     "DraftWrite",
     "Lifecycle",
     "RepositoryAdapter",
     "Revision",
     "Snapshot",
+    "Storage",
+    "StorageSpec",
+    "Upstream",
 ]
 
 Lifecycle = Literal["Draft", "Proposed", "Published", "DeletionProposed"]
@@ -45,6 +52,33 @@ class Author:
     def from_user(cls, username: str) -> Author:
         """The author Porch records for a Kubernetes user: name and email both the username."""
         return cls(username, username)
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """What a Repository's Secret holds: basic-auth username/password, or a bearer token."""
+
+    username: str = ""
+    password: str = ""
+    bearer_token: str = ""
+
+    @classmethod
+    def from_secret(cls, data: Mapping[str, str]) -> Credentials:
+        """The credentials of a decoded Secret: keys ``username``, ``password``, ``bearerToken``."""
+        return cls(data.get("username", ""), data.get("password", ""), data.get("bearerToken", ""))
+
+    def __repr__(self) -> str:
+        kind = "bearer" if self.bearer_token else "basic" if self.username else "none"
+        return f"Credentials(<{kind}, redacted>)"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self.username or self.password or self.bearer_token)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never be printed."""
+        return tuple(s for s in (self.password, self.bearer_token) if s)
 
 
 @dataclass(frozen=True)
@@ -124,7 +158,7 @@ class RepositoryAdapter(Protocol):
 
     Every async method may raise (from ``porch_embedded.errors``) RepositoryUnavailable when
     the server failed us, RepositoryAuthFailed when it refused the credentials,
-    NotFound when the repository or branch is gone,
+    RepositoryNotFound (BranchNotFound for a missing branch) when the repository is gone,
     and Conflict when a revision moved under a write. The plain methods do no I/O.
     """
 
@@ -218,3 +252,50 @@ class RepositoryAdapter(Protocol):
         """Release what this handle holds; the shared cache stays on disk."""
         ...
 
+
+@dataclass(frozen=True)
+class Upstream:
+    """An unregistered upstream package read for a clone: its files and Porch's ``upstreamLock`` body."""
+
+    files: dict[str, str]
+    lock: dict[str, Any]
+
+
+class StorageSpec(Protocol):
+    """What a ``Storage`` parsed from a Repository's spec (or a clone task's upstream).
+
+    The engine reads only which Secret holds the credentials, and the field that named it
+    (for messages); everything else is the storage's own.
+    """
+
+    @property
+    def secret_name(self) -> str: ...
+
+    @property
+    def secret_field(self) -> str: ...
+
+
+class Storage(Protocol):
+    """One Repository ``spec.type``: parses its spec, opens its adapters, reads upstreams.
+
+    The composition root holds one per type it serves, keyed by ``spec.type``.
+    """
+
+    def parse(self, repository: Mapping[str, Any]) -> StorageSpec:
+        """The adapter's spec from a Repository object; raises BadRequest naming the bad field."""
+        ...
+
+    def open(self, spec: Any, credentials: Credentials) -> AbstractAsyncContextManager[RepositoryAdapter]:
+        """Open a registered repository (``spec`` from ``parse``); leaving the context closes it."""
+        ...
+
+    def parse_upstream(self, upstream: Mapping[str, Any]) -> StorageSpec:
+        """The upstream of a clone task (``clone.upstreamRef``); raises BadRequest naming the bad field."""
+        ...
+
+    async def read_upstream(self, upstream: Any, credentials: Credentials) -> Upstream:
+        """The files and lock of an unregistered upstream (``upstream`` from ``parse_upstream``).
+
+        Raises NotFound when no package is there, and what ``RepositoryAdapter`` raises.
+        """
+        ...

@@ -13,7 +13,6 @@ import io
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -31,10 +30,10 @@ from porch_embedded.errors import (
     RepositoryUnavailable,
 )
 from porch_embedded.vcs._layout import HEADS, TAGS
+from porch_embedded.vcs._protocol import Credentials
 
 __all__ = [
     "ANY",
-    "Credentials",
     "PushRejected",
     "Remote",
     "StaleRef",
@@ -50,28 +49,6 @@ ABSENT = ""
 """Expectation for a ref in a push: it must not exist yet."""
 
 TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True, repr=False)
-class Credentials:
-    """What a Repository's Secret holds: basic-auth username/password, or a bearer token."""
-
-    username: str = ""
-    password: str = ""
-    bearer_token: str = ""
-
-    def __repr__(self) -> str:
-        kind = "bearer" if self.bearer_token else "basic" if self.username else "none"
-        return f"Credentials(<{kind}, redacted>)"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self.username or self.password or self.bearer_token)
-
-    def secrets(self) -> tuple[str, ...]:
-        """The values that must never be printed."""
-        return tuple(s for s in (self.password, self.bearer_token) if s)
 
 
 def split_url(url: str) -> tuple[str, Credentials]:
