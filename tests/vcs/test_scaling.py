@@ -143,22 +143,6 @@ async def test_a_fetch_downloads_only_what_changed_and_mirrors_refs_in_one_batch
     assert "refs/tags/catalog/p1/v1" not in expected and "refs/tags/extra/t29" in expected
 
 
-async def test_a_batch_read_returns_what_single_reads_return(git_server: GitServer, open_repo: Opener) -> None:
-    seed = git_server.create_repo("batch")
-    seed_history(seed, packages=3, revisions=3)
-    async with open_repo("batch") as repo:
-        await repo.save_draft(DraftWrite("catalog/p0", "ws", {"Kptfile": kptfile("p0"), "d.yaml": "d: 1\n"}))
-        revisions = list((await repo.snapshot()).revisions)
-        assert len({r.tree for r in revisions}) < len(revisions)  # placeholders share trees with tags
-        singles = [await repo.read_package(r) for r in revisions]
-        batch = await repo.read_packages(revisions)
-        assert batch == singles and [list(f) for f in batch] == [list(f) for f in singles]
-        assert await repo.read_packages([]) == []
-        batch[0]["Kptfile"] = "changed"  # each result is the caller's own
-        assert (await repo.read_packages(revisions[:1]))[0]["Kptfile"] != "changed"
-        assert all(batch[i] is not batch[j] for i in range(len(batch)) for j in range(i))
-
-
 async def test_a_snapshot_reads_only_changed_refs_and_equals_a_full_discovery(
     git_server: GitServer, open_repo: Opener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
