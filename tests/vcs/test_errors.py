@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from porch_embedded.errors import PackageContentInvalid, RepositoryAuthFailed, RepositoryUnavailable
-from porch_embedded.vcs import Credentials, DraftWrite, GitCache, GitSpec, open_git_adapter
+from porch_embedded.errors import BadRequest, PackageContentInvalid, RepositoryAuthFailed, RepositoryUnavailable
+from porch_embedded.vcs import Credentials, DraftWrite, GitCache, GitSpec, GitStorage, open_git_adapter
 from tests.parts.git_server import TOKEN, USERNAME, GitServer, package_files
 from tests.vcs.conftest import Opener
 
@@ -93,3 +93,20 @@ async def test_registrations_of_one_url_share_one_cache(git_server: GitServer, c
         draft = await one.save_draft(DraftWrite("x", "w", {"Kptfile": "k: 1\n"}))
         assert draft.locator in {r.locator for r in (await one.snapshot()).revisions}
     assert len(list((cache.root).iterdir())) == 1
+
+
+def test_a_git_spec_without_a_url_or_with_a_wrong_type_is_refused_naming_the_field(cache: GitCache) -> None:
+    storage = GitStorage(cache)
+
+    def repository(git: dict[str, object]) -> dict[str, object]:
+        return {"metadata": {"name": "r"}, "spec": {"type": "git", "git": git}}
+
+    with pytest.raises(BadRequest, match="spec.git.repo must be the git repository's URL"):
+        storage.parse(repository({"repo": " "}))
+    with pytest.raises(BadRequest, match="spec.git.branch must be a string, not int"):
+        storage.parse(repository({"repo": "http://127.0.0.1:1/x.git", "branch": 3}))
+    with pytest.raises(BadRequest, match="spec.git.secretRef must be an object"):
+        storage.parse(repository({"repo": "http://127.0.0.1:1/x.git", "secretRef": "auth"}))
+    parsed = storage.parse(repository({"repo": "http://127.0.0.1:1/x.git", "directory": "/a/b/",
+                                       "secretRef": {"name": "auth"}, "createBranch": True}))
+    assert (parsed.branch, parsed.directory, parsed.secret_name, parsed.create_branch) == ("main", "a/b", "auth", True)
