@@ -187,7 +187,7 @@ class RepositoryAdapter(Protocol):
         ...
 
     async def version(self) -> str:
-        """A cheap hash of the remote's refs; unchanged means nothing needs re-listing."""
+        """A cheap hash of what the remote holds (git: its refs); unchanged means nothing needs re-listing."""
         ...
 
     async def fetch(self) -> str:
@@ -213,7 +213,8 @@ class RepositoryAdapter(Protocol):
         ...
 
     async def highest_revision(self, package: str) -> int:
-        """The highest N of the package's ``v<N>`` tags in the cache, 0 when none: O(package)."""
+        """The highest published number N of the package in the cache (git: its ``v<N>`` tags), 0 when
+        none: O(package)."""
         ...
 
     async def save_draft(self, write: DraftWrite) -> Revision:
@@ -280,6 +281,9 @@ class Storage(Protocol):
 
     The composition root holds one per type it serves, keyed by ``spec.type``.
     """
+
+    type: str
+    """The ``spec.type`` it serves: ``git``, ``oci``."""
 
     def parse(self, repository: Mapping[str, Any]) -> StorageSpec:
         """The adapter's spec from a Repository object; raises BadRequest naming the bad field."""
