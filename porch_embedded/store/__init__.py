@@ -1,5 +1,7 @@
-"""The cache behind one ``Store`` protocol: SQLite by default, PostgreSQL for larger deployments."""
+"""The cache behind one ``Store`` protocol (SQLite by default, PostgreSQL for larger deployments),
+and the informer that follows it."""
 
+from porch_embedded.store._informer import Backoff, Handler, Informer
 from porch_embedded.store._migrate import MigrationReport, migrate_store
 from porch_embedded.store._open import open_store
 from porch_embedded.store._protocol import (
@@ -17,11 +19,14 @@ from porch_embedded.store._protocol import (
 )
 
 __all__ = [
+    "Backoff",
     "Change",
     "Create",
     "DEFAULT_LOCK_TIMEOUT_S",
     "Delete",
     "FieldMatch",
+    "Handler",
+    "Informer",
     "ListPage",
     "ListQuery",
     "MigrationReport",
