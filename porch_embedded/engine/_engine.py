@@ -20,11 +20,15 @@ from porch_embedded.kinds import (
 )
 from porch_embedded.kpt import FunctionEvaluator
 from porch_embedded.meta import UserInfo
-from porch_embedded.store import Store
+from porch_embedded.store import Informer, Store, WatchEvent
 
 __all__ = ["Engine"]
 
 _DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+
+FOLLOW_BUDGET_S = 30.0
+"""How long a write waits for the engine's informers to handle it before answering anyway
+(the handler goes on retrying in the background)."""
 
 
 class Engine:
@@ -32,7 +36,10 @@ class Engine:
 
     API-only kinds (Repository, PackageVariant(Set), Secret, Namespace) go through
     ObjectService's generic semantics; package kinds go through the package lifecycle,
-    which writes git first and the store second.
+    which writes git first and the store second. What follows from a stored object
+    (the repository index, a deleted Repository's clean-up) is done by the engine's
+    informers, however the object got there (a delete, the update that releases the last
+    finalizer, another replica); a write through this engine returns once they handled it.
     """
 
     def __init__(self, store: Store, open_adapter: AdapterFactory, evaluate: FunctionEvaluator) -> None:
@@ -41,10 +48,33 @@ class Engine:
         self.repositories = Repositories(store, open_adapter)
         self.packages = PackageLifecycle(store, self.repositories, evaluate)
         self.repository_index = RepositoryIndex()
+        self._informers = {REPOSITORY.resource: Informer(store, REPOSITORY.resource, self._repository_changed,
+                                                         name="engine: repositories")}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The engine's own background work (the repository index) until cancelled."""
-        await self.repository_index.run(self.store, task_status=task_status)
+        """The engine's own background work (its informers) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for informer in self._informers.values():
+                await nursery.start(informer.run)
+            self.repository_index.ready.set()
+            task_status.started()
+
+    async def _repository_changed(self, event: WatchEvent) -> None:
+        """Index every Repository; unregister a deleted one (its adapter, its objects in the store)."""
+        self.repository_index.apply(event)
+        if event.type == "DELETED":
+            metadata = event.object["metadata"]
+            await self.repositories.forget(metadata.get("namespace", ""), metadata["name"])
+
+    async def _handled(self, kind: Kind, written: Body, *, dry_run: bool) -> Body:
+        """Wait (within FOLLOW_BUDGET_S) until the informer following ``kind`` handled ``written``."""
+        informer = self._informers.get(kind.resource)
+        if informer is not None and not dry_run:
+            metadata = written["metadata"]
+            with trio.move_on_after(FOLLOW_BUDGET_S):
+                await informer.wait_handled(metadata.get("namespace", ""), metadata["name"],
+                                            int(metadata["resourceVersion"]))
+        return written
 
     async def ensure_default_namespaces(self) -> None:
         """Create default, kube-system and kube-public on first start, as a cluster has them."""
@@ -83,11 +113,8 @@ class Engine:
             raise MethodNotAllowed(kind.refusal)
         if kind is REPOSITORY:
             await self._refuse_conflicting_repository(body)
-            created = await self.objects.create(kind, body, dry_run=dry_run)
-            if not dry_run:
-                self.repository_index.record(created)
-            return created
-        return await self.objects.create(kind, body, dry_run=dry_run)
+        created = await self.objects.create(kind, body, dry_run=dry_run)
+        return await self._handled(kind, created, dry_run=dry_run)
 
     async def update(self, kind: Kind, body: Body, *, subresource: str = "", user: UserInfo | None = None,
                      dry_run: bool = False, current: Body | None = None) -> Body:
@@ -104,9 +131,7 @@ class Engine:
         if kind is REPOSITORY and subresource != "status":
             await self._refuse_conflicting_repository(body)
         updated = await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current)
-        if kind is REPOSITORY and not dry_run:
-            self.repository_index.record(updated)
-        return updated
+        return await self._handled(kind, updated, dry_run=dry_run)
 
     async def delete(self, kind: Kind, namespace: str, name: str, *, user: UserInfo | None = None,
                      expect_rv: str | None = None, expect_uid: str | None = None, dry_run: bool = False) -> Body:
@@ -118,7 +143,4 @@ class Engine:
             raise MethodNotAllowed(kind.refusal)
         deleted = await self.objects.delete(kind, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid,
                                             dry_run=dry_run)
-        if kind is REPOSITORY and not dry_run and not deleted["metadata"].get("finalizers"):
-            self.repository_index.forget(namespace, name)
-            await self.repositories.forget(namespace, name)
-        return deleted
+        return await self._handled(kind, deleted, dry_run=dry_run)

@@ -1,10 +1,10 @@
-"""An index of registered git repositories by normalised URL and branch, fed by the store's watch.
+"""An index of registered git repositories by normalised URL and branch, fed by an informer.
 
 Refusing a conflicting registration must compare a new Repository with the others of
 the same git repository only; listing every Repository for each registration would
-make registering N repositories cost O(N^2). The index is kept like an informer: one
-list, then the watch; the engine also records its own writes at once so a request
-that follows another through the same process sees it.
+make registering N repositories cost O(N^2). The engine's Repository informer keeps the
+index (``apply`` each event); the engine waits for its own writes to reach it, so a
+request that follows another through the same process sees it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import trio
 
 from porch_embedded.kinds import REPOSITORY, Body
-from porch_embedded.store import ListQuery, Store, WatchQuery
+from porch_embedded.store import WatchEvent
 
 __all__ = ["RepositoryIndex", "normalized_url"]
 
@@ -39,19 +39,21 @@ def _name(body: Body) -> tuple[str, str]:
 
 
 class RepositoryIndex:
+    """Registered Repositories by (normalised URL, branch); ``ready`` once the first list is in."""
+
     def __init__(self) -> None:
         self._by_key: dict[Key, dict[tuple[str, str], Body]] = {}
         self._key_of: dict[tuple[str, str], Key] = {}
         self.ready = trio.Event()
 
-    def record(self, body: Body) -> None:
-        self.forget(*_name(body))
+    def _record(self, body: Body) -> None:
+        self._forget(*_name(body))
         key = _key(body)
         if key is not None:
             self._by_key.setdefault(key, {})[_name(body)] = body
             self._key_of[_name(body)] = key
 
-    def forget(self, namespace: str, name: str) -> None:
+    def _forget(self, namespace: str, name: str) -> None:
         key = self._key_of.pop((namespace, name), None)
         if key is not None:
             self._by_key.get(key, {}).pop((namespace, name), None)
@@ -61,16 +63,9 @@ class RepositoryIndex:
         key = _key(body)
         return list(self._by_key.get(key, {}).values()) if key is not None else []
 
-    async def run(self, store: Store, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow Repository objects in the store until cancelled."""
-        page = await store.list(ListQuery(REPOSITORY.resource))
-        for body in page.items:
-            self.record(body)
-        self.ready.set()
-        task_status.started()
-        async with store.watch(WatchQuery(REPOSITORY.resource, since=page.resource_version)) as events:
-            async for event in events:
-                if event.type == "DELETED":
-                    self.forget(*_name(event.object))
-                else:
-                    self.record(event.object)
+    def apply(self, event: WatchEvent) -> None:
+        """Follow one informer event of a Repository."""
+        if event.type == "DELETED":
+            self._forget(*_name(event.object))
+        else:
+            self._record(event.object)
