@@ -1,7 +1,7 @@
 """The repository sync controller: each registered repository synced on its schedule.
 
-One supervisor follows Repository objects through the store's watch and keeps one
-task per repository in its own nursery. A repository's task syncs it (fetch, then
+One supervisor follows Repository objects through an informer and keeps one task per
+repository in its own nursery. A repository's task syncs it (fetch, then
 reconcile the store with git), writes the Ready condition and the sync fields of its
 status, and sleeps until the next full sync (``spec.sync.schedule`` cron, else the
 default interval), a due ``spec.sync.runOnceAt``, or a change of its spec. Failures
@@ -23,7 +23,7 @@ from porch_embedded.engine import Engine
 from porch_embedded.errors import Conflict, Internal, NotFound, StatusError
 from porch_embedded.kinds import REPOSITORY, Body
 from porch_embedded.meta import format_time, parse_time
-from porch_embedded.store import ListQuery, WatchQuery
+from porch_embedded.store import Informer, WatchEvent
 
 __all__ = ["SyncSettings", "run_repository_sync"]
 
@@ -205,17 +205,14 @@ async def run_repository_sync(engine: Engine, settings: SyncSettings | None = No
 
             nursery.start_soon(run_one)
 
-        page = await engine.store.list(ListQuery(REPOSITORY.resource))
-        for repository in page.items:
-            await start(repository)
-        task_status.started()
-        async with engine.store.watch(WatchQuery(REPOSITORY.resource, since=page.resource_version)) as events:
-            async for event in events:
-                metadata = event.object["metadata"]
-                key = (metadata["namespace"], metadata["name"])
-                if event.type == "DELETED":
-                    follow = follows.pop(key, None)
-                    if follow is not None:
-                        follow.scope.cancel()
-                    continue
+        async def changed(event: WatchEvent) -> None:
+            if event.type != "DELETED":
                 await start(event.object)
+                return
+            metadata = event.object["metadata"]
+            follow = follows.pop((metadata["namespace"], metadata["name"]), None)
+            if follow is not None:
+                follow.scope.cancel()
+
+        await nursery.start(Informer(engine.store, REPOSITORY.resource, changed, name="repository sync").run)
+        task_status.started()
