@@ -5,7 +5,7 @@ repository in its own nursery. A repository's task syncs it (fetch, then
 reconcile the store with git), writes the Ready condition and the sync fields of its
 status, and sleeps until the next full sync (``spec.sync.schedule`` cron, else the
 default interval), a due ``spec.sync.runOnceAt``, or a change of its spec. Failures
-are retried sooner or later by their class (network, credentials, missing repository).
+are retried sooner or later by their type (network, credentials, missing repository).
 A slow or dead repository only ever delays its own task.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,15 @@ import trio
 from croniter import croniter
 
 from porch_embedded.engine import Engine
-from porch_embedded.errors import Conflict, Internal, NotFound, StatusError
+from porch_embedded.errors import (
+    Conflict,
+    Internal,
+    NotFound,
+    RepositoryAuthFailed,
+    RepositoryNotFound,
+    RepositoryUnavailable,
+    StatusError,
+)
 from porch_embedded.kinds import REPOSITORY, Body
 from porch_embedded.meta import format_time, parse_time
 from porch_embedded.store import Informer, WatchEvent
@@ -36,9 +45,18 @@ class SyncSettings:
     health_interval_s: float = 120.0
     """A cheap check (ls-remote, branch present) between full syncs, as Porch's controller does."""
     sync_timeout_s: float = 300.0
-    retry_s: dict[str, float] = field(default_factory=lambda: {
-        "RepositoryAuthFailed": 600.0, "RepositoryNotFound": 120.0, "RepositoryUnavailable": 30.0,
-        "TooSlowError": 60.0, "default": 30.0})
+    retry_s: Mapping[type[Exception], float] = field(default_factory=lambda: {
+        RepositoryAuthFailed: 600.0, RepositoryNotFound: 120.0, RepositoryUnavailable: 30.0,
+        trio.TooSlowError: 60.0, Exception: 30.0})
+    """Seconds until a failed repository is tried again, by the error's type: the entry of
+    its nearest class (``Exception`` is the default)."""
+
+    def retry_after(self, error: Exception) -> float:
+        """The delay of the most specific type of ``error`` that ``retry_s`` names."""
+        for cls in type(error).__mro__:
+            if cls in self.retry_s:
+                return self.retry_s[cls]
+        return 30.0
 
 
 @dataclass
@@ -132,7 +150,7 @@ def _failure(settings: SyncSettings, namespace: str, name: str, generation: int,
              error: StatusError | trio.TooSlowError) -> tuple[dict[str, Any], float]:
     message = error.message if isinstance(error, StatusError) else \
         f"sync did not finish within {settings.sync_timeout_s:.0f} s"
-    retry = settings.retry_s.get(type(error).__name__, settings.retry_s["default"])
+    retry = settings.retry_after(error)
     log.warning("repository %s/%s failed: %s (retry in %.0f s)", namespace, name, message, retry)
     return {"conditions": [_condition(False, "Error", message, generation)], "observedGeneration": generation,
             "nextFullSyncTime": format_time(_now() + _dt.timedelta(seconds=retry))}, retry
