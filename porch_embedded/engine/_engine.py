@@ -26,9 +26,13 @@ __all__ = ["Engine"]
 
 _DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
-FOLLOW_BUDGET_S = 30.0
-"""How long a write waits for the engine's informers to handle it before answering anyway
-(the handler goes on retrying in the background)."""
+FOLLOW_BUDGET_S = 5.0
+"""How long a write waits for the engine's informers to handle it before answering anyway.
+
+Events reach them within milliseconds; the budget matters only when the event path
+stalls (the database went away right after the write) or a handler keeps failing, and
+then the write, already committed, should be answered rather than held: the informer
+goes on and handles it when it can."""
 
 
 class Engine:
