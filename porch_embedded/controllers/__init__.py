@@ -1,4 +1,8 @@
-"""Controllers: the repository sync schedule (PackageVariant and PackageVariantSet come later)."""
+"""Controllers: the repository sync schedule (PackageVariant and PackageVariantSet come later).
+
+Each follows its objects through a ``store.Informer`` (list, watch, list again on Expired,
+one handler call per object at a time), never through a hand-written watch loop.
+"""
 
 from porch_embedded.controllers._leader import run_while_leader
 from porch_embedded.controllers._repository_sync import SyncSettings, run_repository_sync
