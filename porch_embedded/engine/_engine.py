@@ -8,7 +8,7 @@ from porch_embedded.engine._objects import ObjectService
 from porch_embedded.engine._packages import PackageLifecycle
 from porch_embedded.engine._repository_index import RepositoryIndex
 from porch_embedded.engine._repositories import AdapterFactory, Repositories, SyncResult, conflicting_repository
-from porch_embedded.errors import Conflict, MethodNotAllowed, NotFound
+from porch_embedded.errors import Conflict, MethodNotAllowed, NotFound, StoreUnavailable
 from porch_embedded.kinds import (
     NAMESPACE,
     PACKAGE,
@@ -33,6 +33,9 @@ Events reach them within milliseconds; the budget matters only when the event pa
 stalls (the database went away right after the write) or a handler keeps failing, and
 then the write, already committed, should be answered rather than held: the informer
 goes on and handles it when it can."""
+
+ORPHAN_SWEEP_RETRY_S = 5.0
+"""How long the start-up sweep of orphaned package objects waits before trying an unreachable store again."""
 
 
 class Engine:
@@ -61,7 +64,17 @@ class Engine:
             for informer in self._informers.values():
                 await nursery.start(informer.run)
             self.repository_index.ready.set()
+            nursery.start_soon(self._drop_orphans)
             task_status.started()
+
+    async def _drop_orphans(self) -> None:
+        """Once per start: sweep what a crash left of deleted Repositories, waiting out a store outage."""
+        while True:
+            try:
+                await self.repositories.drop_orphans()
+                return
+            except StoreUnavailable:
+                await trio.sleep(ORPHAN_SWEEP_RETRY_S)
 
     async def _repository_changed(self, event: WatchEvent) -> None:
         """Index every Repository; unregister a deleted one (its adapter, its objects in the store)."""

@@ -212,6 +212,28 @@ class Repositories:
         if changes:
             await self._store.apply(changes)
 
+    async def drop_orphans(self) -> list[tuple[str, str]]:
+        """Drop the package objects of Repositories that are gone; return which repositories those were.
+
+        A Repository's objects leave the store when its DELETED event is handled; a process
+        killed between the delete and that clean-up leaves them behind, and no later event
+        names that Repository again. Package objects are listed before the Repositories, so
+        a Repository registered meanwhile is seen as present, never swept. PackageRevisionResources
+        need no list of their own: they are written and deleted with their PackageRevision.
+        """
+        referenced: set[tuple[str, str]] = set()
+        for kind in (PACKAGE_REVISION, PACKAGE):
+            for item in (await self._store.list(ListQuery(kind.resource))).items:
+                referenced.add((item["metadata"].get("namespace", ""), item["spec"].get("repository", "")))
+        registered = {(item["metadata"].get("namespace", ""), item["metadata"]["name"])
+                      for item in (await self._store.list(ListQuery(REPOSITORY.resource))).items}
+        orphans = sorted(referenced - registered)
+        for namespace, name in orphans:
+            log.warning("repository %s/%s is gone but its packages were left in the store; dropping them",
+                        namespace, name)
+            await self.forget(namespace, name)
+        return orphans
+
     async def aclose(self) -> None:
         handles, self._handles = list(self._handles.values()), {}
         for handle in handles:

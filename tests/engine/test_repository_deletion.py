@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from porch_embedded.kinds import PACKAGE_REVISION, REPOSITORY
+from porch_embedded.store import Delete, ListQuery, open_store
 from tests.engine.conftest import Porch
-from tests.parts.git_server import package_files
+from tests.parts.git_server import GitServer, package_files
+from tests.parts.server import start_server
 
 MERGE = {"content-type": "application/merge-patch+json"}
 
@@ -35,3 +43,35 @@ async def test_releasing_the_last_finalizer_of_a_deleted_repository_removes_its_
     again = await porch.register("again", repo="held")
     assert again["metadata"]["name"] == "again"
     assert names(await porch.list_revisions()) == ["again.pkg.main", "again.pkg.v1"]
+
+
+async def test_packages_left_by_a_crash_after_a_repository_delete_are_dropped_on_the_next_start(
+    tmp_path: Path, git_server: GitServer, new_store_url: Callable[[], str],
+) -> None:
+    """A kill -9 between a Repository's delete and its clean-up leaves its packages; a restart drops them."""
+    git_server.create_repo("crashed").commit(package_files("pkg"), tags=["pkg/v1"])
+    git_server.create_repo("kept").commit(package_files("other"), tags=["other/v1"])
+    data = tmp_path / "data"
+    settings = {"store_url": new_store_url(), "function_runner": "none", "sync_interval_s": 3600}
+    async with start_server(data, **settings) as server, server.client() as http:
+        store_url = server.store_url
+        porch = Porch(server, http, git_server)
+        await porch.register("crashed")
+        await porch.register("kept")
+        assert names(await porch.list_revisions()) == ["crashed.pkg.main", "crashed.pkg.v1",
+                                                       "kept.other.main", "kept.other.v1"]
+
+    # What the crash leaves: the Repository's row is gone, its packages' rows are not.
+    async with open_store(store_url, encryption_key=(data / "store.key").read_bytes().strip()) as store:
+        await store.apply([Delete(REPOSITORY.resource, "default", "crashed")])
+        assert len((await store.list(ListQuery(PACKAGE_REVISION.resource))).items) == 4
+
+    async with start_server(data, **settings) as server, server.client() as http:
+        porch = Porch(server, http, git_server)
+        with trio.fail_after(30):
+            while names(await porch.list_revisions()) != ["kept.other.main", "kept.other.v1"]:
+                await trio.sleep(0.1)
+        packages_url = porch.revisions_url().replace("/packagerevisions", "/packages")
+        assert names((await porch.ok(await porch.http.get(packages_url)))["items"]) == ["kept.other"]
+        assert names((await porch.ok(await porch.http.get(porch.resources_url())))["items"]) == [
+            "kept.other.main", "kept.other.v1"]
