@@ -23,7 +23,7 @@ from porch_embedded.engine import Engine
 from porch_embedded.errors import BadRequest, MethodNotAllowed, NotFound
 from porch_embedded.kinds import Body, Kind, field_matches, prune_unknown
 from porch_embedded.meta import PATCH_TYPES, FieldSelector, LabelSelector, apply_patch, json_merge_patch
-from porch_embedded.store import ListQuery, Store
+from porch_embedded.store import ListQuery, Store, method_not_supported
 
 __all__ = ["HandlerSettings", "ResourceHandlers"]
 
@@ -123,6 +123,8 @@ class ResourceHandlers:
         if subresource and subresource not in kind.subresources:
             raise NotFound(f'the server could not find the requested resource ({kind.plural}/{subresource})')
         if verb not in kind.verbs and not subresource:
+            if verb in kind.refused_actions:
+                raise method_not_supported(kind.resource, kind.refused_actions[verb])
             raise MethodNotAllowed(f"{kind.refusal} ({verb} {kind.plural})")
 
     # ---- verbs ---------------------------------------------------------------------------

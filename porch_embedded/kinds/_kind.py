@@ -98,6 +98,10 @@ class Kind:
     """Top-level fields the store encrypts at rest (Secret data)."""
     refusal: str = "the server does not allow this method on the requested resource"
     """Why verbs outside ``verbs`` are refused, for the 405 message (e.g. read-only kinds)."""
+    refused_actions: Mapping[str, str] = field(default_factory=dict)
+    """Per refused verb, the action Porch names in its MethodNotSupported message
+    (``<action> is not supported on resources of kind "<resource>"``); other refused
+    verbs get ``refusal``."""
     has_spec_generation: bool = True
     """Whether spec changes bump metadata.generation (kinds without a spec bump on any change)."""
 

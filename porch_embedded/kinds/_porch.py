@@ -170,4 +170,11 @@ PACKAGE = Kind(
                      "spec.repository": SelectableField(("spec", "repository"))},
     field_selector_rules="porch",
     refusal="packages are read-only: create or clone a PackageRevision resource to create a package",
+    refused_actions={
+        "create": "create or clone a PackageRevision resource to create a package as direct package creation",
+        "update": "update a PackageRevision resource to update a package as direct package update",
+        "patch": "update a PackageRevision resource to update a package as direct package update",
+        "delete": "delete all PackageRevisions resources of a package to delete a package as direct package "
+                  "deletion",
+    },
 )

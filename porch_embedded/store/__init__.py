@@ -2,6 +2,7 @@
 and the informer that follows it."""
 
 from porch_embedded.store._informer import Backoff, Handler, Informer
+from porch_embedded.store._messages import method_not_supported
 from porch_embedded.store._migrate import MigrationReport, migrate_store
 from porch_embedded.store._open import open_store
 from porch_embedded.store._protocol import (
@@ -34,6 +35,7 @@ __all__ = [
     "Update",
     "WatchEvent",
     "WatchQuery",
+    "method_not_supported",
     "migrate_store",
     "open_store",
 ]

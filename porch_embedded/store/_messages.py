@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from porch_embedded.errors import AlreadyExists, Conflict, Expired, NotFound
+from porch_embedded.errors import AlreadyExists, Conflict, Expired, MethodNotAllowed, NotFound
 
 __all__ = [
     "already_exists",
     "expired",
+    "method_not_supported",
     "not_found",
     "precondition_failed",
     "stale_resource_version",
@@ -56,3 +57,9 @@ def precondition_failed(resource: str, name: str, what: str, expected: str, actu
 def expired(since: int, floor: int) -> Expired:
     """``since`` is older than the retained watch history, whose oldest event is floor+1."""
     return Expired(f"too old resource version: {since} ({floor})")
+
+
+def method_not_supported(resource: str, action: str) -> MethodNotAllowed:
+    """``errors.NewMethodNotSupported``: ``action`` names what the caller tried and what to do instead."""
+    return MethodNotAllowed(f'{action} is not supported on resources of kind "{resource}"',
+                            details=_details(resource, ""))

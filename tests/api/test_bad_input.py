@@ -119,8 +119,20 @@ async def test_oversized_body_is_request_entity_too_large(admin: httpx.AsyncClie
 
 async def test_unknown_resource_and_wrong_method(admin: httpx.AsyncClient) -> None:
     assert_status(await admin.get("/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/widgets"), 404, "NotFound")
-    assert_status(await admin.post("/apis/porch.kpt.dev/v1alpha1/namespaces/default/packages",
-                                   json={"metadata": {"name": "x"}}), 405, "MethodNotAllowed", "read-only")
+    packages = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packages"
+    created = assert_status(await admin.post(packages, json={"metadata": {"name": "x"}}), 405, "MethodNotAllowed")
+    assert created["message"] == (
+        "create or clone a PackageRevision resource to create a package as direct package creation is not "
+        'supported on resources of kind "packages.porch.kpt.dev"')
+    assert created["details"]["group"] == "porch.kpt.dev" and created["details"]["kind"] == "packages"
+    updated = assert_status(await admin.put(f"{packages}/x", json={"metadata": {"name": "x"}}), 405, "MethodNotAllowed")
+    assert updated["message"] == ("update a PackageRevision resource to update a package as direct package update is "
+                                  'not supported on resources of kind "packages.porch.kpt.dev"')
+    deleted = assert_status(await admin.delete(f"{packages}/x"), 405, "MethodNotAllowed")
+    assert deleted["message"].startswith("delete all PackageRevisions resources of a package to delete a package as "
+                                         "direct package deletion is not supported")
+    assert_status(await admin.post("/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisionresources",
+                                   json={"metadata": {"name": "x"}}), 405, "MethodNotAllowed", "create the PackageRevision")
 
 
 async def test_bad_selectors_and_params_are_bad_request(admin: httpx.AsyncClient) -> None:
