@@ -128,9 +128,8 @@ class Engine:
             return await self.packages.create(body, user=user, dry_run=dry_run)
         if kind in (PACKAGE, PACKAGE_REVISION_RESOURCES):
             raise MethodNotAllowed(kind.refusal)
-        if kind is REPOSITORY:
-            await self._refuse_conflicting_repository(body)
-        created = await self.objects.create(kind, body, dry_run=dry_run)
+        check = self._refuse_conflicting_repository if kind is REPOSITORY else None
+        created = await self.objects.create(kind, body, dry_run=dry_run, check=check)
         return await self._handled(kind, created, dry_run=dry_run)
 
     async def update(self, kind: Kind, body: Body, *, subresource: str = "", user: UserInfo | None = None,
@@ -145,9 +144,9 @@ class Engine:
                                               via="approval" if subresource == "approval" else "update")
         if kind is PACKAGE:
             raise MethodNotAllowed(kind.refusal)
-        if kind is REPOSITORY and subresource != "status":
-            await self._refuse_conflicting_repository(body)
-        updated = await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current)
+        check = self._refuse_conflicting_repository if kind is REPOSITORY and subresource != "status" else None
+        updated = await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current,
+                                            check=check)
         return await self._handled(kind, updated, dry_run=dry_run)
 
     async def delete(self, kind: Kind, namespace: str, name: str, *, user: UserInfo | None = None,

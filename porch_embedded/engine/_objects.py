@@ -12,7 +12,7 @@ import copy
 import secrets
 import string
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from porch_embedded.errors import (
@@ -33,7 +33,11 @@ from porch_embedded.meta import (
 )
 from porch_embedded.store import ListQuery, Store
 
-__all__ = ["ObjectService", "invalid"]
+__all__ = ["ObjectService", "WriteCheck", "invalid"]
+
+WriteCheck = Callable[[Body], Awaitable[None]]
+"""A cross-object check (uniqueness against other objects, ...) run on a validated body
+before it is written: as in a kube-apiserver, the object's own validation answers first."""
 
 _GENERATE_ALPHABET = string.ascii_lowercase + string.digits
 _SYSTEM_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -83,7 +87,8 @@ class ObjectService:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def create(self, kind: Kind, body: Body, *, dry_run: bool = False) -> Body:
+    async def create(self, kind: Kind, body: Body, *, dry_run: bool = False,
+                     check: WriteCheck | None = None) -> Body:
         body = copy.deepcopy(body)
         metadata = body.setdefault("metadata", {})
         if not isinstance(metadata, dict):
@@ -110,12 +115,14 @@ class ObjectService:
         metadata["creationTimestamp"] = now_rfc3339()
         if kind.has_spec_generation:
             metadata["generation"] = 1
+        if check is not None:
+            await check(body)
         if dry_run:
             return body
         return await self._store.create(kind.resource, body)
 
     async def update(self, kind: Kind, body: Body, *, subresource: str = "", dry_run: bool = False,
-                     current: Body | None = None) -> Body:
+                     current: Body | None = None, check: WriteCheck | None = None) -> Body:
         """Replace an object (PUT, or the result of a PATCH); ``subresource`` is '' or 'status'."""
         body = copy.deepcopy(body)
         metadata = body.get("metadata")
@@ -156,6 +163,8 @@ class ObjectService:
             raise invalid(kind, metadata["name"], [Cause(
                 f"Forbidden: no new finalizers can be added if the object is being deleted, found new "
                 f"finalizers {sorted(new_finalizers)!r}", "metadata.finalizers", "FieldValueForbidden")])
+        if check is not None:
+            await check(body)
         if kind.has_spec_generation:
             generation = current["metadata"].get("generation", 1)
             changed = _without(body, "metadata", "status") != _without(current, "metadata", "status")

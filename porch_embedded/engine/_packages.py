@@ -79,13 +79,16 @@ def _revision_of(body: Body, handle: RepositoryHandle) -> Revision:
         tasks=spec.get("tasks") or ())
 
 
-def _check_user_labels(new: Body, old: Body | None) -> None:
+def _latest_label_causes(new: Body, old: Body | None) -> list[Cause]:
+    """Porch's strategy validation of the label it manages: users may neither set nor change it."""
     new_value = (new.get("metadata", {}).get("labels") or {}).get(LATEST_LABEL)
-    old_value = ((old or {}).get("metadata", {}).get("labels") or {}).get(LATEST_LABEL)
-    if old is None and new_value is not None:
-        raise Forbidden(f"label {LATEST_LABEL} is managed by porch and cannot be set by users")
-    if old is not None and new_value != old_value:
-        raise Forbidden(f"label {LATEST_LABEL} is managed by porch and cannot be modified by users")
+    field = f"metadata.labels[{LATEST_LABEL}]"
+    if old is None:
+        return [] if new_value is None else [
+            Cause("Forbidden: label is managed by porch and cannot be set by users", field, "FieldValueForbidden")]
+    old_value = (old.get("metadata", {}).get("labels") or {}).get(LATEST_LABEL)
+    return [] if new_value == old_value else [
+        Cause("Forbidden: label is managed by porch and cannot be modified by users", field, "FieldValueForbidden")]
 
 
 class PackageLifecycle:
@@ -213,7 +216,7 @@ class PackageLifecycle:
         if not repository_name:
             raise BadRequest("spec.repositoryName is required")
         package, workspace = spec.get("packageName") or "", spec.get("workspaceName") or ""
-        causes = revision_name_causes(repository_name, package, workspace)
+        causes = _latest_label_causes(body, None) + revision_name_causes(repository_name, package, workspace)
         if causes:
             raise invalid(PACKAGE_REVISION, revision_name(repository_name, package or "-", workspace or "-"), causes)
         if (spec.get("lifecycle") or "Draft") != "Draft":
@@ -222,7 +225,6 @@ class PackageLifecycle:
         tasks = spec.get("tasks") or []
         if len(tasks) > 1:
             raise BadRequest("task list must not contain more than one task")
-        _check_user_labels(body, None)
         repository = await self._repository(namespace, repository_name)
         key = f"create:{namespace}/{repository_name}/{package}/{workspace}"
         message = (f'another request is already in progress to create package revision with details '
@@ -349,7 +351,10 @@ class PackageLifecycle:
             raise BadRequest("resourceVersion must be specified for an update")
         if metadata["resourceVersion"] != current["metadata"]["resourceVersion"]:
             raise _stale(name)
-        _check_user_labels(body, current)
+        if via != "approval":
+            causes = _latest_label_causes(body, current)
+            if causes:
+                raise invalid(PACKAGE_REVISION, name, causes)
         spec = body.get("spec") or {}
         old_lifecycle = current["spec"]["lifecycle"]
         move = move_for(old_lifecycle, spec.get("lifecycle") or "Draft", "approval" if via == "approval" else "update")
@@ -370,8 +375,12 @@ class PackageLifecycle:
                     kept["metadata"][key] = copy.deepcopy(metadata[key])
                 else:
                     kept["metadata"].pop(key, None)
-            if current["metadata"].get("labels", {}).get(LATEST_LABEL):
+            # The approval subresource does not validate this label (as in Porch); it stays porch's.
+            (kept["metadata"].get("labels") or {}).pop(LATEST_LABEL, None)
+            if (current["metadata"].get("labels") or {}).get(LATEST_LABEL):
                 kept["metadata"].setdefault("labels", {})[LATEST_LABEL] = "true"
+            if kept["metadata"].get("labels") == {}:
+                del kept["metadata"]["labels"]
             if dry_run:
                 return kept
             if current["metadata"].get("deletionTimestamp") and not kept["metadata"].get("finalizers"):

@@ -82,7 +82,17 @@ async def test_labels_annotations_and_package_metadata(porch: Porch) -> None:
     assert published["metadata"]["labels"] == {"owner": "alice", "kpt.dev/latest-revision": "true"}
     published["metadata"]["labels"] = {"owner": "alice"}
     refused = await porch.http.put(porch.revisions_url("meta.app.ws"), json=published)
-    assert refused.status_code == 403 and "cannot be modified by users" in refused.json()["message"]
+    assert refused.status_code == 422 and refused.json()["details"]["causes"] == [{
+        "reason": "FieldValueForbidden", "field": "metadata.labels[kpt.dev/latest-revision]",
+        "message": "Forbidden: label is managed by porch and cannot be modified by users"}]
+    published["metadata"]["labels"] = {"owner": "alice", "kpt.dev/latest-revision": "true"}
+    published["metadata"]["annotations"] = {"note": "edited"}
+    edited = await porch.ok(await porch.http.put(porch.revisions_url("meta.app.ws"), json=published))
+    assert edited["metadata"]["labels"] == {"owner": "alice", "kpt.dev/latest-revision": "true"}
+    edited["metadata"]["labels"] = {"owner": "bob"}
+    edited["spec"]["lifecycle"] = "DeletionProposed"
+    approved = await porch.ok(await porch.http.put(porch.revisions_url("meta.app.ws", "approval"), json=edited))
+    assert approved["metadata"]["labels"] == {"owner": "bob", "kpt.dev/latest-revision": "true"}
 
 
 async def test_finalizers_hold_a_revision_until_cleared(porch: Porch) -> None:

@@ -182,7 +182,11 @@ async def test_create_validation_and_uniqueness(porch: Porch) -> None:
     latest = await porch.http.post(porch.revisions_url(), json={
         "metadata": {"labels": {"kpt.dev/latest-revision": "true"}},
         "spec": {"repository": "valid", "packageName": "q", "workspaceName": "y"}})
-    assert latest.status_code == 403
+    assert latest.status_code == 422, latest.text
+    assert latest.json()["reason"] == "Invalid"
+    assert latest.json()["details"]["causes"] == [{
+        "reason": "FieldValueForbidden", "field": "metadata.labels[kpt.dev/latest-revision]",
+        "message": "Forbidden: label is managed by porch and cannot be set by users"}]
 
 
 async def test_concurrent_creates_of_the_same_revision_let_one_win(porch: Porch) -> None:
@@ -304,6 +308,10 @@ async def test_repository_registration_errors_and_unregistration(porch: Porch) -
     conflict = await porch.http.post(porch.repositories_url(), json=duplicate)
     assert conflict.status_code == 409
     assert "Repository conflict with existing repository: default/shared" in conflict.json()["message"]
+    bad_name = {**duplicate, "metadata": {"name": "Bad_Name"}}
+    invalid = await porch.http.post(porch.repositories_url(), json=bad_name)
+    assert invalid.status_code == 422, invalid.text
+    assert {c["field"] for c in invalid.json()["details"]["causes"]} == {"metadata.name"}
     await porch.ok(await porch.http.post("/api/v1/namespaces", json={"metadata": {"name": "other"}}), 201)
     elsewhere = Porch(porch.server, porch.http, porch.git, namespace="other")
     await elsewhere.register("shared")
