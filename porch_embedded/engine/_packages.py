@@ -240,7 +240,7 @@ class PackageLifecycle:
                                f"{package} in repo {repository_name} with workspaceName {workspace} already exists")
             task = dict(tasks[0]) if tasks else {"type": "init", "init": {"description": f"{package} description"}}
             task_files = await self._task_files(repository, handle, package, siblings, task)
-            files = apply_package_metadata(task_files.files, spec)
+            files = apply_package_metadata(task_files.files, spec, replace=False)
             files, render_status, error = await self._render(files)
             if error is not None:
                 raise Invalid(f"error rendering package in kpt function pipeline. Package NOT pushed to remote. "
@@ -400,7 +400,7 @@ class PackageLifecycle:
                 moved = revision
                 files = await self._files_of(current)
                 if metadata_changed and old_lifecycle in ("Draft", "Proposed"):
-                    files = apply_package_metadata(files, {**current["spec"], **spec})
+                    files = apply_package_metadata(files, {**current["spec"], **spec}, replace=True)
                     files, render_status, error = await self._render(files)
                     if error is not None:
                         raise Invalid(f"error rendering package in kpt function pipeline. Package NOT pushed to "

@@ -24,6 +24,7 @@ from porch_embedded.kpt import (
 __all__ = ["TaskFiles", "apply_package_metadata", "clone_files", "init_files", "with_render_condition"]
 
 UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
+LOCAL_CONFIG = "config.kubernetes.io/local-config"
 
 _README = """\
 # {name}
@@ -67,7 +68,7 @@ def init_files(package: str, task: Mapping[str, Any]) -> TaskFiles:
         "apiVersion": "kpt.dev/v1",
         "kind": "Kptfile",
         "metadata": new_map({"name": prefix.rstrip("/").rsplit("/", 1)[-1] if prefix else name,
-                             "annotations": new_map({"config.kubernetes.io/local-config": "true"})}),
+                             "annotations": new_map({LOCAL_CONFIG: "true"})}),
     })
     info = new_map()
     if init.get("site"):
@@ -91,8 +92,13 @@ def _kptfile(files: Mapping[str, str]) -> Any:
     return load_yaml(text) if text else None
 
 
-def apply_package_metadata(files: Mapping[str, str], spec: Mapping[str, Any]) -> dict[str, str]:
-    """Mirror ``spec.packageMetadata`` and ``spec.readinessGates`` into the Kptfile, as Porch does."""
+def apply_package_metadata(files: Mapping[str, str], spec: Mapping[str, Any], *, replace: bool) -> dict[str, str]:
+    """Mirror ``spec.packageMetadata`` and ``spec.readinessGates`` into the Kptfile, as Porch does.
+
+    A new revision merges the requested labels and annotations into what its task wrote
+    (a clone keeps its upstream's); an update replaces them, so a removed key goes. Only
+    the maps the spec gives are touched, and the local-config annotation always stays.
+    """
     result = dict(files)
     kptfile = _kptfile(files)
     if kptfile is None:
@@ -102,11 +108,13 @@ def apply_package_metadata(files: Mapping[str, str], spec: Mapping[str, Any]) ->
     if isinstance(metadata, Mapping):
         target = kptfile.setdefault("metadata", new_map())
         for key in ("labels", "annotations"):
-            wanted = dict(metadata.get(key) or {})
-            if key == "annotations":
-                wanted = {**{k: v for k, v in (target.get(key) or {}).items()
-                             if k == "config.kubernetes.io/local-config"}, **wanted}
-            if dict(target.get(key) or {}) != wanted:
+            if metadata.get(key) is None:
+                continue
+            current = dict(target.get(key) or {})
+            wanted = {**({} if replace else current), **dict(metadata[key])}
+            if key == "annotations" and LOCAL_CONFIG in current:
+                wanted.setdefault(LOCAL_CONFIG, current[LOCAL_CONFIG])
+            if current != wanted:
                 if wanted:
                     target[key] = new_map(wanted)
                 else:

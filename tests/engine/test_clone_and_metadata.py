@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from tests.engine.conftest import Porch
@@ -125,3 +127,66 @@ async def test_server_side_table_for_revisions(porch: Porch) -> None:
     assert rows["table.pkg.v1"] == ["table.pkg.v1", "pkg", "v1", 1, True, "Published", "table"]
     assert rows["table.pkg.main"] == ["table.pkg.main", "pkg", "main", -1, False, "Published", "table"]
     assert rows["table.draft.ws"] == ["table.draft.ws", "draft", "ws", 0, False, "Draft", "table"]
+
+
+UPSTREAM_KPTFILE = """\
+apiVersion: kpt.dev/v1
+kind: Kptfile
+metadata:
+  name: basens
+  labels:
+    test-label: test-value
+  annotations:
+    config.kubernetes.io/local-config: "true"
+    test-annotation: "true"
+"""
+
+
+async def test_package_metadata_follows_the_kptfile(porch: Porch) -> None:
+    """Porch's e2e TestPackageMetadataFromKptfile: clone, Kptfile edit, packageMetadata update."""
+    porch.git.create_repo("meta-blueprints").commit(
+        {"basens/Kptfile": UPSTREAM_KPTFILE, "basens/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n"
+                                                               "  name: example\n"}, tags=["basens/v1"])
+    porch.git.create_repo("meta-target").commit({"README.md": "x\n"})
+    await porch.register("meta-blueprints")
+    await porch.register("meta-target")
+    name = "meta-target.test-package-metadata.test-workspace"
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        revision = await porch.ok(await porch.http.get(porch.revisions_url(name)))
+        kptfile = yaml.safe_load((await porch.resources(name))["spec"]["resources"]["Kptfile"])
+        return revision["spec"]["packageMetadata"], kptfile["metadata"]
+
+    created = await porch.init("meta-target", "test-package-metadata", "test-workspace", tasks=[{
+        "type": "clone", "clone": {"upstreamRef": {"upstreamRef": {"name": "meta-blueprints.basens.v1"}}}}],
+        packageMetadata={"labels": {"porch.dev/new-label": "new-label-value"},
+                         "annotations": {"porch.dev/new-annotation": "new-annotation-value"}})
+    labels = {"test-label": "test-value", "porch.dev/new-label": "new-label-value"}
+    annotations = {"test-annotation": "true", "porch.dev/new-annotation": "new-annotation-value"}
+    assert created["spec"]["packageMetadata"]["labels"] == labels
+    for metadata in await both():
+        assert metadata["labels"] == labels
+        assert annotations.items() <= metadata["annotations"].items()
+
+    resources = await porch.resources(name)
+    kptfile = yaml.safe_load(resources["spec"]["resources"]["Kptfile"])
+    kptfile["metadata"]["labels"]["porch.dev/test-label"] = "added-by-e2e-test"
+    kptfile["metadata"]["annotations"]["porch.dev/test-annotation"] = "e2e-test-annotation-value"
+    resources["spec"]["resources"]["Kptfile"] = yaml.safe_dump(kptfile)
+    await porch.ok(await porch.http.put(porch.resources_url(name), json=resources))
+    labels["porch.dev/test-label"] = "added-by-e2e-test"
+    annotations["porch.dev/test-annotation"] = "e2e-test-annotation-value"
+    for metadata in await both():
+        assert metadata["labels"] == labels
+        assert annotations.items() <= metadata["annotations"].items()
+
+    revision = await porch.ok(await porch.http.get(porch.revisions_url(name)))
+    revision["spec"]["packageMetadata"] = {
+        "labels": {"porch.dev/new-label": "changed-label-value", "porch.dev/added-label": "added-label-value"},
+        "annotations": {"porch.dev/new-annotation": "changed-annotation-value",
+                        "porch.dev/added-annotation": "added-annotation-value"}}
+    await porch.ok(await porch.http.put(porch.revisions_url(name), json=revision))
+    for metadata in await both():
+        assert metadata["labels"] == revision["spec"]["packageMetadata"]["labels"]
+        assert revision["spec"]["packageMetadata"]["annotations"].items() <= metadata["annotations"].items()
+        assert "test-annotation" not in metadata["annotations"]
