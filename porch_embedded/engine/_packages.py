@@ -10,6 +10,7 @@ object while one is in flight gets 409, as in Porch.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -54,6 +55,11 @@ __all__ = ["PackageLifecycle"]
 COMMIT_BUDGET_S = 60.0
 """How long a git push plus its cache write may take once started, whatever the caller does."""
 _USER_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
+RETRY_RESOURCE_VERSION = "retryResourceVersion"
+"""PackageRevisionResources status: after an update refused by a failed render, the
+resourceVersion of the files still stored, which a retry of that update may carry."""
+
+log = logging.getLogger(__name__)
 
 
 def _stale(name: str) -> Conflict:
@@ -468,7 +474,8 @@ class PackageLifecycle:
         name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
         if not metadata.get("resourceVersion"):
             raise BadRequest("resourceVersion must be specified for an update")
-        if metadata["resourceVersion"] != current["metadata"]["resourceVersion"]:
+        content_rv = (current.get("status") or {}).get(RETRY_RESOURCE_VERSION) or current["metadata"]["resourceVersion"]
+        if metadata["resourceVersion"] not in (current["metadata"]["resourceVersion"], content_rv):
             raise Conflict(
                 f'Operation cannot be fulfilled on packagerevisionresources.porch.kpt.dev "{name}": the object has '
                 "been modified; please apply your changes to the latest version and try again")
@@ -486,10 +493,8 @@ class PackageLifecycle:
             files, render_status, error = await self._render(resources)
             push_anyway = (revision_object["metadata"].get("annotations") or {}).get(PUSH_ON_RENDER_FAILURE) == "true"
             if error is not None and not push_anyway:
-                failed = copy.deepcopy(current)
-                failed["status"] = {"renderStatus": render_status}
-                await self._store.update(PACKAGE_REVISION_RESOURCES.resource, failed,
-                                         expect_rv=current["metadata"]["resourceVersion"])
+                if not dry_run:
+                    await self._record_failed_render(current, render_status, content_rv)
                 raise Invalid("error rendering package in kpt function pipeline. Package NOT pushed to remote. "
                               f"Fix locally (until 'kpt fn render' succeeds) and retry. Details: {error}")
             if error is not None:
@@ -518,6 +523,26 @@ class PackageLifecycle:
                 raise Invalid("error rendering package in kpt function pipeline. Package pushed to remote despite "
                               f"render failure. Details: {error}")
             return stored
+
+    async def _record_failed_render(self, current: Body, render_status: Body, content_rv: str) -> None:
+        """Keep a refused update's render result on the object without breaking the client's retry.
+
+        The result is a status change, so it gets a resourceVersion and a MODIFIED event
+        like any change (watchers and later GETs see it). The files did not change, so the
+        object also records ``content_rv``, the resourceVersion its files were stored at:
+        a retry carrying it (``porchctl rpkg push`` sends the one it pulled) is accepted,
+        as in Porch, where a refused push changes nothing. Any later write of the object
+        rebuilds its status and drops the allowance. A concurrent write that wins first
+        only costs the record; the caller still gets the render failure.
+        """
+        failed = copy.deepcopy(current)
+        failed["status"] = {"renderStatus": render_status, RETRY_RESOURCE_VERSION: content_rv}
+        try:
+            await self._store.update(PACKAGE_REVISION_RESOURCES.resource, failed,
+                                     expect_rv=current["metadata"]["resourceVersion"])
+        except Conflict:
+            log.info("render result of %s/%s not recorded: the object changed meanwhile",
+                     current["metadata"]["namespace"], current["metadata"]["name"])
 
     # ---- delete --------------------------------------------------------------------------
 

@@ -133,7 +133,10 @@ PACKAGE_REVISION_RESOURCES = Kind(
     schema=envelope(
         "PackageRevisionResources", _API_VERSION,
         obj({**_revision_fields, "resources": string_map("File path to file content.")}),
-        obj({"renderStatus": _render_status}),
+        obj({"renderStatus": _render_status,
+             "retryResourceVersion": string(
+                 "Set after an update refused by a failed render, which recorded only renderStatus: the "
+                 "resourceVersion of the files still stored, which a retry of that update may carry.")}),
         "The files of a PackageRevision; the only way to change a package's content.",
     ),
     printer_columns=(

@@ -144,3 +144,39 @@ async def test_rpkg_unready(cli: Cli) -> None:
                  stdout="git.unready-edit.copy-2 created\n")
     await cli.ok("porchctl", "rpkg", "propose", ns, "git.unready-edit.copy-2", stdout="git.unready-edit.copy-2 proposed\n")
     await cli.ok("porchctl", "rpkg", "approve", ns, "git.unready-edit.copy-2", stdout="git.unready-edit.copy-2 approved\n")
+
+
+async def test_rpkg_push_retries_after_a_failed_render(cli: Cli) -> None:
+    """Pull, break the pipeline, push (refused), fix, push again: the retry lands, as in Porch.
+
+    The refused pushes leave their render result on the PackageRevisionResources (a GET
+    shows it), yet the directory's .KptRevisionMetadata, pulled before them, still pushes.
+    """
+    namespace = "rpkg-push-retry"
+    ns = f"--namespace={namespace}"
+    name = "git.retry-package.v1"
+    await cli.namespace(namespace)
+    await cli.register(namespace, "git", PORCH_TEST)
+    await cli.ok("porchctl", "rpkg", "init", ns, "--repository=git", "--workspace=v1", "retry-package",
+                 stdout=f"{name} created\n")
+    directory = cli.tmp / "retry-package"
+    await cli.ok("porchctl", "rpkg", "pull", ns, name, str(directory), stdout="")
+    kptfile = directory / "Kptfile"
+    fixed = kptfile.read_text()
+    (directory / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: retried\n")
+    append(kptfile, MISSING_FUNCTION)
+    for _ in range(2):  # a second refusal keeps the pulled resourceVersion usable too
+        await cli.fails("porchctl", "rpkg", "push", ns, name, str(directory), contains=True,
+                        stderr="Package NOT pushed to remote")
+        async with cli.server.client() as http:
+            stored = (await http.get(f"/apis/porch.kpt.dev/v1alpha1/namespaces/{namespace}/"
+                                     f"packagerevisionresources/{name}")).json()
+        assert "nonexistent-fn" in stored["status"]["renderStatus"]["error"]
+        assert "cm.yaml" not in stored["spec"]["resources"]
+    kptfile.write_text(fixed)
+    await cli.ok("porchctl", "rpkg", "push", ns, name, str(directory), stdout=f"{name} pushed\n")
+    pulled = await cli.ok("porchctl", "rpkg", "pull", ns, name)
+    assert "name: retried" in pulled.stdout
+    # The allowance ends with the write that used it: the same directory is now stale.
+    await cli.fails("porchctl", "rpkg", "push", ns, name, str(directory), contains=True,
+                    stderr="the object has been modified")
