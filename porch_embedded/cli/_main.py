@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import trio
+from cryptography import x509
 
 from porch_embedded import __version__
 from porch_embedded.cli._store import add_store_commands, run_store_command
@@ -23,16 +27,47 @@ DEFAULT_DATA_DIR = Path("porch-embedded-data")
 DEFAULT_LISTEN = "127.0.0.1:9443"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a parser marked ``one_line_errors`` reports a bad flag in one line.
+
+    ``serve`` is started by scripts and service managers, whose logs should show what to
+    fix, not a usage block; the porchctl verbs keep argparse's usual report.
+    """
+
+    one_line_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if not self.one_line_errors:
+            super().error(message)
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. {DEFAULT_LISTEN}), got {value!r}")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port up to 65535 (e.g. {DEFAULT_LISTEN}), "
+                                         f"got {value!r}")
     return host.strip("[]"), int(port)
 
 
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number above zero, refused in argparse's words otherwise."""
+
+    def parse(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {value!r}") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"must be above zero, got {value!r}")
+        return number
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="porch-embedded",
-                                     description="A Porch-compatible package orchestration server in one process.")
+    parser = _Parser(prog="porch-embedded",
+                     description="A Porch-compatible package orchestration server in one process.")
     parser.add_argument("--version", action="version", version=f"porch-embedded {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -41,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "directory, a CA and serving certificate (pki/), an admin token "
                                             "(admin-token), the store encryption key (store.key), the SQLite "
                                             "store (store.db), and writes an admin kubeconfig (kubeconfig).")
+    serve.one_line_errors = True
     serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                        help=f"where state lives (default: ./{DEFAULT_DATA_DIR})")
     serve.add_argument("--listen", type=_listen, default=_listen(DEFAULT_LISTEN),
@@ -68,13 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-private-key-file", type=Path, help="key of --tls-cert-file")
     serve.add_argument("--tls-san", action="append", default=[], metavar="NAME",
                        help="extra DNS name or IP for the generated serving certificate (repeatable)")
-    serve.add_argument("--max-request-body-bytes", type=int, default=6 * 1024 * 1024,
+    serve.add_argument("--max-request-body-bytes", type=_positive(int), default=6 * 1024 * 1024,
                        help="largest request body accepted (default: 6 MiB, as Porch)")
-    serve.add_argument("--watch-bookmark-interval", type=float, default=60.0, metavar="SECONDS",
+    serve.add_argument("--watch-bookmark-interval", type=_positive(float), default=60.0, metavar="SECONDS",
                        help="how often watches that allow bookmarks get one (default: 60)")
-    serve.add_argument("--event-retention", type=int, default=100_000,
+    serve.add_argument("--event-retention", type=_positive(int), default=100_000,
                        help="watch events kept for resuming watches (default: 100000)")
-    serve.add_argument("--sync-interval", type=float, default=600.0, metavar="SECONDS",
+    serve.add_argument("--sync-interval", type=_positive(float), default=600.0, metavar="SECONDS",
                        help="full sync of repositories without spec.sync.schedule (default: 600)")
     functions = serve.add_argument_group("KRM functions", "Catalog functions named by image run in-process; "
                                          "other images run where --function-runner says.")
@@ -83,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "(refused) (default: podman)")
     functions.add_argument("--exec-function", action="append", default=[], metavar="IMAGE=PATH",
                            help="run IMAGE as the local binary PATH instead of a container (repeatable allow-list)")
-    functions.add_argument("--function-timeout", type=float, default=300.0, metavar="SECONDS",
+    functions.add_argument("--function-timeout", type=_positive(float), default=300.0, metavar="SECONDS",
                            help="longest a function may run (default: 300, as kpt)")
     functions.add_argument("--containers-conf", type=Path,
                            help="containers.conf for podman (exported as CONTAINERS_CONF)")
@@ -96,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     functions.add_argument("--function-service-account", help="service account of function Jobs")
     functions.add_argument("--function-kubeconfig", type=Path,
                            help="cluster for function Jobs; in-cluster configuration if omitted")
-    serve.add_argument("--repository-health-interval", type=float, default=120.0, metavar="SECONDS",
+    serve.add_argument("--repository-health-interval", type=_positive(float), default=120.0, metavar="SECONDS",
                        help="check each repository is reachable this often between full syncs (default: 120)")
     serve.add_argument("--disable-controllers", action="store_true",
                        help="serve the API only: no repository sync (for benchmarks of the API machinery)")
@@ -159,12 +195,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         function_service_account=args.function_service_account, function_kubeconfig=args.function_kubeconfig,
         controllers=not args.disable_controllers, health_interval_s=args.repository_health_interval,
     )
+    unreadable = _unreadable_files(args)
+    if unreadable:
+        print(f"porch-embedded: {unreadable}", file=sys.stderr)
+        return 2
     try:
         trio.run(serve_forever, settings)
-    except StatusError as error:
-        print(f"porch-embedded: {error.message}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"porch-embedded: cannot serve on {host}:{port}: {error.strerror or error}", file=sys.stderr)
+    except Exception as error:  # an exception group from the nursery, or a single error
+        line = _failure_line(error, host, port)
+        if line is None:
+            raise  # not a failure we can explain: a bug, shown with its traceback
+        if args.log_level == "DEBUG":
+            logging.getLogger("porch_embedded").error("failed to run", exc_info=error)
+        print(f"porch-embedded: {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _unreadable_files(args: argparse.Namespace) -> str | None:
+    """Why a file the flags name cannot serve, before anything starts; None if all can."""
+    for flag, path in (("--tls-cert-file", args.tls_cert_file), ("--tls-private-key-file", args.tls_private_key_file),
+                       ("--client-ca-file", args.client_ca_file), ("--token-auth-file", args.token_auth_file),
+                       ("--authorization-policy-file", args.authorization_policy_file)):
+        if path is None:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            return f"cannot read {flag} {path}: {error.strerror or type(error).__name__}"
+        if flag == "--client-ca-file":
+            try:
+                x509.load_pem_x509_certificate(data)
+            except ValueError:
+                return f"{flag} {path} does not hold a PEM certificate: give the CA certificate of your clients"
+    if args.tls_cert_file is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                args.tls_cert_file, args.tls_private_key_file)
+        except ssl.SSLError as error:
+            return (f"--tls-cert-file {args.tls_cert_file} and --tls-private-key-file {args.tls_private_key_file} "
+                    f"are not a PEM certificate and its unencrypted private key"
+                    + (f" ({error.reason})" if error.reason else ""))
+    return None
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _failure_line(error: BaseException, host: str, port: int) -> str | None:
+    """One line saying what failed and what to fix, for the errors a start can meet; None for a bug."""
+    for leaf in _leaves(error):
+        if isinstance(leaf, StatusError):
+            return "cannot start: " + " ".join(leaf.message.split())
+        if isinstance(leaf, OSError) and leaf.errno == errno.EADDRINUSE:
+            return f"cannot serve on {host}:{port}: the address is in use; stop what listens there or choose " \
+                   "another --listen"
+        if isinstance(leaf, OSError) and leaf.errno == errno.EADDRNOTAVAIL:
+            return f"cannot serve on {host}:{port}: no interface of this machine has that address; choose " \
+                   "another --listen"
+        if isinstance(leaf, OSError) and leaf.filename is not None:
+            return f"cannot use {leaf.filename}: {leaf.strerror or type(leaf).__name__}"
+        if isinstance(leaf, OSError):
+            return f"cannot serve on {host}:{port}: {leaf.strerror or leaf}"
+    return None
