@@ -18,7 +18,6 @@ from typing import Any
 from porch_embedded.errors import (
     BadRequest,
     Cause,
-    Conflict,
     Forbidden,
     Invalid,
     NotFound,
@@ -31,7 +30,8 @@ from porch_embedded.meta import (
     label_value_errors,
     now_rfc3339,
 )
-from porch_embedded.store import ListQuery, Store
+from porch_embedded.store import ListQuery, Store, not_found, precondition_failed, stale_resource_version
+from porch_embedded.store import invalid as invalid_object
 
 __all__ = ["ObjectService", "WriteCheck", "invalid"]
 
@@ -46,14 +46,7 @@ _SYSTEM_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGr
 
 def invalid(kind: Kind, name: str, causes: Sequence[Cause]) -> Invalid:
     """An Invalid error worded as the apiserver words it: ``Kind.group "name" is invalid: ...``."""
-    qualified = f"{kind.kind}.{kind.group}" if kind.group else kind.kind
-    details = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
-    listed = details[0] if len(details) == 1 else "[" + ", ".join(details) + "]"
-    return Invalid(
-        f'{qualified} "{name}" is invalid: {listed}',
-        causes=causes,
-        details={"name": name, "group": kind.group, "kind": kind.kind},
-    )
+    return invalid_object(kind.kind, kind.group, name, causes)
 
 
 def _metadata_causes(kind: Kind, metadata: dict[str, Any]) -> list[Cause]:
@@ -133,11 +126,8 @@ class ObjectService:
             current = await self._store.get(kind.resource, namespace, metadata["name"])
         expect_rv = metadata.get("resourceVersion") or current["metadata"]["resourceVersion"]
         if metadata.get("uid") and metadata["uid"] != current["metadata"].get("uid"):
-            raise Conflict(
-                f'Operation cannot be fulfilled on {kind.resource} "{metadata["name"]}": Precondition '
-                f'failed: UID in precondition: {metadata["uid"]}, UID in object meta: '
-                f'{current["metadata"].get("uid")}'
-            )
+            raise precondition_failed(kind.resource, metadata["name"], "UID", metadata["uid"],
+                                      current["metadata"].get("uid", ""))
         if subresource == "status":
             merged = copy.deepcopy(current)
             merged["status"] = body.get("status")
@@ -171,7 +161,7 @@ class ObjectService:
             metadata["generation"] = generation + 1 if changed else generation
         if _without(body, "metadata") == _without(current, "metadata") and _same_metadata(body, current):
             if expect_rv != current["metadata"]["resourceVersion"]:
-                raise _stale(kind, metadata["name"])
+                raise stale_resource_version(kind.resource, metadata["name"])
             return current
         metadata["resourceVersion"] = expect_rv
         if dry_run:
@@ -186,16 +176,10 @@ class ObjectService:
         current = await self._store.get(kind.resource, namespace, name)
         metadata = current["metadata"]
         if expect_uid and expect_uid != metadata.get("uid"):
-            raise Conflict(
-                f'Operation cannot be fulfilled on {kind.resource} "{name}": Precondition failed: UID in '
-                f'precondition: {expect_uid}, UID in object meta: {metadata.get("uid")}'
-            )
+            raise precondition_failed(kind.resource, name, "UID", expect_uid, metadata.get("uid", ""))
         if expect_rv and expect_rv != metadata.get("resourceVersion"):
-            raise Conflict(
-                f'Operation cannot be fulfilled on {kind.resource} "{name}": Precondition failed: '
-                f'ResourceVersion in precondition: {expect_rv}, ResourceVersion in object meta: '
-                f'{metadata.get("resourceVersion")}'
-            )
+            raise precondition_failed(kind.resource, name, "ResourceVersion", expect_rv,
+                                      metadata.get("resourceVersion", ""))
         if kind is NAMESPACE:
             return await self._delete_namespace(current, dry_run=dry_run)
         if metadata.get("finalizers"):
@@ -255,8 +239,7 @@ class ObjectService:
         try:
             namespace = await self._store.get(NAMESPACE.resource, "", name)
         except NotFound:
-            raise NotFound(f'namespaces "{name}" not found',
-                           details={"name": name, "group": "", "kind": "namespaces"}) from None
+            raise not_found(NAMESPACE.resource, name) from None
         if (namespace.get("status") or {}).get("phase") == "Terminating":
             raise Forbidden(
                 f"unable to create new content in namespace {name} because it is being terminated"
@@ -279,10 +262,3 @@ def _same_metadata(new: Body, old: Body) -> bool:
     keys = ("labels", "annotations", "finalizers", "ownerReferences")
     return all((new["metadata"].get(k) or None) == (old["metadata"].get(k) or None) for k in keys)
 
-
-def _stale(kind: Kind, name: str) -> Conflict:
-    return Conflict(
-        f'Operation cannot be fulfilled on {kind.resource} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
-        details={"name": name, "group": kind.group, "kind": kind.plural},
-    )

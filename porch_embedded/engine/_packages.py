@@ -17,7 +17,22 @@ from typing import Any
 
 import trio
 
-from porch_embedded.engine._lifecycle import Move, move_for
+from porch_embedded.engine._lifecycle import (
+    ADAPTER_CALLS,
+    PUBLISHED,
+    Move,
+    carries_latest_label,
+    latest_revision,
+    move_for,
+)
+from porch_embedded.engine._messages import (
+    creation_in_progress,
+    in_progress,
+    render_not_pushed,
+    render_pushed_anyway,
+    resource_version_required,
+    resources_in_progress,
+)
 from porch_embedded.engine._naming import package_object_name, revision_name, revision_name_causes
 from porch_embedded.engine._objects import invalid
 from porch_embedded.engine._objects_of_packages import (
@@ -30,24 +45,34 @@ from porch_embedded.engine._objects_of_packages import (
 )
 from porch_embedded.engine._repositories import RepositoryHandle, Repositories
 from porch_embedded.engine._tasks import (
-    TaskFiles,
+    NewRevision,
+    TaskTable,
     apply_package_metadata,
-    clone_files,
-    init_files,
+    stored_files,
     with_render_condition,
 )
 from porch_embedded.errors import (
     BadRequest,
     Cause,
     Conflict,
-    Forbidden,
     Invalid,
     NotFound,
 )
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, Body
 from porch_embedded.kpt import FunctionEvaluator, render
 from porch_embedded.meta import UserInfo, now_rfc3339
-from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
+from porch_embedded.store import (
+    Change,
+    Create,
+    Delete,
+    FieldMatch,
+    ListQuery,
+    Store,
+    Update,
+    forbidden,
+    precondition_failed,
+    stale_resource_version,
+)
 from porch_embedded.vcs import Author, DraftWrite, Revision
 
 __all__ = ["PackageLifecycle"]
@@ -60,20 +85,6 @@ RETRY_RESOURCE_VERSION = "retryResourceVersion"
 resourceVersion of the files still stored, which a retry of that update may carry."""
 
 log = logging.getLogger(__name__)
-
-
-def _stale(name: str) -> Conflict:
-    return Conflict(
-        f'Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "{name}": the object has been '
-        "modified; please apply your changes to the latest version and try again",
-        details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"},
-    )
-
-
-def _forbidden(name: str, reason: str) -> Forbidden:
-    """Kubernetes' NewForbidden wording, as Porch's refusals read."""
-    return Forbidden(f'packagerevisions.porch.kpt.dev "{name}" is forbidden: {reason}',
-                     details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"})
 
 
 def _revision_of(body: Body, handle: RepositoryHandle) -> Revision:
@@ -97,19 +108,43 @@ def _latest_label_causes(new: Body, old: Body | None) -> list[Cause]:
         Cause("Forbidden: label is managed by porch and cannot be modified by users", field, "FieldValueForbidden")]
 
 
+def _expect_resource_version(resource: str, body: Body, current: Body, *, also: str = "") -> None:
+    """Porch's updates are conditional: the request names the resourceVersion it read, which
+    must be the stored one (or ``also``, an older one the engine still accepts)."""
+    asked = (body.get("metadata") or {}).get("resourceVersion")
+    if not asked:
+        raise resource_version_required()
+    if asked != current["metadata"]["resourceVersion"] and asked != also:
+        raise stale_resource_version(resource, current["metadata"]["name"])
+
+
+def _numbered(body: Body) -> tuple[str, int]:
+    """A stored PackageRevision's (lifecycle, revision), what the latest-revision rule reads."""
+    return body["spec"]["lifecycle"], int(body["spec"].get("revision", 0))
+
+
+def _with_latest_label(labels: dict[str, str], latest: bool) -> dict[str, str]:
+    labels = {k: v for k, v in labels.items() if k != LATEST_LABEL}
+    if latest:
+        labels[LATEST_LABEL] = "true"
+    return labels
+
+
 class PackageLifecycle:
     def __init__(self, store: Store, repositories: Repositories, evaluate: FunctionEvaluator) -> None:
         self._store = store
         self._repositories = repositories
         self._evaluate = evaluate
+        self._tasks = TaskTable(store, repositories)
         self._in_progress: set[str] = set()
 
     # ---- shared pieces -------------------------------------------------------------------
 
     @contextmanager
-    def _exclusive(self, key: str, message: str) -> Iterator[None]:
+    def _exclusive(self, key: str, busy: Conflict) -> Iterator[None]:
+        """One write at a time per object in this process; ``busy`` is the refusal of a second."""
         if key in self._in_progress:
-            raise Conflict(message)
+            raise busy
         self._in_progress.add(key)
         try:
             yield
@@ -121,11 +156,7 @@ class PackageLifecycle:
         return Author.from_user(user.name) if user is not None else None
 
     async def _repository(self, namespace: str, name: str) -> Body:
-        try:
-            return await self._store.get(REPOSITORY.resource, namespace, name)
-        except NotFound:
-            raise NotFound(f'repositories.config.porch.kpt.dev "{name}" not found',
-                           details={"name": name, "group": "config.porch.kpt.dev", "kind": "repositories"}) from None
+        return await self._store.get(REPOSITORY.resource, namespace, name)
 
     async def _revisions_of_package(self, namespace: str, repository: str, package: str) -> list[Body]:
         page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace, fields=(
@@ -157,45 +188,27 @@ class PackageLifecycle:
 
     def _package_rows(self, namespace: str, repository: str, package: str, siblings: list[Body],
                       updated: Body, removed: str = "") -> list[Change]:
-        """Latest-label moves among ``siblings`` and the Package object, after ``updated`` changed."""
+        """Latest-label moves among ``siblings`` after ``updated`` changed (relabelled in place)."""
         changes: list[Change] = []
         current = {s["metadata"]["name"]: s for s in siblings if s["metadata"]["name"] != removed}
         if updated:
             current[updated["metadata"]["name"]] = updated
-        best = 0
+        latest = latest_revision(_numbered(body) for body in current.values())
         for body in current.values():
-            if body["spec"]["lifecycle"] in ("Published", "DeletionProposed"):
-                best = max(best, int(body["spec"].get("revision", 0)))
-        for name, body in current.items():
+            should = carries_latest_label(*_numbered(body), latest)
+            labels = dict(body["metadata"].get("labels") or {})
             if body is updated:
-                continue
-            should = best >= 1 and int(body["spec"].get("revision", 0)) == best and \
-                body["spec"]["lifecycle"] in ("Published", "DeletionProposed")
-            has = (body["metadata"].get("labels") or {}).get(LATEST_LABEL) == "true"
-            if should != has:
+                updated["metadata"]["labels"] = _with_latest_label(labels, should)
+            elif should != (labels.get(LATEST_LABEL) == "true"):
                 relabelled = copy.deepcopy(body)
-                labels = dict(relabelled["metadata"].get("labels") or {})
-                if should:
-                    labels[LATEST_LABEL] = "true"
-                else:
-                    labels.pop(LATEST_LABEL, None)
-                relabelled["metadata"]["labels"] = labels
+                relabelled["metadata"]["labels"] = _with_latest_label(labels, should)
                 changes.append(Update(PACKAGE_REVISION.resource, relabelled, body["metadata"]["resourceVersion"]))
-        if updated:
-            should = best >= 1 and int(updated["spec"].get("revision", 0)) == best and \
-                updated["spec"]["lifecycle"] in ("Published", "DeletionProposed")
-            labels = dict(updated["metadata"].get("labels") or {})
-            labels.pop(LATEST_LABEL, None)
-            if should:
-                labels[LATEST_LABEL] = "true"
-            updated["metadata"]["labels"] = labels
         return changes
 
     async def _package_object_change(self, namespace: str, repository: str, package: str,
                                      remaining: list[Body]) -> list[Change]:
         name = package_object_name(repository, package)
-        latest = max([int(b["spec"].get("revision", 0)) for b in remaining
-                      if b["spec"]["lifecycle"] in ("Published", "DeletionProposed")] + [0])
+        latest = latest_revision(_numbered(body) for body in remaining)
         try:
             kept = await self._store.get(PACKAGE.resource, namespace, name)
         except NotFound:
@@ -233,10 +246,7 @@ class PackageLifecycle:
             raise BadRequest("task list must not contain more than one task")
         repository = await self._repository(namespace, repository_name)
         key = f"create:{namespace}/{repository_name}/{package}/{workspace}"
-        message = (f'another request is already in progress to create package revision with details '
-                   f'namespace="{namespace}", repository="{repository_name}", package="{package}",'
-                   f'workspace="{workspace}"')
-        with self._exclusive(key, message):
+        with self._exclusive(key, creation_in_progress(namespace, repository_name, package, workspace)):
             handle = await self._repositories.handle(namespace, repository_name)
             if not handle.synced_version:
                 await self._repositories.sync(namespace, repository_name)
@@ -245,12 +255,11 @@ class PackageLifecycle:
                 raise Conflict(f"package revision workspaceNames must be unique; package revision with name "
                                f"{package} in repo {repository_name} with workspaceName {workspace} already exists")
             task = dict(tasks[0]) if tasks else {"type": "init", "init": {"description": f"{package} description"}}
-            task_files = await self._task_files(repository, handle, package, siblings, task)
+            task_files = await self._tasks.files_for(NewRevision(repository, package, siblings, task))
             files = apply_package_metadata(task_files.files, spec, replace=False)
             files, render_status, error = await self._render(files)
             if error is not None:
-                raise Invalid(f"error rendering package in kpt function pipeline. Package NOT pushed to remote. "
-                              f"Fix locally (until 'kpt fn render' succeeds) and retry. Details: {error}")
+                raise render_not_pushed(error)
             if dry_run:
                 return body
             author = self._author(handle, user)
@@ -271,92 +280,13 @@ class PackageLifecycle:
 
             return await self._commit(handle, land)
 
-    async def _task_files(self, repository: Body, handle: RepositoryHandle, package: str, siblings: list[Body],
-                          task: Body) -> TaskFiles:
-        repository_name = repository["metadata"]["name"]
-        kind = task.get("type")
-        existing = bool(siblings)
-        if kind == "init":
-            if existing:
-                raise Conflict(f'package "{package}" already exists in repository "{repository_name}"')
-            await self._refuse_nesting(repository, package)
-            return init_files(package, task)
-        if kind == "edit":
-            source_name = ((task.get("edit") or {}).get("sourceRef") or {}).get("name", "")
-            source = await self._source_revision(repository["metadata"]["namespace"], source_name)
-            if source["spec"]["repository"] != repository_name or source["spec"]["packageName"] != package:
-                raise Invalid(f"source revision must be from same package {repository_name}/{package}")
-            if source["spec"]["lifecycle"] != "Published":
-                raise Invalid("source revision must be published")
-            if int(source["spec"].get("revision", 0)) < 1:
-                raise Invalid(f"source revision may not be the placeholder package revision "
-                              f"{repository_name}/{source_name}")
-            files = await self._files_of(source)
-            return TaskFiles(files, task)
-        if kind == "clone":
-            if existing:
-                raise Conflict(f"`clone` cannot create a new revision for package \"{package}\" that already "
-                               f"exists in repo \"{repository_name}\"; make subsequent revisions using `copy`")
-            await self._refuse_nesting(repository, package)
-            return await self._clone_files(repository, package, task)
-        if kind == "upgrade":
-            raise BadRequest("upgrade tasks need the three-way merge, which this server does not include yet")
-        raise BadRequest(f"unsupported task type {kind!r}: use init, clone, edit or upgrade")
-
-    async def _refuse_nesting(self, repository: Body, package: str) -> None:
-        page = await self._store.list(ListQuery(PACKAGE.resource, repository["metadata"]["namespace"], fields=(
-            FieldMatch(("spec", "repository"), "=", repository["metadata"]["name"]),)))
-        for item in page.items:
-            other = item["spec"]["packageName"]
-            if package.startswith(other + "/") or other.startswith(package + "/"):
-                raise Conflict(f'package path "{package}" conflicts with existing package "{other}": '
-                               "packages cannot be nested")
-
-    async def _source_revision(self, namespace: str, name: str) -> Body:
-        if not name:
-            raise BadRequest("the task must name its source package revision")
-        try:
-            return await self._store.get(PACKAGE_REVISION.resource, namespace, name)
-        except NotFound:
-            raise NotFound(f'packagerevisions.porch.kpt.dev "{name}" not found',
-                           details={"name": name, "group": "porch.kpt.dev", "kind": "packagerevisions"}) from None
-
-    async def _files_of(self, revision: Body) -> dict[str, str]:
-        metadata = revision["metadata"]
-        resources = await self._store.get(PACKAGE_REVISION_RESOURCES.resource, metadata["namespace"], metadata["name"])
-        return dict(resources["spec"].get("resources") or {})
-
-    async def _clone_files(self, repository: Body, package: str, task: Body) -> TaskFiles:
-        upstream_ref = (task.get("clone") or {}).get("upstreamRef") or {}
-        registered = (upstream_ref.get("upstreamRef") or {}).get("name", "")
-        deployment = bool((repository.get("spec") or {}).get("deployment"))
-        git = upstream_ref.get("git") or {}
-        if not registered and git.get("repo"):
-            upstream = await self._repositories.read_upstream(repository["metadata"]["namespace"], upstream_ref)
-            return clone_files(upstream.files, package, upstream.lock.get("git") or {}, task, deployment=deployment)
-        if (upstream_ref.get("type") == "oci") or upstream_ref.get("oci"):
-            raise BadRequest("clone from OCI is not implemented")
-        if not registered:
-            raise BadRequest("a clone task needs an upstream: spec.tasks[0].clone.upstreamRef.upstreamRef.name "
-                             "(a registered package revision) or .git (repo, ref, directory)")
-        source = await self._source_revision(repository["metadata"]["namespace"], registered)
-        if int(source["spec"].get("revision", 0)) < 0:
-            raise Invalid(f"upstream revision may not be the placeholder package revision "
-                          f"{source['spec']['repository']}/{registered}")
-        lock = (source.get("status") or {}).get("selfLock", {}).get("git", {})
-        files = await self._files_of(source)
-        return clone_files(files, package, lock, task, deployment=deployment)
-
     # ---- update (spec, metadata, lifecycle) ----------------------------------------------
 
     async def update(self, body: Body, current: Body, *, user: UserInfo | None, via: str,
                      dry_run: bool = False) -> Body:
         metadata = body.get("metadata") or {}
         name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
-        if not metadata.get("resourceVersion"):
-            raise BadRequest("resourceVersion must be specified for an update")
-        if metadata["resourceVersion"] != current["metadata"]["resourceVersion"]:
-            raise _stale(name)
+        _expect_resource_version(PACKAGE_REVISION.resource, body, current)
         if via != "approval":
             causes = _latest_label_causes(body, current)
             if causes:
@@ -364,15 +294,14 @@ class PackageLifecycle:
         spec = body.get("spec") or {}
         old_lifecycle = current["spec"]["lifecycle"]
         move = move_for(old_lifecycle, spec.get("lifecycle") or "Draft", "approval" if via == "approval" else "update")
-        if old_lifecycle in ("Published", "DeletionProposed") and via != "approval":
+        if old_lifecycle in PUBLISHED and via != "approval":
             frozen = {k: v for k, v in current["spec"].items() if k != "lifecycle"}
             asked = {k: v for k, v in spec.items() if k != "lifecycle"}
             if "packageMetadata" not in asked and "packageMetadata" in frozen:
                 asked["packageMetadata"] = frozen["packageMetadata"]
             if asked != frozen:
                 raise Invalid("spec can only update package with lifecycle value one of Draft,Proposed")
-        with self._exclusive(f"{namespace}/{name}",
-                             f'another request is already in progress on package revision "{namespace}/{name}"'):
+        with self._exclusive(f"{namespace}/{name}", in_progress(namespace, name)):
             handle = await self._repositories.handle(namespace, current["spec"]["repository"])
             repository = await self._repository(namespace, current["spec"]["repository"])
             kept = copy.deepcopy(current)
@@ -404,27 +333,16 @@ class PackageLifecycle:
 
             async def land() -> Body:
                 moved = revision
-                files = await self._files_of(current)
+                files = await stored_files(self._store, current)
                 if metadata_changed and old_lifecycle in ("Draft", "Proposed"):
                     files = apply_package_metadata(files, {**current["spec"], **spec}, replace=True)
                     files, render_status, error = await self._render(files)
                     if error is not None:
-                        raise Invalid(f"error rendering package in kpt function pipeline. Package NOT pushed to "
-                                      f"remote. Details: {error}")
+                        raise render_not_pushed(error)
                     moved = await handle.adapter.save_draft(DraftWrite(
                         package=revision.package, workspace=revision.workspace, files=files,
                         task={"type": "render"}, parent=revision, author=author))
-                if move is Move.PROPOSE:
-                    moved = await handle.adapter.propose(moved)
-                elif move is Move.REJECT:
-                    moved = await handle.adapter.reject(moved)
-                elif move is Move.APPROVE:
-                    number = await handle.adapter.highest_revision(revision.package) + 1
-                    moved = await handle.adapter.approve(moved, number, author=author)
-                elif move is Move.PROPOSE_DELETION:
-                    moved = await handle.adapter.propose_deletion(moved)
-                elif move is Move.RESTORE:
-                    moved = await handle.adapter.restore(moved)
+                moved = await ADAPTER_CALLS[move](handle.adapter, moved, author)
                 return await self._store_moved(repository, handle, current, kept, moved, files)
 
             return await self._commit(handle, land)
@@ -470,15 +388,9 @@ class PackageLifecycle:
 
     async def update_resources(self, body: Body, current: Body, *, user: UserInfo | None,
                                dry_run: bool = False) -> Body:
-        metadata = body.get("metadata") or {}
         name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
-        if not metadata.get("resourceVersion"):
-            raise BadRequest("resourceVersion must be specified for an update")
         content_rv = (current.get("status") or {}).get(RETRY_RESOURCE_VERSION) or current["metadata"]["resourceVersion"]
-        if metadata["resourceVersion"] not in (current["metadata"]["resourceVersion"], content_rv):
-            raise Conflict(
-                f'Operation cannot be fulfilled on packagerevisionresources.porch.kpt.dev "{name}": the object has '
-                "been modified; please apply your changes to the latest version and try again")
+        _expect_resource_version(PACKAGE_REVISION_RESOURCES.resource, body, current, also=content_rv)
         resources = (body.get("spec") or {}).get("resources")
         if not isinstance(resources, dict) or not all(isinstance(v, str) for v in resources.values()):
             raise BadRequest("spec.resources must map file paths to file contents (text)")
@@ -486,8 +398,7 @@ class PackageLifecycle:
         lifecycle = revision_object["spec"]["lifecycle"]
         if lifecycle != "Draft":
             raise Invalid(f'cannot update a package revision with lifecycle value "{lifecycle}"; package must be Draft')
-        with self._exclusive(f"{namespace}/{name}",
-                             f'another request is already in progress on package revision "{namespace}/{name}"'):
+        with self._exclusive(f"{namespace}/{name}", resources_in_progress(namespace, name)):
             handle = await self._repositories.handle(namespace, revision_object["spec"]["repository"])
             repository = await self._repository(namespace, revision_object["spec"]["repository"])
             files, render_status, error = await self._render(resources)
@@ -495,8 +406,7 @@ class PackageLifecycle:
             if error is not None and not push_anyway:
                 if not dry_run:
                     await self._record_failed_render(current, render_status, content_rv)
-                raise Invalid("error rendering package in kpt function pipeline. Package NOT pushed to remote. "
-                              f"Fix locally (until 'kpt fn render' succeeds) and retry. Details: {error}")
+                raise render_not_pushed(error)
             if error is not None:
                 files = dict(resources)  # saved exactly as pushed, as Porch saves them
             if dry_run:
@@ -520,8 +430,7 @@ class PackageLifecycle:
 
             stored = await self._commit(handle, land)
             if error is not None:
-                raise Invalid("error rendering package in kpt function pipeline. Package pushed to remote despite "
-                              f"render failure. Details: {error}")
+                raise render_pushed_anyway(error)
             return stored
 
     async def _record_failed_render(self, current: Body, render_status: Body, content_rv: str) -> None:
@@ -550,21 +459,20 @@ class PackageLifecycle:
                      expect_uid: str | None = None, dry_run: bool = False) -> Body:
         name, namespace = current["metadata"]["name"], current["metadata"]["namespace"]
         if expect_rv and expect_rv != current["metadata"]["resourceVersion"]:
-            raise _stale(name)
+            raise stale_resource_version(PACKAGE_REVISION.resource, name)
         if expect_uid and expect_uid != current["metadata"].get("uid"):
-            raise Conflict(f"Precondition failed: UID in precondition: {expect_uid}, UID in object meta: "
-                           f"{current['metadata'].get('uid')}")
+            raise precondition_failed(PACKAGE_REVISION.resource, name, "UID", expect_uid,
+                                      current["metadata"].get("uid", ""))
         if current["spec"]["lifecycle"] == "Published":
-            raise _forbidden(name, "published PackageRevisions must be proposed for deletion by setting "
+            raise forbidden(PACKAGE_REVISION.resource, name, "published PackageRevisions must be proposed for deletion by setting "
                                    "spec.lifecycle to 'DeletionProposed' prior to deletion")
         dependents = await self._dependents(namespace, name)
         if dependents:
-            raise _forbidden(name, f"cannot delete package revision, it is referenced as upstream by: "
+            raise forbidden(PACKAGE_REVISION.resource, name, f"cannot delete package revision, it is referenced as upstream by: "
                                    f"{', '.join(dependents)}")
         if dry_run:
             return current
-        with self._exclusive(f"{namespace}/{name}",
-                             f'another request is already in progress on package revision "{namespace}/{name}"'):
+        with self._exclusive(f"{namespace}/{name}", in_progress(namespace, name)):
             handle = await self._repositories.handle(namespace, current["spec"]["repository"])
             if current["metadata"].get("finalizers"):
                 if current["metadata"].get("deletionTimestamp"):

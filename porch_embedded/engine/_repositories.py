@@ -31,6 +31,7 @@ from porch_embedded.engine._objects_of_packages import (
     resources_body,
     revision_body,
 )
+from porch_embedded.engine._lifecycle import carries_latest_label, latest_revision
 from porch_embedded.engine._naming import package_object_name, revision_name
 from porch_embedded.engine._repository_index import normalized_url
 from porch_embedded.errors import BadRequest, Conflict, NotFound
@@ -154,11 +155,11 @@ def conflicting_repository(candidate: Body, others: list[Body]) -> Body | None:
 
 def latest_numbers(revisions: list[Revision]) -> dict[str, int]:
     """Per package path, the highest published revision number (the one labelled latest)."""
-    latest: dict[str, int] = {}
+    by_package: dict[str, list[tuple[str, int]]] = {}
     for revision in revisions:
-        if revision.lifecycle in ("Published", "DeletionProposed") and revision.revision >= 1:
-            latest[revision.package] = max(latest.get(revision.package, 0), revision.revision)
-    return latest
+        by_package.setdefault(revision.package, []).append((revision.lifecycle, revision.revision))
+    numbers = {package: latest_revision(pairs) for package, pairs in by_package.items()}
+    return {package: number for package, number in numbers.items() if number}
 
 
 class Repositories:
@@ -310,8 +311,7 @@ class Repositories:
                 continue
             seen.add(object_name)
             kept = stored.get(object_name)
-            is_latest = revision.revision >= 1 and latest.get(revision.package) == revision.revision \
-                and revision.lifecycle in ("Published", "DeletionProposed")
+            is_latest = carries_latest_label(revision.lifecycle, revision.revision, latest.get(revision.package, 0))
             lock = handle.adapter.self_lock(revision)
             unchanged = kept is not None and (kept.get("status") or {}).get("selfLock") == lock \
                 and kept["spec"].get("lifecycle") == revision.lifecycle \

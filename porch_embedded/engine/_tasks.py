@@ -1,14 +1,22 @@
-"""What the first task of a new revision puts in its files: init, clone, and Kptfile metadata.
+"""What the first task of a new revision puts in its files: the task table, and the file edits.
 
-Pure functions over a package's file map. Kptfile edits go through the kpt layer's
-comment-preserving YAML so a user's comments and field order survive.
+``TaskTable`` maps ``spec.tasks[0].type`` (init, clone, edit, and upgrade next) to the
+handler that checks the task's rules and makes the new revision's files, reading the
+store and upstream repositories as needed. Below it, pure functions over a package's
+file map; Kptfile edits go through the kpt layer's comment-preserving YAML so a user's
+comments and field order survive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from porch_embedded.engine._repositories import Repositories
+from porch_embedded.errors import BadRequest, Conflict, Invalid
+from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Body
+from porch_embedded.store import FieldMatch, ListQuery, Store
 
 from porch_embedded.kpt import (
     KPTFILE,
@@ -21,7 +29,16 @@ from porch_embedded.kpt import (
     write_resources,
 )
 
-__all__ = ["TaskFiles", "apply_package_metadata", "clone_files", "init_files", "with_render_condition"]
+__all__ = [
+    "NewRevision",
+    "TaskFiles",
+    "TaskTable",
+    "apply_package_metadata",
+    "clone_files",
+    "init_files",
+    "stored_files",
+    "with_render_condition",
+]
 
 UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
@@ -57,6 +74,109 @@ class TaskFiles:
 
     files: dict[str, str]
     task: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewRevision:
+    """What a task is asked to start: a revision of ``package`` in ``repository``."""
+
+    repository: Body
+    package: str
+    siblings: list[Body]
+    """The package's revisions already stored (none for a new package)."""
+    task: Body
+
+
+TaskHandler = Callable[[NewRevision], Awaitable[TaskFiles]]
+
+
+async def stored_files(store: Store, revision: Body) -> dict[str, str]:
+    """The files of a stored PackageRevision (its PackageRevisionResources)."""
+    metadata = revision["metadata"]
+    resources = await store.get(PACKAGE_REVISION_RESOURCES.resource, metadata["namespace"], metadata["name"])
+    return dict(resources["spec"].get("resources") or {})
+
+
+class TaskTable:
+    """The tasks a revision can be created with, by type; each checks its own rules (Porch's messages)."""
+
+    def __init__(self, store: Store, repositories: Repositories) -> None:
+        self._store = store
+        self._repositories = repositories
+        self._handlers: dict[str, TaskHandler] = {
+            "init": self._init, "clone": self._clone, "edit": self._edit, "upgrade": self._upgrade}
+
+    async def files_for(self, new: NewRevision) -> TaskFiles:
+        """The new revision's files and recorded task; BadRequest for a type not in the table."""
+        kind = new.task.get("type")
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            *others, last = self._handlers
+            raise BadRequest(f"unsupported task type {kind!r}: use {', '.join(others)} or {last}")
+        return await handler(new)
+
+    async def _init(self, new: NewRevision) -> TaskFiles:
+        if new.siblings:
+            raise Conflict(f'package "{new.package}" already exists in repository '
+                           f'"{new.repository["metadata"]["name"]}"')
+        await self._refuse_nesting(new.repository, new.package)
+        return init_files(new.package, new.task)
+
+    async def _edit(self, new: NewRevision) -> TaskFiles:
+        repository_name = new.repository["metadata"]["name"]
+        source_name = ((new.task.get("edit") or {}).get("sourceRef") or {}).get("name", "")
+        source = await self._source_revision(new.repository["metadata"]["namespace"], source_name)
+        if source["spec"]["repository"] != repository_name or source["spec"]["packageName"] != new.package:
+            raise Invalid(f"source revision must be from same package {repository_name}/{new.package}")
+        if source["spec"]["lifecycle"] != "Published":
+            raise Invalid("source revision must be published")
+        if int(source["spec"].get("revision", 0)) < 1:
+            raise Invalid(f"source revision may not be the placeholder package revision "
+                          f"{repository_name}/{source_name}")
+        return TaskFiles(await stored_files(self._store, source), new.task)
+
+    async def _clone(self, new: NewRevision) -> TaskFiles:
+        if new.siblings:
+            raise Conflict(f"`clone` cannot create a new revision for package \"{new.package}\" that already "
+                           f"exists in repo \"{new.repository['metadata']['name']}\"; make subsequent revisions "
+                           "using `copy`")
+        await self._refuse_nesting(new.repository, new.package)
+        repository, package, task = new.repository, new.package, new.task
+        upstream_ref = (task.get("clone") or {}).get("upstreamRef") or {}
+        registered = (upstream_ref.get("upstreamRef") or {}).get("name", "")
+        deployment = bool((repository.get("spec") or {}).get("deployment"))
+        git = upstream_ref.get("git") or {}
+        if not registered and git.get("repo"):
+            upstream = await self._repositories.read_upstream(repository["metadata"]["namespace"], upstream_ref)
+            return clone_files(upstream.files, package, upstream.lock.get("git") or {}, task, deployment=deployment)
+        if (upstream_ref.get("type") == "oci") or upstream_ref.get("oci"):
+            raise BadRequest("clone from OCI is not implemented")
+        if not registered:
+            raise BadRequest("a clone task needs an upstream: spec.tasks[0].clone.upstreamRef.upstreamRef.name "
+                             "(a registered package revision) or .git (repo, ref, directory)")
+        source = await self._source_revision(repository["metadata"]["namespace"], registered)
+        if int(source["spec"].get("revision", 0)) < 0:
+            raise Invalid(f"upstream revision may not be the placeholder package revision "
+                          f"{source['spec']['repository']}/{registered}")
+        lock = (source.get("status") or {}).get("selfLock", {}).get("git", {})
+        return clone_files(await stored_files(self._store, source), package, lock, task, deployment=deployment)
+
+    async def _upgrade(self, new: NewRevision) -> TaskFiles:
+        raise BadRequest("upgrade tasks need the three-way merge, which this server does not include yet")
+
+    async def _refuse_nesting(self, repository: Body, package: str) -> None:
+        page = await self._store.list(ListQuery(PACKAGE.resource, repository["metadata"]["namespace"], fields=(
+            FieldMatch(("spec", "repository"), "=", repository["metadata"]["name"]),)))
+        for item in page.items:
+            other = item["spec"]["packageName"]
+            if package.startswith(other + "/") or other.startswith(package + "/"):
+                raise Conflict(f'package path "{package}" conflicts with existing package "{other}": '
+                               "packages cannot be nested")
+
+    async def _source_revision(self, namespace: str, name: str) -> Body:
+        if not name:
+            raise BadRequest("the task must name its source package revision")
+        return await self._store.get(PACKAGE_REVISION.resource, namespace, name)
 
 
 def init_files(package: str, task: Mapping[str, Any]) -> TaskFiles:

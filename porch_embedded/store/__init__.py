@@ -2,7 +2,15 @@
 and the informer that follows it."""
 
 from porch_embedded.store._informer import Backoff, Handler, Informer
-from porch_embedded.store._messages import method_not_supported
+from porch_embedded.store._messages import (
+    conflict,
+    forbidden,
+    invalid,
+    method_not_supported,
+    not_found,
+    precondition_failed,
+    stale_resource_version,
+)
 from porch_embedded.store._migrate import MigrationReport, migrate_store
 from porch_embedded.store._open import open_store
 from porch_embedded.store._protocol import (
@@ -35,7 +43,13 @@ __all__ = [
     "Update",
     "WatchEvent",
     "WatchQuery",
+    "conflict",
+    "forbidden",
+    "invalid",
     "method_not_supported",
     "migrate_store",
+    "not_found",
     "open_store",
+    "precondition_failed",
+    "stale_resource_version",
 ]
