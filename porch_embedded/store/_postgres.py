@@ -198,9 +198,11 @@ class PostgresStore(ChangeShortcuts):
             raise
         except psycopg.Error as exc:
             detail = self._target.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            hint = "; check that PostgreSQL runs there and accepts this user, password and database" \
+                if isinstance(exc, psycopg.OperationalError) else ""
             raise StoreUnavailable(
                 f"the PostgreSQL store at {self._target.where} failed to {what}: "
-                f"{type(exc).__name__}: {detail}"
+                f"{type(exc).__name__}: {detail}{hint}"
             ) from None if self._target.secrets else exc
 
     async def _thread(self, fn: Callable[[], T], what: str, *, abandon_on_cancel: bool = False) -> T:

@@ -69,5 +69,6 @@ class Sealer:
         if not ok:
             raise StoreUnavailable(
                 f"the store at {where} was created with a different encryption key: "
-                "start with the key it was created with (sealed fields cannot be read otherwise)"
+                "start with the key it was created with (the store key file, --store-key-file of `serve`; "
+                "sealed fields cannot be read otherwise)"
             )

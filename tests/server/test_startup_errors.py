@@ -54,13 +54,14 @@ def test_a_store_made_with_another_encryption_key(tmp_path: Path) -> None:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
     (data / "store.key").unlink()
-    one_line(serve(data), "created with a different encryption key", "start with the key it was created with")
+    one_line(serve(data), "created with a different encryption key", "start with the key it was created with",
+             "--store-key-file")
 
 
 def test_an_unreachable_database(tmp_path: Path) -> None:
     closed = free_port()
     one_line(serve(tmp_path / "data", "--store", f"postgresql://porch@127.0.0.1:{closed}/porch"),
-             f"127.0.0.1:{closed}/porch", "Connection refused")
+             f"127.0.0.1:{closed}/porch", "Connection refused", "check that PostgreSQL runs there")
 
 
 def test_a_port_in_use(tmp_path: Path) -> None:
