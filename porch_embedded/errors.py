@@ -22,6 +22,7 @@ __all__ = [
     "Gone",
     "Internal",
     "Invalid",
+    "MergeConflict",
     "MethodNotAllowed",
     "NotAcceptable",
     "NotFound",
@@ -179,6 +180,10 @@ class BranchNotFound(RepositoryNotFound):
 
 class RefConflict(Conflict):
     """A git ref moved under a write (another writer, or an external push); re-read and retry."""
+
+
+class MergeConflict(Invalid):
+    """A three-way package merge that cannot be done as asked; the message names the file and what to fix."""
 
 
 class PackageContentInvalid(Invalid):

@@ -3,7 +3,8 @@
 A package is a mapping of slash-separated relative file path to text, exactly the
 ``resources`` map of Porch's PackageRevisionResources. This layer parses Kptfiles,
 reads and writes package resources, builds ResourceLists and renders pipelines by
-calling an injected ``FunctionEvaluator``. Catalog functions that run in-process live
+calling an injected ``FunctionEvaluator``, and upgrades a package with kpt's three-way
+merge (``merge_package``). Catalog functions that run in-process live
 in ``porch_embedded.kpt.functions``.
 """
 
@@ -40,6 +41,14 @@ from porch_embedded.kpt._resourcelist import (
     read_resource_list,
     resource_list_object,
 )
+from porch_embedded.kpt._update import (
+    COPY_MERGE,
+    FAST_FORWARD,
+    FORCE_DELETE_REPLACE,
+    RESOURCE_MERGE,
+    STRATEGIES,
+    merge_package,
+)
 from porch_embedded.kpt._yaml import (
     YamlError,
     dump_document as dump_yaml,
@@ -51,6 +60,11 @@ from porch_embedded.kpt._yaml import (
 )
 
 __all__ = [
+    "COPY_MERGE",
+    "FAST_FORWARD",
+    "FORCE_DELETE_REPLACE",
+    "RESOURCE_MERGE",
+    "STRATEGIES",
     "DEFAULT_IMAGE_PREFIX",
     "INTERNAL_ANNOTATIONS",
     "KPTFILE",
@@ -77,6 +91,7 @@ __all__ = [
     "is_resource_file",
     "kptfile_from_object",
     "load_yaml",
+    "merge_package",
     "new_map",
     "package_context",
     "package_dirs",
