@@ -304,38 +304,37 @@ class _Walk:
     infer: bool
     took_updated: bool = False
 
-    def walk(self, d: Any, o: Any, u: Any, schema: Schema | None, path: tuple[str, ...]) -> Any:
+    def walk(self, d: Any, o: Any, u: Any, schema: Schema | None, path: tuple[str, ...]) -> tuple[Any, bool]:
+        """The merged value of one field, and whether it is updated's node itself."""
         first = next((s for s in (d, o, u) if not _null(s)), MISSING)
         kind = "mapping" if first is MISSING else _kind(first)
         for source in (d, o, u):
             if not _null(source) and _kind(source) != kind:
                 raise KindMismatch(".".join(path), kind, _kind(source))
         if kind == "mapping":
-            return self.walk_map(d, o, u, schema if isinstance(schema, dict) else None, path)
+            return self.walk_map(d, o, u, schema if isinstance(schema, dict) else None, path), False
         if kind == "list":
             rule = schema if isinstance(schema, ListRule) else None
             if rule is None and schema is None and self.infer:
                 rule = _inferred(d, o, u)
             if rule is not None:
-                return self.walk_alist(d, o, u, rule, path)
-            return self.take(self.visit_value(d, o, u, lists=True), u)
-        return self.take(self.visit_value(d, o, u, lists=False), u)
+                return self.walk_alist(d, o, u, rule, path), False
+            return self.visit_value(d, o, u, lists=True)
+        return self.visit_value(d, o, u, lists=False)
 
-    def take(self, value: Any, u: Any) -> Any:
-        if value is u and not _null(u):
-            self.took_updated = True
-        return value
-
-    @staticmethod
-    def visit_value(d: Any, o: Any, u: Any, *, lists: bool) -> Any:
+    def visit_value(self, d: Any, o: Any, u: Any, *, lists: bool) -> tuple[Any, bool]:
+        """kpt's VisitScalar / visitNAList: (value, taken from updated)."""
         if _cleared(o, u) or _cleared(o, d):
-            return MISSING
+            return MISSING, False
         if _null(u) != _null(o):
-            return u
-        if _null(u) and _null(o):
-            return d
-        changed = not same_content(o, u) if lists else scalar_text(u) != scalar_text(o)
-        return u if changed else d
+            take = True
+        elif _null(u) and _null(o):
+            take = False
+        else:
+            take = not same_content(o, u) if lists else scalar_text(u) != scalar_text(o)
+        if take and not _null(u):
+            self.took_updated = True
+        return (u, True) if take else (d, False)
 
     def walk_map(self, d: Any, o: Any, u: Any, schema: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
         if _cleared(o, u) or _cleared(o, d):
@@ -351,25 +350,28 @@ class _Walk:
             keys.update(dict.fromkeys(source))
         for key in sorted(keys, key=str):
             dv, ov, uv = (s.get(key, MISSING) for s in sources)
-            value = self.walk(dv, ov, uv, schema.get(str(key)) if schema else None, (*path, str(key)))
-            self.set_field(d, key, value, u)
+            value, from_updated = self.walk(dv, ov, uv, schema.get(str(key)) if schema else None, (*path, str(key)))
+            self.set_field(d, key, value, u if from_updated else None)
         return d
 
-    def set_field(self, d: Any, key: Any, value: Any, u: Any) -> None:
+    @staticmethod
+    def set_field(d: Any, key: Any, value: Any, updated: Any) -> None:
+        """Set (or clear) ``d[key]``; ``updated`` is the updated map when the value is its node."""
         if _null(value):
             if key in d:
                 del d[key]
             return
         if key in d:
             old = d[key]
-            if value is not old:
-                d[key] = _keep_style(old, value)
-                if isinstance(u, dict) and value is u.get(key, MISSING) and not isinstance(value, (dict, list)):
-                    _take_line_comment(d, key, u)
+            if value is old:
+                return
+            d[key] = _keep_style(old, value)
+            if updated is not None and not isinstance(value, (dict, list)):
+                _take_line_comment(d, key, updated)
             return
         d[key] = value
-        if isinstance(u, dict) and value is u.get(key, MISSING):
-            _take_line_comment(d, key, u)
+        if updated is not None:
+            _take_line_comment(d, key, updated)
 
     def walk_alist(self, d: Any, o: Any, u: Any, rule: ListRule, path: tuple[str, ...]) -> Any:
         if _null(u) and not _null(o):
@@ -391,9 +393,9 @@ class _Walk:
             keys = tuple(k for k, v in zip(rule.keys, ident, strict=True) if v) or rule.keys
             wanted = tuple(v for v in ident if v) or ident
             found = [_find(s, keys, wanted) for s in sources]
-            value = self.walk(*(s[i] if i is not None else MISSING for s, i in zip(sources, found, strict=True)),
-                              rule.item, (*path, f"[{','.join(f'{k}={v}' for k, v in zip(keys, wanted, strict=True))}]"))
-            at = _find(d, keys, wanted)
+            value, _ = self.walk(*(s[i] if i is not None else MISSING for s, i in zip(sources, found, strict=True)),
+                                 rule.item, (*path, f"[{','.join(f'{k}={v}' for k, v in zip(keys, wanted, strict=True))}]"))
+            at = found[0]
             if _null(value) or (isinstance(value, dict) and not value):
                 if at is not None:
                     del d[at]
@@ -417,7 +419,7 @@ class _Walk:
         for text in seen:
             found = [next((x for x in s if not isinstance(x, (dict, list)) and scalar_text(x) == text), MISSING)
                      for s in sources]
-            value = self.take(self.visit_value(*found, lists=False), found[2])
+            value, _ = self.visit_value(*found, lists=False)
             at = next((i for i, x in enumerate(d) if not isinstance(x, (dict, list)) and scalar_text(x) == text),
                       None)
             if _null(value):
@@ -460,6 +462,6 @@ def merge_resource(
     Raises ``KindMismatch`` when the sources disagree on a field's kind.
     """
     walk = _Walk(infer=infer)
-    result = walk.walk(dest, origin, updated, schema, ())
+    result, _ = walk.walk(dest, origin, updated, schema, ())
     return result, walk.took_updated
 

@@ -1,0 +1,118 @@
+"""kpt's three-way package merge (kpt.md §5), driven by the fixtures in tests/kpt/merge/.
+
+Each fixture names its ``source`` (the kpt test or test data it reproduces, or "ours"),
+a ``strategy``, the ``original`` (old upstream), ``updated`` (new upstream) and ``local``
+package trees as ``{path: text}``, and either the exact ``expected`` tree (a golden: it
+matches byte for byte or fails) or the ``error`` message kpt gives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from porch_embedded.errors import Invalid, MergeConflict
+from porch_embedded.kpt import STRATEGIES, merge_package
+
+CASES = Path(__file__).parent / "merge"
+
+
+def _fixtures() -> list[Any]:
+    params = []
+    for path in sorted(CASES.glob("*.yaml")):
+        case = yaml.safe_load(path.read_text())
+        params.append(pytest.param(case, id=path.stem))
+    return params
+
+
+@pytest.mark.parametrize("case", _fixtures())
+def test_fixture(case: dict[str, Any]) -> None:
+    assert case["source"], "every case names the kpt test or data it reproduces, or says ours"
+    inputs = (case["original"], case["updated"], case["local"], case["strategy"])
+    if "error" in case:
+        with pytest.raises(MergeConflict) as caught:
+            merge_package(*inputs)
+        assert case["error"] in caught.value.message
+        assert caught.value.code == 422
+        return
+    assert merge_package(*inputs) == case["expected"]
+
+
+def test_every_strategy_has_a_fixture() -> None:
+    used = {yaml.safe_load(p.read_text())["strategy"] for p in CASES.glob("*.yaml")}
+    assert used == set(STRATEGIES)
+
+
+def test_strategies_are_spelled_as_porch_spells_them() -> None:
+    assert STRATEGIES == ("resource-merge", "fast-forward", "force-delete-replace", "copy-merge")
+
+
+def _cm(name: str, value: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: {value}\n"
+
+
+KPTFILE = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: p\n"
+
+
+def test_unknown_strategy_is_invalid_and_names_the_valid_ones() -> None:
+    tree = {"Kptfile": KPTFILE}
+    with pytest.raises(Invalid) as caught:
+        merge_package(tree, tree, tree, "rebase")
+    assert not isinstance(caught.value, MergeConflict)
+    assert "'rebase'" in caught.value.message and "resource-merge, fast-forward" in caught.value.message
+
+
+def test_empty_strategy_means_resource_merge() -> None:
+    original = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1")}
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
+    local = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1"), "mine.yaml": _cm("b", "x")}
+    assert merge_package(original, updated, local, "") == merge_package(original, updated, local)
+    assert merge_package(original, updated, local, "")["cm.yaml"] == _cm("a", "v2")
+
+
+def test_a_file_no_side_changed_is_kept_byte_for_byte() -> None:
+    """ours: kpt would re-serialise it; we keep the author's formatting."""
+    odd = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n    name: odd   # four-space indent\ndata: {k: v}\n"
+    tree = {"Kptfile": KPTFILE, "odd.yaml": odd}
+    updated = {**tree, "cm.yaml": _cm("new", "v")}
+    merged = merge_package(tree, updated, tree)
+    assert merged["odd.yaml"] == odd
+    assert merged["cm.yaml"] == _cm("new", "v")
+
+
+def test_a_resource_only_local_changed_keeps_its_text() -> None:
+    """ours: the fast path proves the merge changes nothing and keeps local's text as written."""
+    original = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1") + "---\n" + _cm("b", "v1")}
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1") + "---\n" + _cm("b", "v2")}
+    local_a = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k:   'local'   # spaced\n"
+    local = {"Kptfile": KPTFILE, "cm.yaml": local_a + "---\n" + _cm("b", "v1")}
+    assert merge_package(original, updated, local)["cm.yaml"] == local_a + "---\n" + _cm("b", "v2")
+
+
+def test_inputs_are_not_changed() -> None:
+    original = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1")}
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
+    local = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1")}
+    copies = [dict(t) for t in (original, updated, local)]
+    for strategy in STRATEGIES:
+        merge_package(original, updated, local, strategy)
+    assert [original, updated, local] == copies
+
+
+def test_a_bad_kptfile_is_refused_with_kpts_message() -> None:
+    bad = {"Kptfile": "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: p\nbogus: 1\n"}
+    with pytest.raises(Invalid) as caught:
+        merge_package({"Kptfile": KPTFILE}, {"Kptfile": KPTFILE}, bad)
+    assert "bogus" in caught.value.message
+
+
+def test_yaml_that_does_not_parse_names_the_file() -> None:
+    original = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1")}
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
+    local = {"Kptfile": KPTFILE, "cm.yaml": "apiVersion: v1\nkind: [unclosed\n"}
+    with pytest.raises(MergeConflict) as caught:
+        merge_package(original, updated, local)
+    assert caught.value.message.startswith("cm.yaml: ")
