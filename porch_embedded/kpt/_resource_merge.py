@@ -12,13 +12,17 @@ deleted locally stays deleted, present in all three merges field by field (``_me
 
 Parsing with ruamel is the slow part, so a file no side changed is kept byte for byte
 without parsing, and a resource is first merged over a fast plain parse: if nothing
-comes from upstream and the result equals local, local's text is kept as written.
+comes from upstream and the result equals local, local's text is kept as written; if
+local did not touch the resource and the result equals upstream's, upstream's text is
+taken as written. The latter differs from kpt in looks only: kpt would keep the old
+comments and quoting of the values upstream did not change, we take upstream's.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +50,24 @@ _NOT_PLAIN = object()
 
 
 class _PlainLoader(pyyaml.CSafeLoader):
-    """libyaml's fast loader; used only to decide that a merge changes nothing."""
+    """libyaml's fast loader, resolving plain scalars as YAML 1.2 (and ruamel, and go-yaml) do.
+
+    Its trees decide when a merge changes nothing, and stand for the original in real
+    merges (the original is only compared, never written), so they must read ``yes``,
+    ``on`` or ``2001-12-14`` as the strings the round-trip parser sees.
+    """
+
+
+_PlainLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     list("-+.0123456789")),
+):
+    _PlainLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
 
 
 @dataclass(eq=False)
@@ -96,37 +117,38 @@ def _identity(obj: Any, text: str) -> tuple[str, str, str, str]:
     return group, scalar_text(obj.get("kind")), namespace or "default", name
 
 
-def file_resources(path: str, text: str | None) -> list[Doc]:
-    """The non-empty documents of a YAML file, each with its identity."""
+def _texts(path: str, text: str | None) -> list[str]:
+    """The documents of a file that hold more than comments, in order (their index is their position)."""
     if text is None:
         return []
     try:
         texts = split_documents(text)
     except YamlError as exc:
         raise MergeConflict(f"{path}: {exc}; fix the document separators of this file and merge again") from exc
-    docs: list[Doc] = []
-    for doc_text in texts:
-        try:
-            plain = pyyaml.load(doc_text, Loader=_PlainLoader)
-        except pyyaml.YAMLError:
-            plain = _NOT_PLAIN
-        doc = Doc(path, doc_text, len(docs), plain)
-        if plain is _NOT_PLAIN:
-            tree = doc.rt()
-            if tree is None:
-                continue
-            doc.plain = _NOT_PLAIN
-            doc.ident = _identity(tree, doc_text)
-        elif plain is None:
-            continue
-        else:
-            doc.ident = _identity(plain, doc_text)
-        if not isinstance(doc.plain if doc.plain is not _NOT_PLAIN else doc.rt(), dict):
-            raise MergeConflict(
-                f"{path}: document {doc.index} is not a mapping; a package's YAML files must hold KRM resources"
-            )
-        docs.append(doc)
-    return docs
+    return [t.rstrip("\n") + "\n" for t in texts
+            if any(line.strip() and not line.lstrip().startswith("#") for line in t.split("\n"))]
+
+
+def _parse(path: str, text: str, index: int) -> Doc | None:
+    """One document with its identity (None for an empty one); raises when it is not a mapping."""
+    try:
+        plain = pyyaml.load(text, Loader=_PlainLoader)
+    except pyyaml.YAMLError:
+        plain = _NOT_PLAIN
+    doc = Doc(path, text, index, plain)
+    tree = doc.rt() if plain is _NOT_PLAIN else plain
+    if tree is None:
+        return None
+    if not isinstance(tree, dict):
+        raise MergeConflict(f"{path}: document {index} is not a mapping; a package's YAML files must hold KRM resources")
+    doc.ident = _identity(tree, text)
+    return doc
+
+
+def file_resources(path: str, text: str | None) -> list[Doc]:
+    """The resources of a YAML file, each with its identity."""
+    docs = (_parse(path, t, i) for i, t in enumerate(_texts(path, text)))
+    return [doc for doc in docs if doc is not None]
 
 
 def _pair(path: str, original: list[Doc], updated: list[Doc], local: list[Doc]) -> list[list[Doc | None]]:
@@ -174,19 +196,23 @@ class _Out:
     index: int
     order: int
     text: str
-    verbatim_local: Doc | None = None
+    local_index: int | None = None
+    """Set when the text is the local document at this index, unchanged."""
 
 
 def _merge_pair(path: str, o: Doc, u: Doc, d: Doc, crds: Mapping[tuple[str, str, str], Schema]) -> _Out | None:
     name = f"{d.ident[1]} {d.ident[2]}/{d.ident[3]}"
+    plain = d.plain is not _NOT_PLAIN and o.plain is not _NOT_PLAIN and u.plain is not _NOT_PLAIN
     try:
-        if d.plain is not _NOT_PLAIN and o.plain is not _NOT_PLAIN and u.plain is not _NOT_PLAIN:
-            schema = resource_schema(d.plain, crds)
-            result, took = merge_resource(d.fresh_plain(), o.plain, u.plain, schema)
+        if plain:
+            result, took = merge_resource(d.fresh_plain(), o.plain, u.plain, resource_schema(d.plain, crds))
             if not took and same_content(result, d.plain):
-                return _Out(d.index, 0, d.text, d)
+                return _Out(d.index, 0, d.text, d.index)
+            if d.text == o.text and same_content(result, u.plain):
+                return _Out(d.index, 0, u.text)
         tree = d.rt()
-        result, _ = merge_resource(tree, o.rt(), u.rt(), resource_schema(tree, crds))
+        origin = o.plain if o.plain is not _NOT_PLAIN else o.rt()
+        result, _ = merge_resource(tree, origin, u.rt(), resource_schema(tree, crds))
     except KindMismatch as exc:
         raise MergeConflict(
             f'{path}: cannot merge {name}: {exc}; make the local value the same kind as upstream\'s '
@@ -195,6 +221,34 @@ def _merge_pair(path: str, o: Doc, u: Doc, d: Doc, crds: Mapping[tuple[str, str,
     if result is MISSING:
         return None
     return _Out(d.index, 0, dump_document(result, detect_seqindent(d.text)))
+
+
+def _identical(texts: list[list[str]]) -> tuple[list[_Out], list[list[tuple[int, str]]]]:
+    """Local documents whose exact text is also in original and updated, and what is left to pair.
+
+    A resource's identity is a function of its text, so such documents pair with each
+    other and merge to themselves without being parsed. (Unparsed, they are not checked
+    for duplicate identities: a file holding the same resource twice is refused only
+    once one of the copies changes.)
+    """
+    original, updated = Counter(texts[0]), Counter(texts[1])
+    outs: list[_Out] = []
+    for index, text in enumerate(texts[2]):
+        if original[text] and updated[text]:
+            original[text] -= 1
+            updated[text] -= 1
+            outs.append(_Out(index, len(outs), text, index))
+    consumed = [Counter(texts[0]) - original, Counter(texts[1]) - updated, Counter(o.text for o in outs)]
+    parsed: list[list[tuple[int, str]]] = []
+    for side, skip in zip(texts, consumed, strict=True):
+        rest = []
+        for index, text in enumerate(side):
+            if skip[text]:
+                skip[text] -= 1
+            else:
+                rest.append((index, text))
+        parsed.append(rest)
+    return outs, parsed
 
 
 def merge_file(
@@ -213,19 +267,19 @@ def merge_file(
         return local
     if original == updated and local is None:
         return None
-    local_docs = file_resources(path, local)
-    tuples = _pair(path, file_resources(path, original), file_resources(path, updated), local_docs)
-    outs: list[_Out] = []
-    for order, (o, u, d) in enumerate(tuples):
+    texts = [_texts(path, t) for t in (original, updated, local)]
+    outs, parsed = _identical(texts)
+    tuples = _pair(path, *([d for d in (_parse(path, t, i) for i, t in side) if d is not None] for side in parsed))
+    for order, (o, u, d) in enumerate(tuples, start=len(outs)):
         out: _Out | None = None
         if o is None and u is None and d is not None:
-            out = _Out(d.index, order, d.text, d)
+            out = _Out(d.index, order, d.text, d.index)
         elif o is None and u is not None and d is None:
             out = _Out(u.index, order, u.text)
         elif u is None and d is None:
             out = None
         elif o is not None and u is None and d is not None:
-            out = None if resources_equal(o, d) else _Out(d.index, order, d.text, d)
+            out = None if resources_equal(o, d) else _Out(d.index, order, d.text, d.index)
         elif o is not None and d is None:
             out = None
         elif u is not None and d is not None:
@@ -239,6 +293,6 @@ def merge_file(
     if not outs:
         return None
     outs.sort(key=lambda out: (out.index, out.order))
-    if [out.verbatim_local for out in outs] == local_docs:
+    if [out.local_index for out in outs] == list(range(len(texts[2]))):
         return local
     return "---\n".join(out.text.rstrip("\n") + "\n" for out in outs)
