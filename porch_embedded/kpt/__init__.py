@@ -29,6 +29,7 @@ from porch_embedded.kpt._package import (
     read_resources,
     write_resources,
 )
+from porch_embedded.kpt._resource_merge import UPSTREAM_IDENTIFIER
 from porch_embedded.kpt._render import RenderResult, eval_function, render, selector_matches
 from porch_embedded.kpt._resourcelist import (
     INTERNAL_ANNOTATIONS,
@@ -65,6 +66,7 @@ __all__ = [
     "FORCE_DELETE_REPLACE",
     "RESOURCE_MERGE",
     "STRATEGIES",
+    "UPSTREAM_IDENTIFIER",
     "DEFAULT_IMAGE_PREFIX",
     "INTERNAL_ANNOTATIONS",
     "KPTFILE",

@@ -30,6 +30,7 @@ __all__ = [
     "kptfile_from_object",
     "parse_kptfile",
     "scalar_text",
+    "yaml_kind",
 ]
 
 DEFAULT_IMAGE_PREFIX = "ghcr.io/kptdev/krm-functions-catalog/"
@@ -180,7 +181,7 @@ def _strict(obj: Any, type_name: str, where: str) -> dict[str, Any]:
     if obj is None:
         return {}
     if not isinstance(obj, dict):
-        raise _invalid(where, f"cannot unmarshal {_yaml_kind(obj)} into {type_name}")
+        raise _invalid(where, f"cannot unmarshal {yaml_kind(obj)} into {type_name}")
     allowed = _FIELDS[type_name]
     for key in obj:
         if key not in allowed:
@@ -191,7 +192,8 @@ def _strict(obj: Any, type_name: str, where: str) -> dict[str, Any]:
     return obj
 
 
-def _yaml_kind(value: Any) -> str:
+def yaml_kind(value: Any) -> str:
+    """The YAML tag a parsed value would carry (``!!map``, ``!!str``, ...), as go-yaml names it."""
     if isinstance(value, dict):
         return "!!map"
     if isinstance(value, list):
@@ -218,7 +220,7 @@ def scalar_text(value: Any) -> str:
 
 def _string(value: Any, where: str) -> str:
     if isinstance(value, (dict, list)):
-        raise _invalid(where, f"cannot unmarshal {_yaml_kind(value)} into string")
+        raise _invalid(where, f"cannot unmarshal {yaml_kind(value)} into string")
     return scalar_text(value)
 
 
@@ -226,7 +228,7 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _invalid(where, f"cannot unmarshal {_yaml_kind(value)} into map[string]string")
+        raise _invalid(where, f"cannot unmarshal {yaml_kind(value)} into map[string]string")
     return {str(k): _string(v, f"{where}.{k}") for k, v in value.items()}
 
 
@@ -246,7 +248,7 @@ def _selectors(value: Any, where: str) -> tuple[Selector, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _invalid(where, f"cannot unmarshal {_yaml_kind(value)} into []v1.Selector")
+        raise _invalid(where, f"cannot unmarshal {yaml_kind(value)} into []v1.Selector")
     return tuple(_selector(entry, f"{where}[{i}]") for i, entry in enumerate(value))
 
 
@@ -289,7 +291,7 @@ def _functions(value: Any, where: str) -> tuple[PipelineFunction, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _invalid(where, f"cannot unmarshal {_yaml_kind(value)} into []v1.Function")
+        raise _invalid(where, f"cannot unmarshal {yaml_kind(value)} into []v1.Function")
     return tuple(_function(entry, f"{where}[{i}]") for i, entry in enumerate(value))
 
 
@@ -299,7 +301,7 @@ def kptfile_from_object(obj: Any, path: str = KPTFILE) -> Kptfile:
     Raises ``Invalid`` naming the field for anything kpt would refuse.
     """
     if not isinstance(obj, dict):
-        raise Invalid(f"{path}: Kptfile is invalid: expected a mapping, got {_yaml_kind(obj)}")
+        raise Invalid(f"{path}: Kptfile is invalid: expected a mapping, got {yaml_kind(obj)}")
     api_version = scalar_text(obj.get("apiVersion"))
     kind = scalar_text(obj.get("kind"))
     if kind == "Kptfile" and api_version in ("kpt.dev/v1alpha1", "kpt.dev/v1alpha2"):
@@ -316,7 +318,7 @@ def kptfile_from_object(obj: Any, path: str = KPTFILE) -> Kptfile:
     _strict(obj, "v1.KptFile", "")
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
-        raise _invalid("metadata", f"cannot unmarshal {_yaml_kind(metadata)} into yaml.ObjectMeta")
+        raise _invalid("metadata", f"cannot unmarshal {yaml_kind(metadata)} into yaml.ObjectMeta")
 
     upstream = _strict(obj.get("upstream"), "v1.Upstream", "upstream")
     if upstream:
@@ -333,7 +335,7 @@ def kptfile_from_object(obj: Any, path: str = KPTFILE) -> Kptfile:
     raw_gates = info.get("readinessGates") if info else None
     if raw_gates is not None:
         if not isinstance(raw_gates, list):
-            raise _invalid("info.readinessGates", f"cannot unmarshal {_yaml_kind(raw_gates)} into []v1.ReadinessGate")
+            raise _invalid("info.readinessGates", f"cannot unmarshal {yaml_kind(raw_gates)} into []v1.ReadinessGate")
         for i, gate in enumerate(raw_gates):
             gate = _strict(gate, "v1.ReadinessGate", f"info.readinessGates[{i}]")
             gates.append(_string(gate.get("conditionType"), f"info.readinessGates[{i}].conditionType"))
@@ -348,7 +350,7 @@ def kptfile_from_object(obj: Any, path: str = KPTFILE) -> Kptfile:
     raw_conditions = status.get("conditions") if status else None
     if raw_conditions is not None:
         if not isinstance(raw_conditions, list):
-            raise _invalid("status.conditions", f"cannot unmarshal {_yaml_kind(raw_conditions)} into []v1.Condition")
+            raise _invalid("status.conditions", f"cannot unmarshal {yaml_kind(raw_conditions)} into []v1.Condition")
         for i, cond in enumerate(raw_conditions):
             cond = _strict(cond, "v1.Condition", f"status.conditions[{i}]")
             conditions.append(

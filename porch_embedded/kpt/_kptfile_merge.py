@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from porch_embedded.kpt._kptfile import KPTFILE, kptfile_from_object
-from porch_embedded.kpt._merge3 import MISSING, merge_resource, scalar_text
+from porch_embedded.kpt._kptfile import KPTFILE, kptfile_from_object, scalar_text
+from porch_embedded.kpt._merge3 import MISSING, merge_resource
 from porch_embedded.kpt._resource_merge import load_tree
 from porch_embedded.kpt._yaml import dump_document, new_map, to_plain
 

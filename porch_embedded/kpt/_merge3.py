@@ -31,6 +31,7 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
+from porch_embedded.kpt._kptfile import scalar_text, yaml_kind
 from porch_embedded.kpt._yaml import new_map
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "merge_resource",
     "resource_schema",
     "same_content",
-    "scalar_text",
 ]
 
 
@@ -192,18 +192,7 @@ def crd_schemas(resources: Iterable[Any]) -> dict[tuple[str, str, str], Schema]:
     return out
 
 
-# --- scalar and node comparisons, as go-yaml compares nodes.
-
-def scalar_text(value: Any) -> str:
-    """A scalar's text as go-yaml's ``Node.Value`` holds it (nulls and missing are empty)."""
-    if value is None or value is MISSING:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return str(value)
-    return str(value)
-
+# --- node comparisons, as go-yaml compares nodes.
 
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
@@ -211,18 +200,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "list"
     return "scalar"
-
-
-def _tag(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    return "str"
 
 
 def same_content(a: Any, b: Any) -> bool:
@@ -240,7 +217,7 @@ def same_content(a: Any, b: Any) -> bool:
         return all(same_content(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(b, (dict, list)):
         return False
-    return _tag(a) == _tag(b) and scalar_text(a) == scalar_text(b)
+    return yaml_kind(a) == yaml_kind(b) and scalar_text(a) == scalar_text(b)
 
 
 def _null(value: Any) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "Resource",
     "ancestors",
     "default_path",
+    "in_git",
     "is_resource_file",
     "krm_error",
     "package_context",
@@ -96,10 +97,11 @@ def ancestors(directory: str) -> list[str]:
 
 def package_dirs(files: Iterable[str]) -> list[str]:
     """Every directory holding a Kptfile, root-relative, sorted (``""`` is the root)."""
-    return sorted({_parent(p) for p in files if p.rsplit("/", 1)[-1] == KPTFILE and not _in_git(p)})
+    return sorted({_parent(p) for p in files if p.rsplit("/", 1)[-1] == KPTFILE and not in_git(p)})
 
 
-def _in_git(path: str) -> bool:
+def in_git(path: str) -> bool:
+    """Whether a path lies in a ``.git`` directory (never package content)."""
     return path == ".git" or path.startswith(".git/") or "/.git/" in path
 
 
@@ -218,7 +220,7 @@ def read_resources(files: Mapping[str, str]) -> tuple[list[Resource], set[str]]:
     resources: list[Resource] = []
     read: set[str] = set()
     for path in sorted(files):
-        if not is_resource_file(path) or _in_git(path) or ignore.ignored(path):
+        if not is_resource_file(path) or in_git(path) or ignore.ignored(path):
             continue
         package = owning_package(path, packages)
         rel = path[len(package) + 1 :] if package else path

@@ -30,6 +30,7 @@ from typing import Any
 import yaml as pyyaml
 
 from porch_embedded.errors import MergeConflict
+from porch_embedded.kpt._kptfile import scalar_text
 from porch_embedded.kpt._merge3 import (
     MISSING,
     KindMismatch,
@@ -37,7 +38,6 @@ from porch_embedded.kpt._merge3 import (
     merge_resource,
     resource_schema,
     same_content,
-    scalar_text,
 )
 from porch_embedded.kpt._yaml import YamlError, detect_seqindent, dump_document, load_document, split_documents
 

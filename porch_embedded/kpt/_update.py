@@ -36,7 +36,7 @@ from porch_embedded.kpt._kptfile_merge import (
     render_kptfile,
 )
 from porch_embedded.kpt._merge3 import Schema, crd_schemas
-from porch_embedded.kpt._package import package_dirs
+from porch_embedded.kpt._package import in_git, package_dirs
 from porch_embedded.kpt._resource_merge import file_resources, load_tree, merge_file
 from porch_embedded.kpt._yaml import YamlError, dump_document, split_documents
 
@@ -59,10 +59,6 @@ STRATEGIES = (RESOURCE_MERGE, FAST_FORWARD, FORCE_DELETE_REPLACE, COPY_MERGE)
 Files = Mapping[str, str]
 
 
-def _in_git(path: str) -> bool:
-    return path == ".git" or path.startswith(".git/") or "/.git/" in path
-
-
 def _under(path: str, directory: str) -> bool:
     return not directory or path.startswith(directory + "/")
 
@@ -81,7 +77,7 @@ def _owned(files: Files, directory: str) -> list[str]:
     nested = [p for p in package_dirs(files) if p != directory and _under(p, directory)]
     return sorted(
         path for path in files
-        if _under(path, directory) and not _in_git(path) and not any(_under(path, n) for n in nested)
+        if _under(path, directory) and not in_git(path) and not any(_under(path, n) for n in nested)
     )
 
 
@@ -250,7 +246,7 @@ def _copy_merge(original: Files, updated: Files, local: Files) -> dict[str, str]
     out = dict(local)
     _merged_kptfile(out, updated, original, "", update_upstream=True)
     for path, text in updated.items():
-        if _in_git(path) or (path == KPTFILE and KPTFILE in out):
+        if in_git(path) or (path == KPTFILE and KPTFILE in out):
             continue
         out[path] = text
     for path in list(out):
