@@ -263,10 +263,12 @@ def merge_file(
     Raises ``MergeConflict`` for duplicate identities, unparsable YAML and fields whose
     kind differs between the versions.
     """
-    if original == updated == local:
+    if original == updated == local or (original is None and updated is None):
         return local
     if original == updated and local is None:
         return None
+    if original is None and local is None:
+        return updated
     texts = [_texts(path, t) for t in (original, updated, local)]
     outs, parsed = _identical(texts)
     tuples = _pair(path, *([d for d in (_parse(path, t, i) for i, t in side) if d is not None] for side in parsed))
