@@ -316,8 +316,8 @@ class _Walk:
     def walk_map(self, d: Any, o: Any, u: Any, schema: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
         if _cleared(o, u) or _cleared(o, d):
             return MISSING
-        if d is MISSING and u is MISSING:
-            return MISSING
+        if (d is MISSING and u is MISSING) or (d is None and not isinstance(u, dict)):
+            return MISSING  # absent from both, or a null kept local (kyaml then clears the field)
         sample = next((s for s in (d, u, o) if isinstance(s, dict)), None)
         if not isinstance(d, dict):
             d = new_map() if isinstance(sample, CommentedMap) or sample is None else {}
