@@ -14,8 +14,10 @@ Parsing with ruamel is the slow part, so a file no side changed is kept byte for
 without parsing, and a resource is first merged over a fast plain parse: if nothing
 comes from upstream and the result equals local, local's text is kept as written; if
 local did not touch the resource and the result equals upstream's, upstream's text is
-taken as written. The latter differs from kpt in looks only: kpt would keep the old
-comments and quoting of the values upstream did not change, we take upstream's.
+taken as written; if both changed it, a line-wise merge of the three texts is taken
+when it reads exactly as the merged resource. These differ from kpt in looks only:
+kpt would keep local's comments and quoting on the values it takes from upstream, a
+line taken from upstream brings upstream's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any
 
 import yaml as pyyaml
@@ -41,7 +44,7 @@ from porch_embedded.kpt._merge3 import (
 )
 from porch_embedded.kpt._yaml import YamlError, detect_seqindent, dump_document, load_document, split_documents
 
-__all__ = ["UPSTREAM_IDENTIFIER", "file_resources", "load_tree", "merge_file", "resources_equal"]
+__all__ = ["UPSTREAM_IDENTIFIER", "diff3", "file_resources", "load_tree", "merge_file", "resources_equal"]
 
 UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 _CNRM_ATTRIBUTION = "cnrm.cloud.google.com/blueprint"
@@ -210,6 +213,9 @@ def _merge_pair(path: str, o: Doc, u: Doc, d: Doc, crds: Mapping[tuple[str, str,
                 return _Out(d.index, 0, d.text, d.index)
             if d.text == o.text and same_content(result, u.plain):
                 return _Out(d.index, 0, u.text)
+            lines = diff3(o.text, d.text, u.text)
+            if lines is not None and _reads_as(lines, result):
+                return _Out(d.index, 0, lines)
         tree = d.rt()
         origin = o.plain if o.plain is not _NOT_PLAIN else o.rt()
         result, _ = merge_resource(tree, origin, u.rt(), resource_schema(tree, crds))
@@ -249,6 +255,45 @@ def _identical(texts: list[list[str]]) -> tuple[list[_Out], list[list[tuple[int,
                 rest.append((index, text))
         parsed.append(rest)
     return outs, parsed
+
+
+def diff3(original: str, local: str, updated: str) -> str | None:
+    """A line-wise three-way merge of texts, or None where both sides changed the same lines.
+
+    Lines unchanged on both sides anchor the merge; between anchors a side that left
+    the original's lines alone takes the other side's.
+    """
+    base, mine, theirs = (t.splitlines(keepends=True) for t in (original, local, updated))
+    to_mine, to_theirs = (
+        {b.a + k: b.b + k for b in SequenceMatcher(None, base, side, autojunk=False).get_matching_blocks()
+         for k in range(b.size)}
+        for side in (mine, theirs)
+    )
+    out: list[str] = []
+    at_base = at_mine = at_theirs = 0
+    for index in [*(i for i in range(len(base)) if i in to_mine and i in to_theirs), len(base)]:
+        end_mine, end_theirs = (to_mine[index], to_theirs[index]) if index < len(base) else (len(mine), len(theirs))
+        if end_mine < at_mine or end_theirs < at_theirs:
+            continue
+        old, ours, other = base[at_base:index], mine[at_mine:end_mine], theirs[at_theirs:end_theirs]
+        if ours == old or ours == other:
+            out.extend(other)
+        elif other == old:
+            out.extend(ours)
+        else:
+            return None
+        if index < len(base):
+            out.append(base[index])
+        at_base, at_mine, at_theirs = index + 1, end_mine + 1, end_theirs + 1
+    return "".join(out)
+
+
+def _reads_as(text: str, tree: Any) -> bool:
+    """Whether ``text`` holds exactly ``tree`` (keys in the same order)."""
+    try:
+        return same_content(pyyaml.load(text, Loader=_PlainLoader), tree)
+    except pyyaml.YAMLError:
+        return False
 
 
 def merge_file(

@@ -16,6 +16,7 @@ import yaml
 
 from porch_embedded.errors import Invalid, MergeConflict
 from porch_embedded.kpt import STRATEGIES, merge_package
+from porch_embedded.kpt._resource_merge import diff3
 
 CASES = Path(__file__).parent / "merge"
 
@@ -116,3 +117,26 @@ def test_yaml_that_does_not_parse_names_the_file() -> None:
     with pytest.raises(MergeConflict) as caught:
         merge_package(original, updated, local)
     assert caught.value.message.startswith("cm.yaml: ")
+
+
+def test_diff3_merges_changes_to_different_lines() -> None:
+    original = "a: 1\nb: 2\nc: 3\n"
+    local = "a: 1 # mine\nb: 2\nc: 3\n"
+    updated = "a: 1\nb: 2\nc: 4 # theirs\nd: 5\n"
+    assert diff3(original, local, updated) == "a: 1 # mine\nb: 2\nc: 4 # theirs\nd: 5\n"
+
+
+def test_diff3_gives_up_when_both_sides_change_the_same_lines() -> None:
+    assert diff3("a: 1\nb: 2\n", "a: 1\nb: 5\n", "a: 1\nb: 6\n") is None
+    assert diff3("a: 1\nb: 2\n", "a: 1\nb: 6\n", "a: 1\nb: 6\n") == "a: 1\nb: 6\n"
+
+
+def test_both_sides_changing_one_resource_keep_both_comments() -> None:
+    """ours: the line-wise merge is used when it reads exactly as kpt's merged resource."""
+    base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  image: app:1 # kpt-set: ${image}\n  level: info\n"
+    updated = base.replace("app:1 # kpt-set: ${image}", "app:2 # kpt-set: ${image-2}")
+    local = base.replace("level: info", "level: debug # raised locally")
+    merged = merge_package({"Kptfile": KPTFILE, "a.yaml": base}, {"Kptfile": KPTFILE, "a.yaml": updated},
+                           {"Kptfile": KPTFILE, "a.yaml": local})
+    assert merged["a.yaml"] == base.replace("app:1 # kpt-set: ${image}", "app:2 # kpt-set: ${image-2}").replace(
+        "level: info", "level: debug # raised locally")
