@@ -103,9 +103,11 @@ def _is_krm(path: str) -> bool:
 
 
 def _yaml_equal(path: str, a: str, b: str) -> bool:
-    """kpt's comparison of a non-Kptfile file: equal once re-serialised, else byte for byte."""
+    """kpt's comparison of a non-Kptfile file: YAML equal once re-serialised, anything else byte for byte."""
     if a == b:
         return True
+    if not _is_yaml(path):
+        return False
     try:
         left = [dump_document(load_tree(path, t)) for t in split_documents(a) if t.strip()]
         right = [dump_document(load_tree(path, t)) for t in split_documents(b) if t.strip()]

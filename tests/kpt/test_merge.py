@@ -140,3 +140,19 @@ def test_both_sides_changing_one_resource_keep_both_comments() -> None:
                            {"Kptfile": KPTFILE, "a.yaml": local})
     assert merged["a.yaml"] == base.replace("app:1 # kpt-set: ${image}", "app:2 # kpt-set: ${image-2}").replace(
         "level: info", "level: debug # raised locally")
+
+
+def test_fast_forward_sees_a_changed_readme() -> None:
+    original = {"Kptfile": KPTFILE, "README.md": "# Title\n\nText.\n"}
+    local = {"Kptfile": KPTFILE, "README.md": "# Another title\n\nText.\n"}
+    with pytest.raises(MergeConflict) as caught:
+        merge_package(original, original, local, "fast-forward")
+    assert "[README.md]" in caught.value.message
+
+
+def test_fast_forward_ignores_yaml_reformatting() -> None:
+    """kpt compares YAML files after a round trip: a re-indented file is not a local change."""
+    original = {"Kptfile": KPTFILE, "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n    name: a\n"}
+    local = {"Kptfile": KPTFILE, "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"}
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
+    assert merge_package(original, updated, local, "fast-forward")["cm.yaml"] == _cm("a", "v2")
