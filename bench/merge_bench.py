@@ -1,10 +1,12 @@
 """Merge benchmark: upgrading a package of N resources with kpt's resource-merge.
 
 Builds an old upstream of N Deployments, a new upstream that changes the image of 10%
-of them, and a local package that changes the replicas of another 10% (and, in the
-"overlap" rows, the same 10% upstream changed), then times ``merge_package`` (pure,
-in-process: the cost an upgrade adds before render and commit). Two layouts: one
-resource per file, and 100 resources per file. Prints seconds (best and median of the
+of them, and a local package that changes 10% too, then times ``merge_package`` (pure,
+in-process: the cost an upgrade adds before render and commit). Changes: "disjoint"
+(local changes the replicas of other resources), "overlap" (local changes the replicas
+of the same resources: a line-wise merge suffices), "clash" (local changes the same
+image line: the full field-level merge runs, upstream wins). Two layouts: one resource
+per file, and 100 resources per file. Prints seconds (best and median of the
 repetitions); nothing is asserted.
 
     python bench/merge_bench.py [--sizes 10,1000,10000] [--reps 3]
@@ -35,16 +37,17 @@ def deployment(index: int, image: str, replicas: int) -> str:
     )
 
 
-def trees(size: int, per_file: int, overlap: bool) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+def trees(size: int, per_file: int, mode: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """(original, updated, local): upstream changes every 10th resource, local another (or the same) 10th."""
     docs: dict[str, list[tuple[str, str, str]]] = {}
     for index in range(size):
         upstream_changed = index % 10 == 0
-        local_changed = index % 10 == (0 if overlap else 5)
+        local_changed = index % 10 == (5 if mode == "disjoint" else 0)
+        local_image = "app:1.1" if local_changed and mode == "clash" else "app:1.0"
         texts = (
             deployment(index, "app:1.0", 1),
             deployment(index, "app:2.0" if upstream_changed else "app:1.0", 1),
-            deployment(index, "app:1.0", 3 if local_changed else 1),
+            deployment(index, local_image, 3 if local_changed and mode != "clash" else 1),
         )
         docs.setdefault(f"apps/part-{index // per_file:05d}.yaml", []).append(texts)
     out: tuple[dict[str, str], dict[str, str], dict[str, str]] = ({"Kptfile": KPTFILE}, {"Kptfile": KPTFILE},
@@ -59,8 +62,8 @@ def main(sizes: list[int], reps: int) -> None:
     print(f"{'resources':>9} {'layout':>14} {'changes':>9} {'best s':>8} {'median s':>9} {'ms/resource':>11}")
     for size in sizes:
         for per_file in (1, 100):
-            for overlap in (False, True):
-                original, updated, local = trees(size, per_file, overlap)
+            for mode in ("disjoint", "overlap", "clash"):
+                original, updated, local = trees(size, per_file, mode)
                 samples = []
                 for _ in range(1 if size >= 10_000 else reps):
                     start = time.perf_counter()
@@ -68,7 +71,7 @@ def main(sizes: list[int], reps: int) -> None:
                     samples.append(time.perf_counter() - start)
                 layout = "1/file" if per_file == 1 else f"{per_file}/file"
                 best, median = min(samples), statistics.median(samples)
-                print(f"{size:>9} {layout:>14} {'overlap' if overlap else 'disjoint':>9} {best:>8.3f} "
+                print(f"{size:>9} {layout:>14} {mode:>9} {best:>8.3f} "
                       f"{median:>9.3f} {best / size * 1000:>11.3f}", flush=True)
 
 

@@ -14,8 +14,9 @@ Parsing with ruamel is the slow part, so a file no side changed is kept byte for
 without parsing, and a resource is first merged over a fast plain parse: if nothing
 comes from upstream and the result equals local, local's text is kept as written; if
 local did not touch the resource and the result equals upstream's, upstream's text is
-taken as written; if both changed it, a line-wise merge of the three texts is taken
-when it reads exactly as the merged resource. These differ from kpt in looks only:
+taken as written; if both changed it, a line-wise merge of the three texts (upstream's
+lines winning where both changed the same ones) is taken when it reads exactly as the
+merged resource. These differ from kpt in looks only:
 kpt would keep local's comments and quoting on the values it takes from upstream, a
 line taken from upstream brings upstream's.
 """
@@ -214,7 +215,7 @@ def _merge_pair(path: str, o: Doc, u: Doc, d: Doc, crds: Mapping[tuple[str, str,
             if d.text == o.text and same_content(result, u.plain):
                 return _Out(d.index, 0, u.text)
             lines = diff3(o.text, d.text, u.text)
-            if lines is not None and _reads_as(lines, result):
+            if _reads_as(lines, result):
                 return _Out(d.index, 0, lines)
         tree = d.rt()
         origin = o.plain if o.plain is not _NOT_PLAIN else o.rt()
@@ -257,11 +258,12 @@ def _identical(texts: list[list[str]]) -> tuple[list[_Out], list[list[tuple[int,
     return outs, parsed
 
 
-def diff3(original: str, local: str, updated: str) -> str | None:
-    """A line-wise three-way merge of texts, or None where both sides changed the same lines.
+def diff3(original: str, local: str, updated: str) -> str:
+    """A line-wise three-way merge of texts; where both sides changed the same lines, upstream's win.
 
     Lines unchanged on both sides anchor the merge; between anchors a side that left
-    the original's lines alone takes the other side's.
+    the original's lines alone takes the other side's. The result is only a candidate:
+    the caller keeps it only if it reads exactly as kpt's field-level merge.
     """
     base, mine, theirs = (t.splitlines(keepends=True) for t in (original, local, updated))
     to_mine, to_theirs = (
@@ -276,12 +278,10 @@ def diff3(original: str, local: str, updated: str) -> str | None:
         if end_mine < at_mine or end_theirs < at_theirs:
             continue
         old, ours, other = base[at_base:index], mine[at_mine:end_mine], theirs[at_theirs:end_theirs]
-        if ours == old or ours == other:
-            out.extend(other)
-        elif other == old:
-            out.extend(ours)
+        if len(ours) == len(old) == len(other):  # edits in place: settle line by line
+            out.extend(m if t == b else t for b, m, t in zip(old, ours, other, strict=True))
         else:
-            return None
+            out.extend(ours if other == old else other)
         if index < len(base):
             out.append(base[index])
         at_base, at_mine, at_theirs = index + 1, end_mine + 1, end_theirs + 1

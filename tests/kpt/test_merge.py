@@ -126,9 +126,19 @@ def test_diff3_merges_changes_to_different_lines() -> None:
     assert diff3(original, local, updated) == "a: 1 # mine\nb: 2\nc: 4 # theirs\nd: 5\n"
 
 
-def test_diff3_gives_up_when_both_sides_change_the_same_lines() -> None:
-    assert diff3("a: 1\nb: 2\n", "a: 1\nb: 5\n", "a: 1\nb: 6\n") is None
+def test_diff3_takes_upstreams_lines_where_both_sides_changed_them() -> None:
+    assert diff3("a: 1\nb: 2\n", "a: 1\nb: 5 # mine\n", "a: 1\nb: 6\n") == "a: 1\nb: 6\n"
     assert diff3("a: 1\nb: 2\n", "a: 1\nb: 6\n", "a: 1\nb: 6\n") == "a: 1\nb: 6\n"
+
+
+def test_a_line_wise_result_that_reads_differently_is_not_used() -> None:
+    """Upstream's chunk would drop local's adjacent change; the field-level merge keeps it."""
+    base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  image: app:1\n  level: info\n"
+    updated = base.replace("image: app:1", "image: app:2")
+    local = base.replace("image: app:1\n  level: info", "image: app:1.1\n  level: debug")
+    merged = merge_package({"Kptfile": KPTFILE, "a.yaml": base}, {"Kptfile": KPTFILE, "a.yaml": updated},
+                           {"Kptfile": KPTFILE, "a.yaml": local})
+    assert merged["a.yaml"] == base.replace("image: app:1", "image: app:2").replace("level: info", "level: debug")
 
 
 def test_both_sides_changing_one_resource_keep_both_comments() -> None:
