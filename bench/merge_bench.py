@@ -5,7 +5,9 @@ of them, and a local package that changes 10% too, then times ``merge_package`` 
 in-process: the cost an upgrade adds before render and commit). Changes: "disjoint"
 (local changes the replicas of other resources), "overlap" (local changes the replicas
 of the same resources: a line-wise merge suffices), "clash" (local changes the same
-image line: the full field-level merge runs, upstream wins). Two layouts: one resource
+image line: upstream wins), "insert" (upstream also inserts a label before local's
+changed line's neighbours, which kpt appends at the end: the full field-level merge with
+ruamel runs for every changed resource). Two layouts: one resource
 per file, and 100 resources per file. Prints seconds (best and median of the
 repetitions); nothing is asserted.
 
@@ -27,10 +29,10 @@ from porch_embedded.kpt import merge_package  # noqa: E402
 KPTFILE = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: bench\n"
 
 
-def deployment(index: int, image: str, replicas: int) -> str:
+def deployment(index: int, image: str, replicas: int, tier: bool = False) -> str:
     return (
         f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{index} # comment kept\n"
-        f"  labels:\n    app: app-{index}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n"
+        f"  labels:\n{'    tier: web' + chr(10) if tier else ''}    app: app-{index}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n"
         f"      app: app-{index}\n  template:\n    metadata:\n      labels:\n        app: app-{index}\n"
         f"    spec:\n      containers:\n      - name: app\n        image: {image} # kpt-set: ${{image}}\n"
         f"        ports:\n        - containerPort: 8080\n        env:\n        - name: LEVEL\n          value: info\n"
@@ -42,11 +44,11 @@ def trees(size: int, per_file: int, mode: str) -> tuple[dict[str, str], dict[str
     docs: dict[str, list[tuple[str, str, str]]] = {}
     for index in range(size):
         upstream_changed = index % 10 == 0
-        local_changed = index % 10 == (5 if mode == "disjoint" else 0)
+        local_changed = index % 10 == (5 if mode == "disjoint" else 0)  # overlap, clash, insert: the same 10%
         local_image = "app:1.1" if local_changed and mode == "clash" else "app:1.0"
         texts = (
             deployment(index, "app:1.0", 1),
-            deployment(index, "app:2.0" if upstream_changed else "app:1.0", 1),
+            deployment(index, "app:2.0" if upstream_changed else "app:1.0", 1, upstream_changed and mode == "insert"),
             deployment(index, local_image, 3 if local_changed and mode != "clash" else 1),
         )
         docs.setdefault(f"apps/part-{index // per_file:05d}.yaml", []).append(texts)
@@ -62,7 +64,7 @@ def main(sizes: list[int], reps: int) -> None:
     print(f"{'resources':>9} {'layout':>14} {'changes':>9} {'best s':>8} {'median s':>9} {'ms/resource':>11}")
     for size in sizes:
         for per_file in (1, 100):
-            for mode in ("disjoint", "overlap", "clash"):
+            for mode in ("disjoint", "overlap", "clash", "insert"):
                 original, updated, local = trees(size, per_file, mode)
                 samples = []
                 for _ in range(1 if size >= 10_000 else reps):
