@@ -45,7 +45,7 @@ from porch_embedded.kpt._merge3 import (
 )
 from porch_embedded.kpt._yaml import YamlError, detect_seqindent, dump_document, load_document, split_documents
 
-__all__ = ["UPSTREAM_IDENTIFIER", "diff3", "file_resources", "load_tree", "merge_file", "resources_equal"]
+__all__ = ["UPSTREAM_IDENTIFIER", "diff3", "file_resources", "load_tree", "merge_file", "texts_equal"]
 
 UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 _CNRM_ATTRIBUTION = "cnrm.cloud.google.com/blueprint"
@@ -171,7 +171,12 @@ def _pair(path: str, original: list[Doc], updated: list[Doc], local: list[Doc]) 
     return list(tuples.values())
 
 
-def _strip_for_compare(obj: Any) -> Any:
+_MERGE_COMMENT_ANYWHERE = re.compile(r"[ \t]*#[ \t]*kpt-merge:.*$", re.MULTILINE)
+
+
+def _comparable(path: str, text: str) -> str:
+    """A document re-serialised without what get, clone and attribution add to it."""
+    obj = load_tree(path, _MERGE_COMMENT_ANYWHERE.sub("", text))
     metadata = obj.get("metadata") if isinstance(obj, dict) else None
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     if isinstance(annotations, dict):
@@ -179,20 +184,21 @@ def _strip_for_compare(obj: Any) -> Any:
             annotations.pop(key, None)
         if not annotations:
             del metadata["annotations"]
-    return obj
+    return dump_document(obj)
 
 
-def resources_equal(a: Doc, b: Doc) -> bool:
-    """kpt's "local did not change it": equal once re-serialised, comments included.
+def texts_equal(path: str, a: str, b: str) -> bool:
+    """kpt's "local did not change it" for YAML text: equal once re-serialised, comments included.
 
-    The attribution and upstream-identifier annotations (which kpt's get and our clone
-    add) do not count as changes.
+    kpt's get (and Porch's clone) add a ``# kpt-merge`` comment and an upstream-identifier
+    annotation to every resource, and kpt adds them to the versions it compares with as
+    well; so here they do not count as changes, nor does kpt's attribution annotation.
+    Raises ``MergeConflict`` for text that is not YAML.
     """
-    if a.text.strip() == b.text.strip():
+    if a.strip() == b.strip():
         return True
-    left = _strip_for_compare(load_tree(a.path, a.text))
-    right = _strip_for_compare(load_tree(b.path, b.text))
-    return dump_document(left) == dump_document(right)
+    left, right = ([_comparable(path, t) for t in _texts(path, text)] for text in (a, b))
+    return left == right
 
 
 @dataclass
@@ -326,7 +332,7 @@ def merge_file(
         elif u is None and d is None:
             out = None
         elif o is not None and u is None and d is not None:
-            out = None if resources_equal(o, d) else _Out(d.index, order, d.text, d.index)
+            out = None if texts_equal(path, o.text, d.text) else _Out(d.index, order, d.text, d.index)
         elif o is not None and d is None:
             out = None
         elif u is not None and d is not None:

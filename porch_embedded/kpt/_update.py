@@ -37,8 +37,7 @@ from porch_embedded.kpt._kptfile_merge import (
 )
 from porch_embedded.kpt._merge3 import Schema, crd_schemas
 from porch_embedded.kpt._package import in_git, package_dirs
-from porch_embedded.kpt._resource_merge import file_resources, load_tree, merge_file
-from porch_embedded.kpt._yaml import YamlError, dump_document, split_documents
+from porch_embedded.kpt._resource_merge import file_resources, merge_file, texts_equal
 
 __all__ = [
     "COPY_MERGE",
@@ -102,18 +101,16 @@ def _is_krm(path: str) -> bool:
     return path.rsplit("/", 1)[-1] == KPTFILE or _is_yaml(path)
 
 
-def _yaml_equal(path: str, a: str, b: str) -> bool:
+def _files_equal(path: str, a: str, b: str) -> bool:
     """kpt's comparison of a non-Kptfile file: YAML equal once re-serialised, anything else byte for byte."""
     if a == b:
         return True
     if not _is_yaml(path):
         return False
     try:
-        left = [dump_document(load_tree(path, t)) for t in split_documents(a) if t.strip()]
-        right = [dump_document(load_tree(path, t)) for t in split_documents(b) if t.strip()]
-    except (MergeConflict, YamlError):
+        return texts_equal(path, a, b)
+    except MergeConflict:
         return False
-    return left == right
 
 
 def _package_diff(local: Files, original: Files, directory: str) -> set[str]:
@@ -124,7 +121,7 @@ def _package_diff(local: Files, original: Files, directory: str) -> set[str]:
         if path.rsplit("/", 1)[-1] == KPTFILE:
             if kptfile_changed(local[path], original[path], root=False, package=directory):
                 diff.add(path)
-        elif not _yaml_equal(path, local[path], original[path]):
+        elif not _files_equal(path, local[path], original[path]):
             diff.add(path)
     return diff
 

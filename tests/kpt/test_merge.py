@@ -166,3 +166,12 @@ def test_fast_forward_ignores_yaml_reformatting() -> None:
     local = {"Kptfile": KPTFILE, "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"}
     updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
     assert merge_package(original, updated, local, "fast-forward")["cm.yaml"] == _cm("a", "v2")
+
+
+def test_fast_forward_ignores_what_a_clone_adds() -> None:
+    """kpt adds merge comments to every version it compares; our clone adds the upstream-identifier."""
+    original = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1")}
+    cloned = ("apiVersion: v1\nkind: ConfigMap\nmetadata: # kpt-merge: /a\n  name: a\n  annotations:\n"
+              "    internal.kpt.dev/upstream-identifier: '|ConfigMap|default|a'\ndata:\n  k: v1\n")
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
+    assert merge_package(original, updated, {"Kptfile": KPTFILE, "cm.yaml": cloned}, "fast-forward") == updated
