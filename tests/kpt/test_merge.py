@@ -58,6 +58,12 @@ def _cm(name: str, value: str) -> str:
 KPTFILE = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: p\n"
 
 
+def _merge_one(original: str, updated: str, local: str) -> str:
+    """The merged text of one resource file ``a.yaml`` of a package."""
+    trees = ({"Kptfile": KPTFILE, "a.yaml": text} for text in (original, updated, local))
+    return merge_package(*trees)["a.yaml"]
+
+
 def test_unknown_strategy_is_invalid_and_names_the_valid_ones() -> None:
     tree = {"Kptfile": KPTFILE}
     with pytest.raises(Invalid) as caught:
@@ -136,9 +142,8 @@ def test_a_line_wise_result_that_reads_differently_is_not_used() -> None:
     base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  image: app:1\n  level: info\n"
     updated = base.replace("image: app:1", "image: app:2")
     local = base.replace("image: app:1\n  level: info", "image: app:1.1\n  level: debug")
-    merged = merge_package({"Kptfile": KPTFILE, "a.yaml": base}, {"Kptfile": KPTFILE, "a.yaml": updated},
-                           {"Kptfile": KPTFILE, "a.yaml": local})
-    assert merged["a.yaml"] == base.replace("image: app:1", "image: app:2").replace("level: info", "level: debug")
+    assert _merge_one(base, updated, local) == base.replace("image: app:1", "image: app:2").replace(
+        "level: info", "level: debug")
 
 
 def test_both_sides_changing_one_resource_keep_both_comments() -> None:
@@ -146,10 +151,8 @@ def test_both_sides_changing_one_resource_keep_both_comments() -> None:
     base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  image: app:1 # kpt-set: ${image}\n  level: info\n"
     updated = base.replace("app:1 # kpt-set: ${image}", "app:2 # kpt-set: ${image-2}")
     local = base.replace("level: info", "level: debug # raised locally")
-    merged = merge_package({"Kptfile": KPTFILE, "a.yaml": base}, {"Kptfile": KPTFILE, "a.yaml": updated},
-                           {"Kptfile": KPTFILE, "a.yaml": local})
-    assert merged["a.yaml"] == base.replace("app:1 # kpt-set: ${image}", "app:2 # kpt-set: ${image-2}").replace(
-        "level: info", "level: debug # raised locally")
+    assert _merge_one(base, updated, local) == base.replace(
+        "app:1 # kpt-set: ${image}", "app:2 # kpt-set: ${image-2}").replace("level: info", "level: debug # raised locally")
 
 
 def test_fast_forward_sees_a_changed_readme() -> None:
