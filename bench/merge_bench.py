@@ -1,7 +1,8 @@
 """Merge benchmark: upgrading a package of N resources with kpt's resource-merge.
 
 Builds an old upstream of N Deployments, a new upstream that changes the image of 10%
-of them, and a local package that changes 10% too, then times ``merge_package`` (pure,
+of them, and a local package (as a clone writes it: every resource carries the
+upstream-identifier annotation) that changes 10% too, then times ``merge_package`` (pure,
 in-process: the cost an upgrade adds before render and commit). Changes: "disjoint"
 (local changes the replicas of other resources), "overlap" (local changes the replicas
 of the same resources: a line-wise merge suffices), "clash" (local changes the same
@@ -39,6 +40,12 @@ def deployment(index: int, image: str, replicas: int, tier: bool = False) -> str
     )
 
 
+def cloned(index: int, text: str) -> str:
+    """The resource as a clone writes it: with the upstream-identifier annotation."""
+    return text.replace("# comment kept\n", "# comment kept\n  annotations:\n"
+                        f"    internal.kpt.dev/upstream-identifier: apps|Deployment|default|app-{index}\n", 1)
+
+
 def trees(size: int, per_file: int, mode: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """(original, updated, local): upstream changes every 10th resource, local another (or the same) 10th."""
     docs: dict[str, list[tuple[str, str, str]]] = {}
@@ -49,7 +56,7 @@ def trees(size: int, per_file: int, mode: str) -> tuple[dict[str, str], dict[str
         texts = (
             deployment(index, "app:1.0", 1),
             deployment(index, "app:2.0" if upstream_changed else "app:1.0", 1, upstream_changed and mode == "insert"),
-            deployment(index, local_image, 3 if local_changed and mode != "clash" else 1),
+            cloned(index, deployment(index, local_image, 3 if local_changed and mode != "clash" else 1)),
         )
         docs.setdefault(f"apps/part-{index // per_file:05d}.yaml", []).append(texts)
     out: tuple[dict[str, str], dict[str, str], dict[str, str]] = ({"Kptfile": KPTFILE}, {"Kptfile": KPTFILE},

@@ -10,15 +10,18 @@ The file path is part of the identity, so each file merges on its own.
 Per pair: added on one side is kept, deleted upstream is dropped unless local changed it,
 deleted locally stays deleted, present in all three merges field by field (``_merge3``).
 
-Parsing with ruamel is the slow part, so a file no side changed is kept byte for byte
-without parsing, and a resource is first merged over a fast plain parse: if nothing
-comes from upstream and the result equals local, local's text is kept as written; if
-local did not touch the resource and the result equals upstream's, upstream's text is
-taken as written; if both changed it, a line-wise merge of the three texts (upstream's
-lines winning where both changed the same ones) is taken when it reads exactly as the
-merged resource. These differ from kpt in looks only:
-kpt would keep local's comments and quoting on the values it takes from upstream, a
-line taken from upstream brings upstream's.
+A file or resource upstream did not change is kept as local has it, byte for byte and
+unparsed. (kpt would still walk it: an explicit null local wrote would go, and a mapping
+local deleted would come back empty; here a no-op upstream leaves local alone.)
+
+Parsing with ruamel is the slow part, so a resource is first merged over a fast plain
+parse: if nothing comes from upstream and the result equals local, local's text is kept
+as written; if local did not touch the resource and the result equals upstream's,
+upstream's text is taken as written; if both changed it, a line-wise merge of the three
+texts (upstream's lines winning where both changed the same ones) is taken when it reads
+exactly as the merged resource. These differ from kpt in looks only: kpt would keep
+local's comments and quoting on the values it takes from upstream, a line taken from
+upstream brings upstream's.
 """
 
 from __future__ import annotations
@@ -314,10 +317,8 @@ def merge_file(
     Raises ``MergeConflict`` for duplicate identities, unparsable YAML and fields whose
     kind differs between the versions.
     """
-    if original == updated == local or (original is None and updated is None):
+    if original == updated:
         return local
-    if original == updated and local is None:
-        return None
     if original is None and local is None:
         return updated
     texts = [_texts(path, t) for t in (original, updated, local)]
@@ -335,6 +336,8 @@ def merge_file(
             out = None if texts_equal(path, o.text, d.text) else _Out(d.index, order, d.text, d.index)
         elif o is not None and d is None:
             out = None
+        elif o is not None and u is not None and d is not None and o.text == u.text:
+            out = _Out(d.index, order, d.text, d.index)
         elif u is not None and d is not None:
             if o is None:
                 o = Doc(path, "", 0, {}, d.ident, {})

@@ -178,3 +178,12 @@ def test_fast_forward_ignores_what_a_clone_adds() -> None:
               "    internal.kpt.dev/upstream-identifier: '|ConfigMap|default|a'\ndata:\n  k: v1\n")
     updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
     assert merge_package(original, updated, {"Kptfile": KPTFILE, "cm.yaml": cloned}, "fast-forward") == updated
+
+
+def test_a_file_upstream_did_not_change_is_kept_as_local_has_it() -> None:
+    """ours: kpt would drop local's explicit null and bring back the mapping local deleted, as {}."""
+    original = {"Kptfile": KPTFILE, "a.yaml": _cm("a", "v1") + "  m:\n    x: 1\n", "b.yaml": _cm("b", "v1")}
+    updated = {**original, "b.yaml": _cm("b", "v2")}
+    local_a = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: null\n"
+    merged = merge_package(original, updated, {**original, "a.yaml": local_a})
+    assert merged["a.yaml"] == local_a and merged["b.yaml"] == _cm("b", "v2")
