@@ -84,9 +84,19 @@ class Doc:
     path: str
     text: str
     index: int
-    plain: Any
     ident: tuple[str, str, str, str] = ("", "", "", "")
+    _plain: Any = field(default=MISSING, repr=False)
     _rt: Any = field(default=MISSING, repr=False)
+
+    @property
+    def plain(self) -> Any:
+        """The fast plain tree (parsed once, on first use), or ``_NOT_PLAIN`` if libyaml cannot read it."""
+        if self._plain is MISSING:
+            try:
+                self._plain = pyyaml.load(self.text, Loader=_PlainLoader)
+            except pyyaml.YAMLError:
+                self._plain = _NOT_PLAIN
+        return self._plain
 
     def rt(self) -> Any:
         """The ruamel round-trip tree (parsed once, on first use)."""
@@ -136,14 +146,98 @@ def _texts(path: str, text: str | None) -> list[str]:
             if any(line.strip() and not line.lstrip().startswith("#") for line in t.split("\n"))]
 
 
+_TOP_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):(?:[ \t]+(.*))?$")
+_NESTED_KEY = re.compile(r"^[ ]+([A-Za-z][A-Za-z0-9_.-]*):(?:[ \t]+(.*))?$")
+_IDENTIFIER_LINE = re.compile(r"^[ ]+internal\.kpt\.dev/upstream-identifier:[ \t]+(.*)$")
+_SAFE_PLAIN = re.compile(r"^(?![-?:,\[\]{}#&*!|>'\"%@`])[^#]*?(?<![ \t])$")
+_RESOLVES_DIFFERENTLY = re.compile(r"^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+.0-9].*)$")
+
+
+def _simple_value(rest: str | None) -> str | None:
+    """A scalar written on the key's line, if it is simple enough to read without a parser."""
+    text = (rest or "").strip()
+    if not text or text.startswith("#"):
+        return ""
+    if text[0] in "'\"":
+        quote = text[0]
+        end = text.find(quote, 1)
+        if end < 0 or "\\" in text[:end] or text[end + 1 :].strip()[:1] not in ("", "#"):
+            return None
+        return text[1:end]
+    value = text.split(" #", 1)[0].rstrip()
+    if not _SAFE_PLAIN.match(value) or _RESOLVES_DIFFERENTLY.match(value) or ": " in value:
+        return None
+    return value
+
+
+def _quick_identity(text: str) -> tuple[str, str, str, str] | None:
+    """The identity read off a plain block-style document's lines, or None when in doubt.
+
+    Most resources start with ``apiVersion``, ``kind`` and a block ``metadata``; reading
+    those lines avoids parsing every document of a file only to pair them. Anything
+    unusual (flow style, quoting with escapes, values that would not read back as the
+    same string, tabs) returns None and the document is parsed.
+    """
+    top: dict[str, str | None] = {}
+    metadata: dict[str, str | None] = {}
+    comment = ""
+    section = child = ""
+    child_indent = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if "\t" in line:
+            return None
+        if not line.startswith(" "):
+            match = _TOP_KEY.match(line)
+            if match is None:
+                return None
+            key, rest = match.group(1), match.group(2)
+            section = key if key == "metadata" else ""
+            if key == "metadata":
+                if rest and not rest.lstrip().startswith("#"):
+                    return None
+                comment = rest or ""
+                child_indent = 0
+            else:
+                top[key] = _simple_value(rest)
+            continue
+        if section != "metadata":
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        child_indent = child_indent or indent
+        if indent == child_indent:
+            match = _NESTED_KEY.match(line)
+            if match is None:
+                return None
+            child = match.group(1)
+            metadata[child] = _simple_value(match.group(2))
+        elif "upstream-identifier" in line:
+            if child != "annotations":
+                return None
+            match = _IDENTIFIER_LINE.match(line)
+            value = _simple_value(match.group(1)) if match else None
+            if value is None:
+                return None
+            metadata["identifier"] = value
+    api_version, kind, name = top.get("apiVersion"), top.get("kind"), metadata.get("name")
+    namespace = metadata.get("namespace", "")
+    if not api_version or not kind or not name or namespace is None:
+        return None
+    probe = {"apiVersion": api_version, "kind": kind,
+             "metadata": {"name": name, "namespace": namespace,
+                          "annotations": {UPSTREAM_IDENTIFIER: metadata.get("identifier", "")}}}
+    return _identity(probe, f"metadata:{comment}")
+
+
 def _parse(path: str, text: str, index: int) -> Doc | None:
     """One document with its identity (None for an empty one); raises when it is not a mapping."""
-    try:
-        plain = pyyaml.load(text, Loader=_PlainLoader)
-    except pyyaml.YAMLError:
-        plain = _NOT_PLAIN
-    doc = Doc(path, text, index, plain)
-    tree = doc.rt() if plain is _NOT_PLAIN else plain
+    ident = _quick_identity(text)
+    if ident is not None:
+        return Doc(path, text, index, ident)
+    doc = Doc(path, text, index)
+    tree = doc.rt() if doc.plain is _NOT_PLAIN else doc.plain
     if tree is None:
         return None
     if not isinstance(tree, dict):
@@ -340,7 +434,7 @@ def merge_file(
             out = _Out(d.index, order, d.text, d.index)
         elif u is not None and d is not None:
             if o is None:
-                o = Doc(path, "", 0, {}, d.ident, {})
+                o = Doc(path, "", 0, d.ident, {}, {})
             out = _merge_pair(path, o, u, d, crds)
             if out is not None:
                 out.order = order

@@ -187,3 +187,28 @@ def test_a_file_upstream_did_not_change_is_kept_as_local_has_it() -> None:
     local_a = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: null\n"
     merged = merge_package(original, updated, {**original, "a.yaml": local_a})
     assert merged["a.yaml"] == local_a and merged["b.yaml"] == _cm("b", "v2")
+
+
+def test_identities_read_off_the_lines_match_the_parsed_ones() -> None:
+    """The line reader that spares parsing agrees with the parser wherever it answers."""
+    from porch_embedded.kpt._resource_merge import _identity, _PlainLoader, _quick_identity, _texts
+
+    texts = [doc for path in CASES.glob("*.yaml") for side in ("original", "updated", "local")
+             for name, text in yaml.safe_load(path.read_text())[side].items()
+             if name.endswith(".yaml") for doc in _texts(name, text)]
+    texts += [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: # kpt-merge: ns/old\n  name: new\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n    name: 'quoted'\n    namespace: \"x\" # c\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    internal.kpt.dev/upstream-identifier: x\n  name: a\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 0755\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flow}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations:\n"
+        "    internal.kpt.dev/upstream-identifier: '|ConfigMap|default|b'\n",
+    ]
+    answered = 0
+    for text in texts:
+        quick = _quick_identity(text)
+        if quick is not None:
+            answered += 1
+            assert quick == _identity(yaml.load(text, Loader=_PlainLoader), text), text
+    assert answered > len(texts) // 2
