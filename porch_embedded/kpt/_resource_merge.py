@@ -317,9 +317,10 @@ def _merge_pair(path: str, o: Doc, u: Doc, d: Doc, crds: Mapping[tuple[str, str,
                 return _Out(d.index, 0, d.text, d.index)
             if d.text == o.text and same_content(result, u.plain):
                 return _Out(d.index, 0, u.text)
-            lines = diff3(o.text, d.text, u.text)
-            if _reads_as(lines, result):
-                return _Out(d.index, 0, lines)
+            for append_additions in (False, True):
+                lines = diff3(o.text, d.text, u.text, append_additions=append_additions)
+                if _reads_as(lines, result):
+                    return _Out(d.index, 0, lines)
         tree = d.rt()
         origin = o.plain if o.plain is not _NOT_PLAIN else o.rt()
         result, _ = merge_resource(tree, origin, u.rt(), resource_schema(tree, crds))
@@ -361,12 +362,14 @@ def _identical(texts: list[list[str]]) -> tuple[list[_Out], list[list[tuple[int,
     return outs, parsed
 
 
-def diff3(original: str, local: str, updated: str) -> str:
+def diff3(original: str, local: str, updated: str, *, append_additions: bool = False) -> str:
     """A line-wise three-way merge of texts; where both sides changed the same lines, upstream's win.
 
     Lines unchanged on both sides anchor the merge; between anchors a side that left
-    the original's lines alone takes the other side's. The result is only a candidate:
-    the caller keeps it only if it reads exactly as kpt's field-level merge.
+    the original's lines alone takes the other side's. With ``append_additions``, lines
+    only upstream added go to the end of the block they were added to, where kpt puts
+    new keys. The result is only a candidate: the caller keeps it only if it reads
+    exactly as kpt's field-level merge.
     """
     base, mine, theirs = (t.splitlines(keepends=True) for t in (original, local, updated))
     to_mine, to_theirs = (
@@ -375,20 +378,38 @@ def diff3(original: str, local: str, updated: str) -> str:
         for side in (mine, theirs)
     )
     out: list[str] = []
+    additions: list[tuple[int, list[str]]] = []
     at_base = at_mine = at_theirs = 0
     for index in [*(i for i in range(len(base)) if i in to_mine and i in to_theirs), len(base)]:
         end_mine, end_theirs = (to_mine[index], to_theirs[index]) if index < len(base) else (len(mine), len(theirs))
         if end_mine < at_mine or end_theirs < at_theirs:
             continue
         old, ours, other = base[at_base:index], mine[at_mine:end_mine], theirs[at_theirs:end_theirs]
-        if len(ours) == len(old) == len(other):  # edits in place: settle line by line
+        if append_additions and not old and not ours and other:
+            additions.append((len(out), other))
+        elif len(ours) == len(old) == len(other):  # edits in place: settle line by line
             out.extend(m if t == b else t for b, m, t in zip(old, ours, other, strict=True))
         else:
             out.extend(ours if other == old else other)
         if index < len(base):
             out.append(base[index])
         at_base, at_mine, at_theirs = index + 1, end_mine + 1, end_theirs + 1
+    for start, lines in reversed(additions):
+        out[_block_end(out, start, _indent(lines[0])):0] = lines
     return "".join(out)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block_end(lines: list[str], start: int, indent: int) -> int:
+    """The first line from ``start`` that closes a block indented by ``indent``."""
+    for index in range(start, len(lines)):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith("#") and _indent(lines[index]) < indent:
+            return index
+    return len(lines)
 
 
 def _reads_as(text: str, tree: Any) -> bool:

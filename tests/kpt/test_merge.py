@@ -212,3 +212,12 @@ def test_identities_read_off_the_lines_match_the_parsed_ones() -> None:
             answered += 1
             assert quick == _identity(yaml.load(text, Loader=_PlainLoader), text), text
     assert answered > len(texts) // 2
+
+
+def test_a_key_upstream_adds_goes_last_as_kpt_appends_it() -> None:
+    """kyaml walk/map.go appends new keys; the line-wise candidate moves the added line there."""
+    base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    app: a # app label\n    env: dev\ndata:\n  k: v\n"
+    updated = base.replace("    app: a # app label\n", "    tier: web # added upstream\n    app: a # app label\n")
+    local = base.replace("  k: v\n", "  k: local # mine\n")
+    assert _merge_one(base, updated, local) == base.replace("    env: dev\n", "    env: dev\n    tier: web # added upstream\n").replace(
+        "  k: v\n", "  k: local # mine\n")
