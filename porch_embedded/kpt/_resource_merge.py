@@ -300,6 +300,8 @@ def texts_equal(path: str, a: str, b: str) -> bool:
 
 @dataclass
 class _Out:
+    """One resource of the merged file: where it goes (index, then pairing order) and its text."""
+
     index: int
     order: int
     text: str
@@ -308,6 +310,7 @@ class _Out:
 
 
 def _merge_pair(path: str, o: Doc, u: Doc, d: Doc, crds: Mapping[tuple[str, str, str], Schema]) -> _Out | None:
+    """A resource present locally and upstream, merged field by field (cheapest faithful text first)."""
     name = f"{d.ident[1]} {d.ident[2]}/{d.ident[3]}"
     plain = d.plain is not _NOT_PLAIN and o.plain is not _NOT_PLAIN and u.plain is not _NOT_PLAIN
     try:
