@@ -21,6 +21,7 @@ from porch_embedded.store import FieldMatch, ListQuery, Store
 from porch_embedded.kpt import (
     KPTFILE,
     PACKAGE_CONTEXT,
+    UPSTREAM_IDENTIFIER,
     dump_yaml,
     load_yaml,
     new_map,
@@ -40,7 +41,6 @@ __all__ = [
     "with_render_condition",
 ]
 
-UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
 
 _README = """\

@@ -29,7 +29,7 @@ from porch_embedded.kpt._package import (
     read_resources,
     write_resources,
 )
-from porch_embedded.kpt._resource_merge import UPSTREAM_IDENTIFIER
+from porch_embedded.kpt._resourcelist import UPSTREAM_IDENTIFIER
 from porch_embedded.kpt._render import RenderResult, eval_function, render, selector_matches
 from porch_embedded.kpt._resourcelist import (
     INTERNAL_ANNOTATIONS,

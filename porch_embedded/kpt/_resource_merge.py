@@ -38,6 +38,7 @@ import yaml as pyyaml
 
 from porch_embedded.errors import MergeConflict
 from porch_embedded.kpt._kptfile import scalar_text
+from porch_embedded.kpt._resourcelist import UPSTREAM_IDENTIFIER
 from porch_embedded.kpt._merge3 import (
     MISSING,
     KindMismatch,
@@ -48,9 +49,8 @@ from porch_embedded.kpt._merge3 import (
 )
 from porch_embedded.kpt._yaml import YamlError, detect_seqindent, dump_document, load_document, split_documents
 
-__all__ = ["UPSTREAM_IDENTIFIER", "diff3", "file_resources", "load_tree", "merge_file", "texts_equal"]
+__all__ = ["diff3", "file_resources", "load_tree", "merge_file", "texts_equal"]
 
-UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 _CNRM_ATTRIBUTION = "cnrm.cloud.google.com/blueprint"
 _MERGE_COMMENT = re.compile(r"^metadata:[ \t]*#[ \t]*kpt-merge:[ \t]*(\S*)/(\S*)[ \t]*$", re.MULTILINE)
 _NOT_PLAIN = object()

@@ -49,6 +49,9 @@ ANNOTATION_ID = "internal.config.kubernetes.io/id"
 ANNOTATION_LEGACY_ID = "config.k8s.io/id"
 ANNOTATION_RESOURCE_ID = "internal.config.kubernetes.io/kpt-resource-id"
 ANNOTATION_MIGRATION_ID = "internal.config.kubernetes.io/annotations-migration-resource-id"
+UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
+"""Where a clone's resource came from upstream (``group|kind|namespace|name``): set-namespace keeps it
+in step, and the three-way merge pairs resources by it."""
 
 INTERNAL_ANNOTATIONS = frozenset(
     {

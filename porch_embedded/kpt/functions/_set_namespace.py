@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from porch_embedded.kpt._resourcelist import UPSTREAM_IDENTIFIER
 from porch_embedded.kpt.functions._registry import FunctionExit, builtin
 
-UPSTREAM_IDENTIFIER = "internal.kpt.dev/upstream-identifier"
 DEPENDS_ON = "config.kubernetes.io/depends-on"
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
 SDK_FAILURE = "failed to evaluate function: error: function failure"
