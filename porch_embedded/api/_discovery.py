@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from porch_embedded.api._openapi import openapi_v2, openapi_v3
 from porch_embedded.kinds import Kind
 
 __all__ = ["DISCOVERY_V2_CONTENT_TYPE", "Documents", "build_documents"]
@@ -82,101 +83,6 @@ def _v2_resources(kinds: list[Kind]) -> list[dict[str, Any]]:
     return resources
 
 
-def _gvk_name(kind: Kind) -> str:
-    reversed_group = ".".join(reversed(kind.group.split("."))) if kind.group else "io.k8s.api.core"
-    return f"{reversed_group}.{kind.version}.{kind.kind}"
-
-
-def _schema_with_gvk(kind: Kind) -> dict[str, Any]:
-    schema = json.loads(json.dumps(kind.schema))
-    schema["x-kubernetes-group-version-kind"] = [{"group": kind.group, "kind": kind.kind, "version": kind.version}]
-    return schema
-
-
-def _list_schema(kind: Kind, ref: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": f"A list of {kind.kind}.",
-        "required": ["items"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object", "properties": {
-                "resourceVersion": {"type": "string"}, "continue": {"type": "string"},
-                "remainingItemCount": {"type": "integer"}}},
-            "items": {"type": "array", "items": {"$ref": ref}},
-        },
-        "x-kubernetes-group-version-kind": [
-            {"group": kind.group, "kind": kind.list_kind, "version": kind.version}],
-    }
-
-
-_QUERY_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation", "labelSelector", "fieldSelector",
-                     "limit", "continue", "resourceVersion", "timeoutSeconds", "watch",
-                     "allowWatchBookmarks", "pretty")
-
-
-def _operations(kind: Kind, ref_prefix: str, v3: bool, collection: bool) -> dict[str, Any]:
-    gvk = {"group": kind.group, "version": kind.version, "kind": kind.kind}
-    ref = f"{ref_prefix}{_gvk_name(kind)}"
-    if v3:
-        parameters = [{"name": p, "in": "query", "schema": {"type": "string"}} for p in _QUERY_PARAMETERS]
-        body = {"content": {"application/json": {"schema": {"$ref": ref}}}}
-        ok = {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}}
-    else:
-        parameters = [{"name": p, "in": "query", "type": "string", "uniqueItems": True} for p in _QUERY_PARAMETERS]
-        body = None
-        ok = {"200": {"description": "OK", "schema": {"$ref": ref}}}
-    wanted = (("get", "list"), ("post", "create")) if collection else (
-        ("get", "get"), ("put", "update"), ("patch", "patch"), ("delete", "delete"))
-    operations = {}
-    for method, verb in wanted:
-        if verb not in kind.verbs:
-            continue
-        operation: dict[str, Any] = {
-            "operationId": f"{verb}{kind.kind}",
-            "x-kubernetes-action": verb if verb != "create" else "post",
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": parameters if v3 else list(parameters),
-            "responses": ok,
-        }
-        if method in ("post", "put", "patch"):
-            if v3:
-                operation["requestBody"] = body
-            else:
-                operation["parameters"] = [*parameters, {"name": "body", "in": "body", "required": True,
-                                                         "schema": {"$ref": ref}}]
-        operations[method] = operation
-    return operations
-
-
-def _paths(kinds: Sequence[Kind], ref_prefix: str, v3: bool) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for kind in kinds:
-        root = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
-        collection = f"{root}/namespaces/{{namespace}}/{kind.plural}" if kind.namespaced else f"{root}/{kind.plural}"
-        paths[collection] = _operations(kind, ref_prefix, v3, collection=True)
-        paths[f"{collection}/{{name}}"] = _operations(kind, ref_prefix, v3, collection=False)
-        if kind.namespaced:
-            paths[f"{root}/{kind.plural}"] = {
-                k: v for k, v in _operations(kind, ref_prefix, v3, collection=True).items() if k == "get"}
-    return paths
-
-
-def _v3_document(kinds: Sequence[Kind], title: str) -> dict[str, Any]:
-    ref_prefix = "#/components/schemas/"
-    schemas: dict[str, Any] = {}
-    for kind in kinds:
-        schemas[_gvk_name(kind)] = _schema_with_gvk(kind)
-        schemas[_gvk_name(kind) + "List"] = _list_schema(kind, ref_prefix + _gvk_name(kind))
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": title, "version": "v0.1.0"},
-        "paths": _paths(kinds, ref_prefix, v3=True),
-        "components": {"schemas": schemas},
-    }
-
-
 def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> Documents:
     """Render discovery, aggregated discovery and OpenAPI v2/v3 for ``kinds``."""
     docs = Documents()
@@ -212,18 +118,9 @@ def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> D
     v3_root: dict[str, Any] = {"paths": {}}
     for (group, version), members in grouped.items():
         key = f"apis/{group}/{version}" if group else f"api/{version}"
-        docs.put(f"/openapi/v3/{key}", _v3_document(members, f"porch-embedded {key}"))
+        docs.put(f"/openapi/v3/{key}", openapi_v3(members, f"porch-embedded {key}"))
         v3_root["paths"][key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={docs.etags[f'/openapi/v3/{key}'][1:-1]}"}
     docs.put("/openapi/v3", v3_root)
 
-    definitions: dict[str, Any] = {}
-    for kind in kinds:
-        definitions[_gvk_name(kind)] = _schema_with_gvk(kind)
-        definitions[_gvk_name(kind) + "List"] = _list_schema(kind, "#/definitions/" + _gvk_name(kind))
-    docs.put("/openapi/v2", {
-        "swagger": "2.0",
-        "info": {"title": "porch-embedded", "version": "v0.1.0"},
-        "paths": _paths(kinds, "#/definitions/", v3=False),
-        "definitions": definitions,
-    })
+    docs.put("/openapi/v2", openapi_v2(kinds, "porch-embedded"))
     return docs
