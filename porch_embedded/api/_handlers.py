@@ -38,6 +38,33 @@ class HandlerSettings:
     """0: lists are unbounded unless the client pages."""
 
 
+def _delete_options(options: Any) -> dict[str, str]:
+    """Check a delete's DeleteOptions body field by field; return its preconditions.
+
+    The body is client input like any other, so each field the server reads must have
+    the type DeleteOptions gives it (a delete that went ahead on a misread precondition
+    would be worse than a refusal). Raises BadRequest naming the field to fix.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise BadRequest(f"the body of a delete must be a DeleteOptions object, not {type(options).__name__}")
+    dry_run = options.get("dryRun")
+    if dry_run is not None and (not isinstance(dry_run, list) or any(value != "All" for value in dry_run)):
+        raise BadRequest(f'DeleteOptions dryRun must be a list whose only value is "All", not {dry_run!r}')
+    preconditions = options.get("preconditions")
+    if preconditions is None:
+        return {}
+    if not isinstance(preconditions, dict):
+        raise BadRequest("DeleteOptions preconditions must be an object with resourceVersion and uid, "
+                         f"not {type(preconditions).__name__}")
+    for field_name in ("resourceVersion", "uid"):
+        value = preconditions.get(field_name)
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"DeleteOptions preconditions.{field_name} must be a string, not {value!r}")
+    return {k: v for k, v in preconditions.items() if k in ("resourceVersion", "uid") and v}
+
+
 class ResourceHandlers:
     def __init__(self, engine: Engine, store: Store, settings: HandlerSettings) -> None:
         self._engine = engine
@@ -253,13 +280,12 @@ class ResourceHandlers:
         accept = self._accept(request)
         expect_rv, expect_uid = request.query.get("preconditions.resourceVersion"), request.query.get("preconditions.uid")
         raw = await request.body(self._settings.max_body_bytes)
-        if raw.strip():
-            options = decode_body(raw, request.headers.get("content-type"))
-            preconditions = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
-            expect_rv = preconditions.get("resourceVersion") or expect_rv
-            expect_uid = preconditions.get("uid") or expect_uid
-            if isinstance(options, dict) and options.get("dryRun") == ["All"]:
-                request.query["dryRun"] = "All"
+        options = decode_body(raw, request.headers.get("content-type")) if raw.strip() else None
+        preconditions = _delete_options(options)
+        expect_rv = preconditions.get("resourceVersion") or expect_rv
+        expect_uid = preconditions.get("uid") or expect_uid
+        if options and options.get("dryRun"):
+            request.query["dryRun"] = "All"
         deleted = await self._engine.delete(kind, info.namespace, info.name, user=request.user, expect_rv=expect_rv,
                                             expect_uid=expect_uid, dry_run=self._dry_run(request))
         pending = bool(deleted["metadata"].get("deletionTimestamp")) and bool(deleted["metadata"].get("finalizers"))
