@@ -8,6 +8,7 @@ selectors, pagination and Table output happen here.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,16 @@ class HandlerSettings:
     bookmark_interval_s: float = 60.0
     max_list_limit: int = 0
     """0: lists are unbounded unless the client pages."""
+
+
+def _warning_value(text: str) -> str:
+    """A Warning header value (``299 - "text"``) that any text fits in.
+
+    Warnings quote what the client sent (unknown field names), which may hold quotes,
+    control characters or line breaks; the text goes in as a JSON string, whose escapes
+    are valid quoted-pairs, so the header stays one legal line of ASCII whatever it says.
+    """
+    return "299 - " + json.dumps(text)
 
 
 def _delete_options(options: Any) -> dict[str, str]:
@@ -78,7 +89,7 @@ class ResourceHandlers:
 
     async def _reply(self, send: Send, status: int, body: Any, accept: Accept,
                      warnings: list[str] | None = None) -> None:
-        headers = [("warning", f'299 - "{w}"') for w in warnings or ()]
+        headers = [("warning", _warning_value(w)) for w in warnings or ()]
         if accept.yaml:
             await send_bytes(send, status, yaml.safe_dump(body, sort_keys=False).encode(), "application/yaml", headers)
         else:
@@ -137,7 +148,7 @@ class ResourceHandlers:
                 f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
                 f"strict decoding error: {detail}"
             )
-        warnings = [f'unknown field \\"{f}\\"' for f in unknown] if validation == "Warn" else []
+        warnings = [f'unknown field "{f}"' for f in unknown] if validation == "Warn" else []
         return body, warnings
 
     def _dry_run(self, request: Request) -> bool:
