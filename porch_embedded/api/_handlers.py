@@ -39,6 +39,24 @@ class HandlerSettings:
     """0: lists are unbounded unless the client pages."""
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _query_count(request: Request, name: str, meaning: str) -> int | None:
+    """A whole-number query parameter (None when absent), parsed as the kube-apiserver parses it.
+
+    Go's ParseInt takes ASCII digits only (Python's int() also takes '٣', and isdigit()
+    passes '²', which int() then refuses) and nothing beyond int64, which is also the
+    most the stores can compare against. Raises BadRequest saying what the value means.
+    """
+    text = request.query.get(name, "")
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > _INT64_MAX:
+        raise BadRequest(f"{name} must be {meaning}: a whole number from 0 to {_INT64_MAX}, not {text!r}")
+    return int(text)
+
+
 def _warning_value(text: str) -> str:
     """A Warning header value (``299 - "text"``) that any text fits in.
 
@@ -98,11 +116,9 @@ class ResourceHandlers:
     def _list_query(self, kind: Kind, info: RequestInfo, request: Request) -> ListQuery:
         labels = LabelSelector.parse(request.query.get("labelSelector"))
         matches = field_matches(kind, FieldSelector.parse(request.query.get("fieldSelector")), info.namespace)
-        limit_text = request.query.get("limit", "") or "0"
-        if not limit_text.lstrip("-").isdigit() or int(limit_text) < 0:
-            raise BadRequest(f"limit must be a non-negative integer, not {limit_text!r}")
+        limit = _query_count(request, "limit", "the most items to return") or 0
         return ListQuery(kind.resource, namespace=info.namespace, labels=labels, fields=matches,
-                         limit=int(limit_text), continue_token=request.query.get("continue", ""))
+                         limit=limit, continue_token=request.query.get("continue", ""))
 
     async def _decode_object(self, kind: Kind, info: RequestInfo, request: Request) -> tuple[Body, list[str]]:
         """Decode, check apiVersion/kind/namespace, and apply fieldValidation to unknown fields."""
@@ -201,17 +217,9 @@ class ResourceHandlers:
             metadata = body.get("metadata") or {}
             return query.labels.matches(metadata.get("labels")) and all(f.matches(body) for f in query.fields)
 
-        rv_text = request.query.get("resourceVersion", "")
-        if rv_text in ("", "0"):
-            since = None
-        elif rv_text.isdigit():
-            since = int(rv_text)
-        else:
-            raise BadRequest(f"resourceVersion must be a number this server issued, not {rv_text!r}")
-        timeout_text = request.query.get("timeoutSeconds", "")
-        if timeout_text and not timeout_text.isdigit():
-            raise BadRequest(f"timeoutSeconds must be a whole number of seconds, not {timeout_text!r}")
-        timeout = float(timeout_text) if timeout_text else self._settings.default_watch_timeout_s
+        since = _query_count(request, "resourceVersion", "a resourceVersion this server issued") or None
+        timeout_s = _query_count(request, "timeoutSeconds", "the seconds the watch may last")
+        timeout = float(timeout_s) if timeout_s is not None else self._settings.default_watch_timeout_s
         bookmarks = request.query.get("allowWatchBookmarks", "").lower() in ("1", "true")
         initial = request.query.get("sendInitialEvents", "").lower() in ("1", "true")
         await stream_watch(self._store, WatchRequest(

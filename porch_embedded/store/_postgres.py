@@ -448,7 +448,8 @@ class PostgresStore(ChangeShortcuts):
                 "SELECT value FROM porch_meta WHERE key = 'resource_version'").fetchone()[0])
             if not query.limit:
                 return rv, conn.execute(select, params).fetchall(), 0
-            rows = conn.execute(select + " LIMIT %s", [*params, query.limit + 1]).fetchall()
+            # One row more than asked shows whether another page follows (within the int64 LIMIT takes).
+            rows = conn.execute(select + " LIMIT %s", [*params, min(query.limit + 1, 2**63 - 1)]).fetchall()
             if len(rows) <= query.limit:
                 return rv, rows, 0
             rows = rows[: query.limit]
