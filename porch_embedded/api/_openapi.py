@@ -31,6 +31,9 @@ _BODY_TYPES = ("application/json", "application/yaml")
 _RESPONSE_TYPES = ("application/json", "application/yaml")
 _WATCH_TYPE = "application/json;stream=watch"
 
+_SECURITY = {"BearerToken": {"type": "apiKey", "name": "authorization", "in": "header",
+                             "description": "A bearer token: Authorization: Bearer <token>."}}
+
 _PARAMETERS: dict[str, tuple[str, str]] = {
     "allowWatchBookmarks": ("boolean", "With watch, ask for BOOKMARK events that carry the latest resourceVersion."),
     "continue": ("string", "The continue token of the previous page of a paged list."),
@@ -346,8 +349,7 @@ def openapi_v3(kinds: Sequence[Kind], title: str) -> dict[str, Any]:
         "paths": _render_paths(kinds, prefix, v2=False),
         "components": {
             "schemas": _with_ref_prefix(_schemas(kinds), prefix, v2=False),
-            "securitySchemes": {"BearerToken": {"type": "apiKey", "name": "authorization", "in": "header",
-                                                "description": "Bearer token authentication"}},
+            "securitySchemes": _SECURITY,
         },
         "security": [{"BearerToken": []}],
     }
@@ -361,7 +363,6 @@ def openapi_v2(kinds: Sequence[Kind], title: str) -> dict[str, Any]:
         "info": {"title": title, "version": "v0.1.0"},
         "paths": _render_paths(kinds, prefix, v2=True),
         "definitions": _with_ref_prefix(_schemas(kinds), prefix, v2=True),
-        "securityDefinitions": {"BearerToken": {"type": "apiKey", "name": "authorization", "in": "header",
-                                                "description": "Bearer token authentication"}},
+        "securityDefinitions": _SECURITY,
         "security": [{"BearerToken": []}],
     }
