@@ -50,10 +50,21 @@ def invalid(kind: Kind, name: str, causes: Sequence[Cause]) -> Invalid:
 
 
 def _metadata_causes(kind: Kind, metadata: dict[str, Any]) -> list[Cause]:
+    """Every way ``metadata`` breaks ObjectMeta: field types first, then names, labels and annotations.
+
+    Every field is checked against the ObjectMeta schema (null reads as absent, as in
+    the kube-apiserver's decoding), so a number where a name belongs or a list among
+    the finalizers is refused instead of being stored and failing whatever reads it.
+    """
     causes: list[Cause] = []
+    fields = kind.schema.get("properties", {}).get("metadata", {}).get("properties", {})
+    for field, value in metadata.items():
+        if value is not None and field in fields and field not in ("labels", "annotations"):
+            causes += schema_causes(value, fields[field], f"metadata.{field}")
     name = metadata.get("name", "")
-    name_errors = dns1123_label_errors(name) if kind is NAMESPACE else dns1123_subdomain_errors(name)
-    causes += [Cause(f"Invalid value: \"{name}\": {e}", "metadata.name") for e in name_errors]
+    if isinstance(name, str):
+        name_errors = dns1123_label_errors(name) if kind is NAMESPACE else dns1123_subdomain_errors(name)
+        causes += [Cause(f"Invalid value: \"{name}\": {e}", "metadata.name") for e in name_errors]
     for field in ("labels", "annotations"):
         mapping = metadata.get(field)
         if mapping is None:
@@ -93,7 +104,8 @@ class ObjectService:
             if not prefix:
                 raise invalid(kind, "", [Cause("Required value: name or generateName is required",
                                                "metadata.name", "FieldValueRequired")])
-            metadata["name"] = prefix + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+            if isinstance(prefix, str):  # otherwise validation below names the wrong type
+                metadata["name"] = prefix + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
         if kind.namespaced:
             await self._require_live_namespace(metadata.get("namespace", ""))
         else:
@@ -251,6 +263,10 @@ class ObjectService:
         name = body["metadata"].get("name", "")
         causes = _metadata_causes(kind, body["metadata"])
         causes += [c for c in schema_causes(body, dict(kind.schema)) if not c.field.startswith("metadata.")]
+        if causes:
+            # The kind's own rules read fields as the schema types them; a body that breaks
+            # the schema is refused on that alone.
+            raise invalid(kind, str(name), causes)
         causes += kind.validate(body)
         if old is not None:
             causes += kind.validate_update(old, body)
