@@ -46,23 +46,34 @@ def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
             yield number, value
         elif wire_type == 2:
             length, position = _varint(data, position)
+            if position + length > len(data):
+                raise BadRequest("the protobuf body ends in the middle of a field")
             yield number, data[position:position + length]
             position += length
-        elif wire_type == 1:
-            position += 8
-        elif wire_type == 5:
-            position += 4
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+            if position > len(data):
+                raise BadRequest("the protobuf body ends in the middle of a field")
         else:
             raise BadRequest(f"the protobuf body has an unsupported wire type {wire_type}")
 
 
+def _bytes(value: int | bytes) -> bytes:
+    """A length-delimited field's bytes; a number where one belongs is a malformed body."""
+    if not isinstance(value, bytes):
+        raise BadRequest("the protobuf body has a number where a message or text field belongs")
+    return value
+
+
 def _text(value: int | bytes) -> str:
-    assert isinstance(value, bytes)
-    return value.decode()
+    try:
+        return _bytes(value).decode()
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the protobuf body holds text that is not UTF-8 ({exc.reason})") from exc
 
 
 def _map_entry(value: int | bytes) -> tuple[str, bytes]:
-    assert isinstance(value, bytes)
+    value = _bytes(value)
     key, item = "", b""
     for number, part in _fields(value):
         if number == 1:
@@ -73,12 +84,14 @@ def _map_entry(value: int | bytes) -> tuple[str, bytes]:
 
 
 def _time(value: int | bytes) -> str:
-    assert isinstance(value, bytes)
     seconds = 0
-    for number, part in _fields(value):
+    for number, part in _fields(_bytes(value)):
         if number == 1 and isinstance(part, int):
             seconds = part
-    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError) as exc:
+        raise BadRequest(f"the protobuf body holds a time of {seconds} seconds, out of range") from exc
 
 
 def _owner_reference(value: bytes) -> dict[str, Any]:
@@ -95,7 +108,7 @@ def _owner_reference(value: bytes) -> dict[str, Any]:
 
 
 def _object_meta(value: int | bytes) -> dict[str, Any]:
-    assert isinstance(value, bytes)
+    value = _bytes(value)
     strings = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
     metadata: dict[str, Any] = {}
     for number, part in _fields(value):
@@ -105,7 +118,7 @@ def _object_meta(value: int | bytes) -> dict[str, Any]:
             metadata["generation"] = part
         elif number in (11, 12):
             key, item = _map_entry(part)
-            metadata.setdefault("labels" if number == 11 else "annotations", {})[key] = item.decode()
+            metadata.setdefault("labels" if number == 11 else "annotations", {})[key] = _text(item)
         elif number == 13 and isinstance(part, bytes):
             metadata.setdefault("ownerReferences", []).append(_owner_reference(part))
         elif number == 14:
@@ -127,7 +140,7 @@ def _secret(raw: bytes) -> dict[str, Any]:
             body["type"] = _text(part)
         elif number == 4:
             key, item = _map_entry(part)
-            body.setdefault("stringData", {})[key] = item.decode()
+            body.setdefault("stringData", {})[key] = _text(item)
         elif number == 5:
             body["immutable"] = bool(part)
     return body
