@@ -259,7 +259,9 @@ class ResourceHandlers:
         patch = decode_body(raw, content_type)
         current = await self._store.get(kind.resource, info.namespace, info.name)
         patched = apply_patch(copy.deepcopy(current), patch, content_type)
-        patched_rv = (patched.get("metadata") or {}).get("resourceVersion")
+        patched_metadata = patched.get("metadata")
+        # A patch may have turned metadata into anything; _check_object refuses a non-object.
+        patched_rv = patched_metadata.get("resourceVersion") if isinstance(patched_metadata, dict) else None
         body, warnings = self._check_object(kind, info, request, patched)
         if patched_rv is None:
             body["metadata"].pop("resourceVersion", None)
