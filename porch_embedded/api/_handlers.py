@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,29 @@ def _query_count(request: Request, name: str, meaning: str) -> int | None:
     if not (text.isascii() and text.isdigit()) or int(text) > _INT64_MAX:
         raise BadRequest(f"{name} must be {meaning}: a whole number from 0 to {_INT64_MAX}, not {text!r}")
     return int(text)
+
+
+_MAX_WARNINGS = 50
+"""Python's http.client (requests, the Kubernetes Python client) drops a response with more than
+100 header lines, so a body with hundreds of unknown fields gets this many warnings and a count."""
+_MAX_WARNING_CHARS = 4096
+_MAX_WARNING_ITEM_CHARS = 256
+"""The kube-apiserver's bounds: 4 KiB of warning text per response, long items cut to 256."""
+
+
+def _bounded_warnings(warnings: Sequence[str]) -> list[str]:
+    """``warnings`` without repeats, within the bounds above; the last one counts what was left out."""
+    unique = [w if len(w) <= _MAX_WARNING_ITEM_CHARS else w[:_MAX_WARNING_ITEM_CHARS] + "..."
+              for w in dict.fromkeys(warnings)]
+    kept: list[str] = []
+    size = 0
+    for text in unique:
+        if len(kept) == _MAX_WARNINGS or size + len(text) > _MAX_WARNING_CHARS:
+            kept.append(f"{len(unique) - len(kept)} more warnings left out")
+            break
+        kept.append(text)
+        size += len(text)
+    return kept
 
 
 def _warning_value(text: str) -> str:
@@ -107,7 +131,7 @@ class ResourceHandlers:
 
     async def _reply(self, send: Send, status: int, body: Any, accept: Accept,
                      warnings: list[str] | None = None) -> None:
-        headers = [("warning", _warning_value(w)) for w in warnings or ()]
+        headers = [("warning", _warning_value(w)) for w in _bounded_warnings(warnings or ())]
         if accept.yaml:
             await send_bytes(send, status, yaml.safe_dump(body, sort_keys=False).encode(), "application/yaml", headers)
         else:

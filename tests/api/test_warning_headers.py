@@ -30,3 +30,24 @@ async def test_plain_unknown_field_warning_reads_as_kubectl_shows_it(server: Run
     async with server.client() as admin:
         response: httpx.Response = await admin.post(COLLECTION, json=body)
     assert response.headers["warning"] == '299 - "unknown field \\"spec.descriptionn\\""'
+
+
+async def test_hundreds_of_unknown_fields_stay_within_a_readable_response(server: RunningServer) -> None:
+    body = repository()
+    body["spec"].update({f"extra{index}": index for index in range(300)})
+    async with server.client() as admin:
+        response = await admin.post(COLLECTION, json=body)
+    assert response.status_code == 201, response.text
+    warnings = response.headers.get_list("warning")
+    assert len(warnings) == 51
+    assert warnings[0] == '299 - "unknown field \\"spec.extra0\\""'
+    assert warnings[-1] == '299 - "250 more warnings left out"'
+
+
+async def test_a_long_warning_is_cut(server: RunningServer) -> None:
+    body = repository()
+    body["spec"]["y" * 1000] = 1
+    async with server.client() as admin:
+        response = await admin.post(COLLECTION, json=body)
+    text = 'unknown field \\"spec.' + "y" * (256 - len('unknown field "spec.')) + '..."'
+    assert response.headers["warning"] == f'299 - "{text}'
