@@ -142,7 +142,7 @@ def names(parameters: list[dict[str, Any]], location: str = "query") -> list[str
 
 FUZZ_EXAMPLES = int(os.environ.get("PORCH_FUZZ_EXAMPLES", "3"))
 """Examples per operation, generation mode and target: about 900 requests, a minute on a loaded
-2-core machine. Set PORCH_FUZZ_EXAMPLES higher for a longer hunt."""
+2-core machine. Set PORCH_FUZZ_EXAMPLES higher for a longer hunt, PORCH_FUZZ_SEED to replay a run."""
 
 TARGETED = "default"
 """The namespace where the targeted half of the run finds real objects of every kind."""
@@ -274,7 +274,7 @@ def _with_header(request: Any, name: str, value: str) -> Any:
 def test_fuzzing_every_operation_finds_no_server_error(tmp_path: Path, git_server: GitServer) -> None:
     git_server.create_repo("blueprints")
     server = start_server_process(tmp_path / "data", ["--disable-controllers", "--function-runner", "none"])
-    seed = random.randrange(2**32)
+    seed = int(os.environ.get("PORCH_FUZZ_SEED") or random.randrange(2**32))  # a failure names its seed
     fuzzer = _Fuzzer(server, git_server)
     fuzzed = set()
     try:
