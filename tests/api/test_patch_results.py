@@ -8,17 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_bad_input import COLLECTION, assert_status, repository
-from tests.parts.server import RunningServer
+from tests.api.test_bad_input import assert_status
+from tests.api.test_delete_options import OBJECT, admin
 
-OBJECT = COLLECTION + "/blueprints"
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> Any:
-    async with server.client() as http:
-        assert (await http.post(COLLECTION, json=repository())).status_code == 201
-        yield http
+__all__ = ["admin"]  # the fixture: an admin client, with one Repository stored at OBJECT
 
 
 @pytest.mark.parametrize(("content_type", "patch"), [
