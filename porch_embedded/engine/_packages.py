@@ -510,14 +510,21 @@ class PackageLifecycle:
         return await self._commit(handle, land)
 
     async def _dependents(self, namespace: str, name: str) -> list[str]:
+        """Revisions whose clone or upgrade task names ``name`` as the upstream they now follow.
+
+        As in Porch: a clone's upstreamRef and an upgrade's newUpstreamRef count (an
+        upgrade's oldUpstreamRef is what it moved away from), and branch placeholders,
+        which repeat the tasks of their latest published revision, do not.
+        """
         page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace))
         dependents = []
         for item in page.items:
+            if int(item["spec"].get("revision", 0)) == -1:
+                continue
             for task in item["spec"].get("tasks") or ():
                 clone = ((task.get("clone") or {}).get("upstreamRef") or {}).get("upstreamRef") or {}
                 upgrade = task.get("upgrade") or {}
-                referenced = {clone.get("name"), (upgrade.get("oldUpstreamRef") or {}).get("name"),
-                              (upgrade.get("newUpstreamRef") or {}).get("name")}
+                referenced = {clone.get("name"), (upgrade.get("newUpstreamRef") or {}).get("name")}
                 if name in referenced:
                     dependents.append(item["metadata"]["name"])
         return dependents

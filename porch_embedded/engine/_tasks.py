@@ -1,6 +1,6 @@
 """What the first task of a new revision puts in its files: the task table, and the file edits.
 
-``TaskTable`` maps ``spec.tasks[0].type`` (init, clone, edit, and upgrade next) to the
+``TaskTable`` maps ``spec.tasks[0].type`` (init, clone, edit, upgrade) to the
 handler that checks the task's rules and makes the new revision's files, reading the
 store and upstream repositories as needed. Below it, pure functions over a package's
 file map; Kptfile edits go through the kpt layer's comment-preserving YAML so a user's
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from porch_embedded.engine._repositories import Repositories
+from porch_embedded.engine._upgrade import upgrade_files
 from porch_embedded.errors import BadRequest, Conflict, Invalid
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Body
 from porch_embedded.store import FieldMatch, ListQuery, Store
@@ -162,7 +163,8 @@ class TaskTable:
         return clone_files(await stored_files(self._store, source), package, lock, task, deployment=deployment)
 
     async def _upgrade(self, new: NewRevision) -> TaskFiles:
-        raise BadRequest("upgrade tasks need the three-way merge, which this server does not include yet")
+        upgraded = await upgrade_files(self._store, new.repository, new.package, new.task)
+        return clone_files(upgraded.files, new.package, upgraded.lock, new.task, deployment=False)
 
     async def _refuse_nesting(self, repository: Body, package: str) -> None:
         page = await self._store.list(ListQuery(PACKAGE.resource, repository["metadata"]["namespace"], fields=(
