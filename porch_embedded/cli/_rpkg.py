@@ -16,13 +16,13 @@ from porch_embedded.cli._command import Command, Flag
 from porch_embedded.cli._output import print_objects, print_table
 from porch_embedded.cli._resourcelist import directory_files, resource_list, resource_list_files, write_directory
 from porch_embedded.cli._session import CommandError, FlagError, Session, for_each_name
+from porch_embedded.cli._upgrade import upgrade_command
 from porch_embedded.kinds import PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Kind
 
 __all__ = ["OUTPUT_FLAGS", "get_and_print", "rpkg_commands"]
 
 API_VERSION = "porch.kpt.dev/v1alpha1"
 ANY_REVISION = -2
-UPGRADE_STRATEGIES = ("resource-merge", "fast-forward", "force-delete-replace", "copy-merge")
 
 
 def _revision_body(session: Session, repository: str, package: str, workspace: str,
@@ -170,8 +170,7 @@ def _clone(session: Session) -> None:
         git = parse_git_source(source, args.directory, args.ref)
         upstream = {"type": "git", "git": {**git, "secretRef": {"name": args.secret_ref or ""}}}
     else:
-        if args.directory or args.ref:
-            raise CommandError("--directory and --ref apply only when SOURCE_PACKAGE is a git or oci URL")
+        # porchctl ignores --directory and --ref for a registered source (Porch's rpkg-upgrade golden passes them).
         upstream = {"upstreamRef": {"name": source}}
     task = {"type": "clone", "clone": {"upstreamRef": upstream}}
     _create(session, _revision_body(session, repository, package, workspace, task), "cloning")
@@ -209,15 +208,32 @@ def _pull(session: Session) -> None:
         raise CommandError(str(error)) from error
 
 
+def _result_line(entry: dict[str, Any]) -> str:
+    """One function result as porchctl words it: ``[severity] apiVersion/Kind/namespace/name field: message``."""
+    ref = entry.get("resourceRef") or {}
+    ids = "/".join(str(ref[k]) for k in ("apiVersion", "kind", "namespace", "name") if ref.get(k))
+    field = (entry.get("field") or {}).get("path") if entry.get("field") else None
+    line = f"[{entry.get('severity') or 'info'}]" + (f" {ids}" if ids else "") + \
+        (f" {field}" if field is not None else "") + f": {entry.get('message', '')}"
+    return line.replace("\n", " ").strip()
+
+
 def _print_render_status(session: Session, status: dict[str, Any]) -> None:
-    """Print a render's function results as porchctl does: ``[RUNNING] "<image>" `` per function."""
-    result = ((status.get("renderStatus") or {}).get("result")) or {}
-    for item in result.get("items") or []:
-        session.err(f"[RUNNING] \"{item.get('image') or item.get('exec') or ''}\" ")
-        for entry in item.get("results") or []:
-            session.err(f"  [Results]: [{entry.get('severity', 'info')}] {entry.get('message', '')}")
-        if int(item.get("exitCode") or 0) != 0 and item.get("stderr"):
-            session.err(f"  Stderr:\n    {item['stderr'].rstrip()}")
+    """Print a render's outcome as porchctl's push does, on stderr.
+
+    Per function ``[RUNNING] "<image>" ``, then ``[PASS] "<image>"`` or ``[FAIL] "<image>"``,
+    then its results on one line: ``[Results]: <result>, <result>``.
+    """
+    render = status.get("renderStatus") or {}
+    if render.get("error"):
+        session.err("Package is updated, but failed to render the package.")
+        session.err(f"Error: {render['error']}")
+    for item in (render.get("result") or {}).get("items") or []:
+        image = json.dumps(item.get("image") or "")
+        session.err(f"[RUNNING] {image} ")
+        session.err(f"[{'FAIL' if int(item.get('exitCode') or 0) != 0 else 'PASS'}] {image}")
+        if item.get("results"):
+            session.err("[Results]: " + ", ".join(_result_line(entry) for entry in item["results"]))
 
 
 def _push(session: Session) -> None:
@@ -334,63 +350,6 @@ def _delete(session: Session) -> None:
     for_each_name(session, session.args.args, delete)
 
 
-# -- upgrade -------------------------------------------------------------------------------------
-
-def _upstream_of(revision: dict[str, Any]) -> str:
-    """The registered upstream a revision was cloned (or last upgraded) from, or ""."""
-    for task in (revision.get("spec") or {}).get("tasks") or []:
-        if task.get("type") == "clone":
-            return str((((task.get("clone") or {}).get("upstreamRef") or {}).get("upstreamRef") or {})
-                       .get("name", ""))
-        if task.get("type") == "upgrade":
-            return str(((task.get("upgrade") or {}).get("newUpstreamRef") or {}).get("name", ""))
-    return ""
-
-
-def _upgrade(session: Session) -> None:
-    args = session.args
-    package = _positional(args.args, 1, "SOURCE_PACKAGE_REVISION is a required positional argument",
-                          "too many arguments; SOURCE_PACKAGE_REVISION is the only accepted positional arguments")[0]
-    if args.revision < 0:
-        raise CommandError("revision must be positive (and not main)")
-    workspace = _require(args.workspace, "workspace is required")
-    if args.strategy and args.strategy not in UPGRADE_STRATEGIES:
-        raise CommandError(f"invalid strategy {json.dumps(args.strategy)}; must be one of: "
-                           f"[{' '.join(UPGRADE_STRATEGIES)}]")
-    client = session.client
-    local = client.get(PACKAGE_REVISION, package)
-    if (local["spec"].get("lifecycle")) not in ("Published", "DeletionProposed"):
-        raise CommandError(f"to upgrade a package, it must be in a published state, not "
-                           f"\"{local['spec'].get('lifecycle') or 'Draft'}\"")
-    old_name = _upstream_of(local)
-    if not old_name:
-        raise CommandError(f"package revision {package} has no registered upstream to upgrade from")
-    old = client.get(PACKAGE_REVISION, old_name)
-    selector = f"spec.repository={old['spec']['repository']},spec.packageName={old['spec']['packageName']}"
-    candidates = [item for item in client.list(PACKAGE_REVISION, field_selector=selector).get("items") or []
-                  if item["spec"].get("lifecycle") == "Published" and int(item["spec"].get("revision") or 0) > 0]
-    if args.revision:
-        chosen = [c for c in candidates if int(c["spec"]["revision"]) == args.revision]
-        if not chosen:
-            raise CommandError(f"revision {args.revision} does not exist for package {old['spec']['packageName']}")
-        new = chosen[0]
-    else:
-        if not candidates:
-            raise CommandError(f"no published revision of upstream package {old['spec']['packageName']}")
-        new = max(candidates, key=lambda c: int(c["spec"]["revision"]))
-    task = {"type": "upgrade", "upgrade": {"oldUpstreamRef": {"name": old_name},
-                                           "newUpstreamRef": {"name": new["metadata"]["name"]},
-                                           "localPackageRevisionRef": {"name": package},
-                                           "strategy": args.strategy}}
-    body = _revision_body(session, local["spec"]["repository"], local["spec"]["packageName"], workspace, task)
-    session.progress(f"upgrading {package}...")
-    try:
-        created = client.create(PACKAGE_REVISION, body)
-    finally:
-        session.progress("")
-    session.out(f"{package} upgraded to {created['metadata']['name']}")
-
-
 # -- commands ----------------------------------------------------------------------------------------
 
 OUTPUT_FLAGS = [
@@ -461,12 +420,5 @@ def rpkg_commands() -> list[Command]:
         commands.append(_verb(use, summary, "One or more space-separated package revision names.", handler,
                               aliases=aliases, example=f"  porchctl rpkg {use.split()[0]} blueprints.basens.v1 "
                                                        "--namespace=default"))
-    commands.append(_verb(
-        "upgrade SOURCE_PACKAGE_REVISION", "Upgrade a downstream package revision to a newer upstream.",
-        "Creates a new Draft of the package with an upgrade task.", _upgrade, flags=[
-            Flag("workspace", help="Workspace name of the new revision (required)"),
-            Flag("revision", "int", 0, "Upstream revision to upgrade to (0: latest)"),
-            Flag("strategy", default="resource-merge",
-                 help=f"Upgrade strategy: {', '.join(UPGRADE_STRATEGIES)}")],
-        example="  porchctl rpkg upgrade deployments.my-ns.v1 --workspace=v2"))
+    commands.append(upgrade_command())
     return commands
