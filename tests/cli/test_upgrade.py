@@ -161,6 +161,15 @@ git.upgrade-orig.v2   git.upgrade-downstream.v1     v1->v2
             await step(cli, "porchctl", "rpkg", "approve", NS, f"{downstream}.upgrade-orig.v2",
                        stdout=f"{downstream}.upgrade-orig.v2 approved\n")
 
+    # Not in Porch's file: the upgrade of the customised package, proposed, approved, and read back from git.
+    await step(cli, "porchctl", "rpkg", "propose", NS, "git.upgrade-downstream.v2",
+               stdout="git.upgrade-downstream.v2 proposed\n")
+    await step(cli, "porchctl", "rpkg", "approve", NS, "git.upgrade-downstream.v2",
+               stdout="git.upgrade-downstream.v2 approved\n")
+    in_git = cli.git.files_at("porch-test", "upstream/upgrade-downstream/v2", "upstream/upgrade-downstream",
+                              cli.tmp / "porch-test-clone")
+    assert in_git == files
+
 
 async def resources(cli: Cli, name: str) -> dict[str, Any]:
     async with cli.server.client() as http:

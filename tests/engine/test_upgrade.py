@@ -7,7 +7,6 @@ refusal, each checking that nothing was created (no PackageRevision, no draft br
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 import yaml
 
 from tests.engine.conftest import Porch
-from tests.parts.git_server import PASSWORD, USERNAME, run_git
 
 KPTFILE = """\
 apiVersion: kpt.dev/v1
@@ -55,15 +53,6 @@ def upgrade_task(old: str, new: str, local: str, strategy: str | None = None) ->
     if strategy is not None:
         upgrade["strategy"] = strategy
     return {"type": "upgrade", "upgrade": upgrade}
-
-
-def git_files(porch: Porch, repository: str, ref: str, directory: str, into: Path) -> dict[str, str]:
-    """The files of ``directory`` at ``ref``, cloned over HTTP from the git server (what a GitOps tool reads)."""
-    token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
-    run_git("-c", f"http.extraHeader=Authorization: Basic {token}", "clone", "-q", "--depth", "1", "--branch", ref,
-            porch.git.url(repository), str(into))
-    root = into / directory
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 async def published_downstream(porch: Porch, *, local_pipeline: bool = True) -> None:
@@ -131,7 +120,7 @@ async def test_upgrade_merges_upstream_v2_into_the_local_package_and_lands_in_gi
 
     published = await porch.publish(draft)
     assert (published["spec"]["lifecycle"], published["spec"]["revision"]) == ("Published", 2)
-    in_git = git_files(porch, "deploy", "my-ns/v2", "my-ns", tmp_path / "clone")
+    in_git = porch.git.files_at("deploy", "my-ns/v2", "my-ns", tmp_path / "clone")
     assert in_git == (await porch.resources("deploy.my-ns.v2"))["spec"]["resources"]
     assert yaml.safe_load(in_git["app-config.yaml"])["data"] == {"color": "green", "size": "large"}
     assert yaml.safe_load(in_git["Kptfile"])["upstreamLock"]["git"]["ref"] == "basens/v2"

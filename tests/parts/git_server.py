@@ -93,6 +93,14 @@ class GitServer:
         """Run git on the bare repository itself (what the server holds)."""
         return run_git(*args, cwd=self.bare(name))
 
+    def files_at(self, name: str, ref: str, directory: str, into: Path) -> dict[str, str]:
+        """The files under ``directory`` at ``ref`` (a branch or tag), cloned over HTTP as a GitOps tool reads them."""
+        token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+        run_git("-c", f"http.extraHeader=Authorization: Basic {token}", "clone", "-q", "--depth", "1", "--branch",
+                ref, self.url(name), str(into))
+        root = into / directory
+        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
     def refs(self, name: str) -> dict[str, str]:
         """Every ref of a repository: full name -> object id."""
         out = self.git(name, "for-each-ref", "--format=%(refname) %(objectname)")
