@@ -253,6 +253,20 @@ test-blueprints.basens.v3   git.basens-down.v1       v1->v3
     await cli.fails("porchctl", "rpkg", "upgrade", ns, "--discover=upstream", "git.nothing.v1", "git.none.v2",
                     stderr="Error: errors:\n  could not find package revision git.nothing.v1\n  could not find package "
                            "revision git.none.v2 \n")
+    # A clone of an upstream draft could take every published revision of that package.
+    await cli.ok("porchctl", "rpkg", "copy", ns, "--workspace=next", "test-blueprints.basens.v4")
+    await cli.ok("porchctl", "rpkg", "clone", ns, "test-blueprints.basens.next", "--repository=git",
+                 "--workspace=v1", "from-draft", stdout="git.from-draft.v1 created\n")
+    await cli.ok("porchctl", "rpkg", "upgrade", ns, "--discover=downstream", "test-blueprints.basens.v1", stdout="""\
+PACKAGE REVISION            DOWNSTREAM PACKAGE   DOWNSTREAM UPDATE
+test-blueprints.basens.v1   git.from-draft.v1    (draft "next")->v1
+""")
+    await cli.ok("porchctl", "rpkg", "upgrade", ns, "--discover=upstream", "git.from-draft.v1", "git.basens-down.v1",
+                 stdout="""\
+PACKAGE REVISION     UPSTREAM REPOSITORY   UPSTREAM UPDATES
+git.from-draft.v1    test-blueprints       v1, v2, v3, v4
+git.basens-down.v1   test-blueprints       v2, v3, v4
+""")
     await cli.ok("porchctl", "repo", "unregister", ns, "test-blueprints")
     await fails("git.basens-down.v1", "--workspace=v9",
                 stderr="upstream package revision test-blueprints.basens.v1 no longer exists")
