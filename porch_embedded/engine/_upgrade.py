@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from porch_embedded.engine._lifecycle import PUBLISHED
 from porch_embedded.errors import BadRequest, Cause, Invalid, NotFound, StatusError
 from porch_embedded.kinds import PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Body
 from porch_embedded.kpt import KPTFILE, STRATEGIES, merge_package
@@ -38,8 +39,6 @@ from porch_embedded.store import Store
 
 __all__ = ["Upgraded", "upgrade_files"]
 
-_PUBLISHED = ("Published", "DeletionProposed")
-"""What Porch's LifecycleIsPublished accepts."""
 _FIELD = "spec.tasks[0].upgrade"
 
 
@@ -130,7 +129,7 @@ async def upgrade_files(store: Store, repository: Body, package: str, task: Mapp
         raise Invalid(f"{_FIELD}.localPackageRevisionRef must be a revision of the package being created, "
                       f'{repository_name}/{package}; "{refs.local}" is a revision of {_package_of(local)}')
     for revision in (old, new, local):
-        if revision["spec"]["lifecycle"] not in _PUBLISHED:
+        if revision["spec"]["lifecycle"] not in PUBLISHED:
             raise Invalid(f"all source PackageRevisions of upgrade task must be published, "
                           f"\"{revision['metadata']['name']}\" is not")
     if _package_of(old) != _package_of(new):
