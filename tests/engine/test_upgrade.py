@@ -256,3 +256,21 @@ async def test_each_bad_upgrade_reference_or_strategy_is_refused_and_creates_not
     assert status["reason"] == "Invalid"
     # A good request after all of these works: nothing above left anything behind.
     await porch.init("deploy", "my-ns", "v2", tasks=[upgrade_task(old, new, local)])
+
+
+async def test_a_merge_conflict_is_422_naming_what_to_fix_and_creates_nothing(porch: Porch) -> None:
+    sub = {"sub/Kptfile": KPTFILE.replace("name: basens", "name: sub"), "sub/cm.yaml": LOCAL_ONLY}
+    seeder = porch.git.create_repo("blueprints")
+    seeder.commit({"basens/Kptfile": KPTFILE, "basens/app-config.yaml": CONFIG}, tags=["basens/v1"])
+    seeder.commit({f"basens/{path}": text for path, text in sub.items()}, tags=["basens/v2"])
+    porch.git.create_repo("deploy").commit({"README.md": "deployments\n"})
+    await porch.register("blueprints")
+    await porch.register("deploy")
+    await porch.init("deploy", "my-ns", "v1", tasks=[{"type": "clone", "clone": {
+        "upstreamRef": {"upstreamRef": {"name": "blueprints.basens.v1"}}}}])
+    files = (await porch.resources("deploy.my-ns.v1"))["spec"]["resources"]
+    await porch.push_files("deploy.my-ns.v1", {**files, **sub})
+    await porch.publish(await porch.ok(await porch.http.get(porch.revisions_url("deploy.my-ns.v1"))))
+    await refused(porch, upgrade_task("blueprints.basens.v1", "blueprints.basens.v2", "deploy.my-ns.v1"), 422,
+                  'error updating the package "my-ns" to revision "blueprints.basens.v2": subpackage "sub" added in '
+                  'both upstream and local; rename or remove the local subpackage "sub" and upgrade again')
