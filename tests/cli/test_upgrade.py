@@ -267,6 +267,13 @@ PACKAGE REVISION     UPSTREAM REPOSITORY   UPSTREAM UPDATES
 git.from-draft.v1    test-blueprints       v1, v2, v3, v4
 git.basens-down.v1   test-blueprints       v2, v3, v4
 """)
+    # A clone of a branch has a ref porchctl cannot read a revision from.
+    await cli.ok("porchctl", "rpkg", "clone", ns, BLUEPRINTS, "--directory=basens", "--ref=main",
+                 "--secret-ref=git-auth", "--repository=git", "--workspace=v1", "from-main",
+                 stdout="git.from-main.v1 created\n")
+    await fails("--discover=upstream", "git.from-main.v1",
+                stderr='could not parse upstreamLock in Kptfile of package "git.from-main.v1": malformed '
+                       'upstreamLock.Git.Ref "main"')
     await cli.ok("porchctl", "repo", "unregister", ns, "test-blueprints")
     await fails("git.basens-down.v1", "--workspace=v9",
                 stderr="upstream package revision test-blueprints.basens.v1 no longer exists")
