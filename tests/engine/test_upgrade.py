@@ -175,20 +175,20 @@ async def test_fast_forward_upgrade_of_an_unchanged_package(porch: Porch) -> Non
 
 # ---- refusals ----------------------------------------------------------------------------------
 
-async def refused(porch: Porch, task: dict[str, Any], code: int, message: str, *, package: str = "my-ns",
-                  workspace: str = "v2") -> dict[str, Any]:
+async def refused(porch: Porch, task: dict[str, Any], code: int, message: str, *, repository: str = "deploy",
+                  package: str = "my-ns", workspace: str = "v2") -> dict[str, Any]:
     """Create an upgrade revision that must be refused with ``code`` and ``message``; nothing may be created."""
     before = {r["metadata"]["name"] for r in await porch.list_revisions()}
-    refs = porch.git.refs("deploy")
+    refs = porch.git.refs(repository)
     response = await porch.http.post(porch.revisions_url(), json={
         "apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
-        "spec": {"repository": "deploy", "packageName": package, "workspaceName": workspace, "tasks": [task]}})
+        "spec": {"repository": repository, "packageName": package, "workspaceName": workspace, "tasks": [task]}})
     assert response.status_code == code, response.text
     status = dict(response.json())
     assert status["kind"] == "Status" and status["code"] == code
     assert status["message"] == message, status["message"]
     assert {r["metadata"]["name"] for r in await porch.list_revisions()} == before
-    assert porch.git.refs("deploy") == refs
+    assert porch.git.refs(repository) == refs
     return status
 
 
@@ -274,3 +274,38 @@ async def test_a_merge_conflict_is_422_naming_what_to_fix_and_creates_nothing(po
     await refused(porch, upgrade_task("blueprints.basens.v1", "blueprints.basens.v2", "deploy.my-ns.v1"), 422,
                   'error updating the package "my-ns" to revision "blueprints.basens.v2": subpackage "sub" added in '
                   'both upstream and local; rename or remove the local subpackage "sub" and upgrade again')
+
+
+async def test_porch_e2e_package_upgrade(porch: Porch) -> None:
+    """Porch's API e2e TestPackageUpgrade (test/e2e/api/rpkg_clone_test.go), on this test's git server."""
+    quota = ("apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: example\n  namespace: example\n"
+             "spec:\n  hard:\n    cpu: \"40\"\n    memory: 40G\n")
+    seeder = porch.git.create_repo("test-blueprints")
+    seeder.commit({"basens/Kptfile": KPTFILE, "basens/namespace.yaml": NAMESPACE}, tags=["basens/v1"])
+    seeder.commit({"basens/resourcequota.yaml": quota}, tags=["basens/v2"])
+    porch.git.create_repo("package-upgrade").commit({"README.md": "downstream\n"})
+    await porch.register("test-blueprints")
+    await porch.register("package-upgrade")
+    created = await porch.init("package-upgrade", "testns", "test-workspace", tasks=[{"type": "clone", "clone": {
+        "upstreamRef": {"upstreamRef": {"name": "test-blueprints.basens.v1"}}}}])
+    files = (await porch.resources(created["metadata"]["name"]))["spec"]["resources"]
+    files["config-map.yaml"] = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: update-resources-configmap\n"
+                                "  namespace: example\ndata:\n  value: Update Resources and Render\n")
+    await porch.push_files(created["metadata"]["name"], files)
+    published = await porch.publish(
+        await porch.ok(await porch.http.get(porch.revisions_url(created["metadata"]["name"]))))
+    upgrade = await porch.init("package-upgrade", "testns", "test-workspace-upgrade", tasks=[
+        upgrade_task("test-blueprints.basens.v1", "test-blueprints.basens.v2", published["metadata"]["name"])])
+    upgraded = (await porch.resources(upgrade["metadata"]["name"]))["spec"]["resources"]
+    assert "resourcequota.yaml" in upgraded and "config-map.yaml" in upgraded
+    upgrade = await porch.publish(upgrade)
+    await refused(porch, upgrade_task("test-blueprints.basens.v2", "test-blueprints.basens.main",
+                                      upgrade["metadata"]["name"]), 422,
+                  "target upstream revision may not be the placeholder package revision "
+                  "test-blueprints/test-blueprints.basens.main", repository="package-upgrade", package="testns",
+                  workspace="test-workspace-main-upgrade")
+    await refused(porch, upgrade_task("test-blueprints.basens.v1", "test-blueprints.basens.v2",
+                                      "test-blueprints.basens.main"), 422,
+                  "source revision may not be the placeholder package revision "
+                  "test-blueprints/test-blueprints.basens.main", repository="package-upgrade", package="testns",
+                  workspace="test-workspace-main-upgrade")
