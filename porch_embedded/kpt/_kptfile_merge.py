@@ -20,6 +20,7 @@ from typing import Any
 from porch_embedded.kpt._kptfile import KPTFILE, kptfile_from_object, scalar_text
 from porch_embedded.kpt._merge3 import MISSING, merge_resource
 from porch_embedded.kpt._resource_merge import load_tree
+from porch_embedded.kpt._resourcelist import UPSTREAM_IDENTIFIER
 from porch_embedded.kpt._yaml import dump_document, new_map, to_plain
 
 __all__ = ["clear_render_status", "kptfile_changed", "merge_kptfiles", "read_kptfile", "render_kptfile"]
@@ -154,6 +155,12 @@ def _comparable(tree: Any, *, render_status: bool, name: str | None) -> Any:
     plain = to_plain(tree) if isinstance(tree, dict) else {}
     plain.pop("upstream", None)
     plain.pop("upstreamLock", None)
+    metadata = plain.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if isinstance(annotations, dict) and UPSTREAM_IDENTIFIER in annotations:
+        del annotations[UPSTREAM_IDENTIFIER]  # what a clone adds is not a local change
+        if not annotations:
+            del metadata["annotations"]
     if render_status:
         clear_render_status(plain)
     if name is not None:
@@ -164,7 +171,8 @@ def _comparable(tree: Any, *, render_status: bool, name: str | None) -> Any:
 def kptfile_changed(local: str | None, origin: str | None, *, root: bool, package: str) -> bool:
     """Whether the local Kptfile differs from origin's, as kpt's fast-forward checks it.
 
-    upstream and upstreamLock never count; for the root package the render status and
+    upstream, upstreamLock and the upstream-identifier annotation a clone adds never count;
+    for the root package the render status and
     the name do not count either, and a missing original counts as kpt's default
     Kptfile (apiVersion, kind and name only).
     """

@@ -251,7 +251,7 @@ async def test_each_bad_upgrade_reference_or_strategy_is_refused_and_creates_not
     # The merge's own refusal: fast-forward over local changes.
     status = await refused(porch, upgrade_task(old, new, local, "fast-forward"), 422,
                            'error updating the package "my-ns" to revision "blueprints.basens.v2": '
-                           "local package files have been modified: [Kptfile app-config.yaml local-only.yaml "
+                           "local package files have been modified: [app-config.yaml local-only.yaml "
                            "package-context.yaml].\n  use a different update --strategy.")
     assert status["reason"] == "Invalid"
     # A good request after all of these works: nothing above left anything behind.

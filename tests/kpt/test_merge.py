@@ -180,6 +180,20 @@ def test_fast_forward_ignores_what_a_clone_adds() -> None:
     assert merge_package(original, updated, {"Kptfile": KPTFILE, "cm.yaml": cloned}, "fast-forward") == updated
 
 
+def test_fast_forward_ignores_the_upstream_identifier_a_clone_writes_on_the_kptfile() -> None:
+    """ours: the clone task annotates every object with a name, the Kptfile included."""
+    original = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v1")}
+    cloned_kptfile = KPTFILE.replace("metadata:\n", "metadata:\n  annotations:\n"
+                                     "    internal.kpt.dev/upstream-identifier: kpt.dev|Kptfile|default|pkg\n", 1)
+    assert cloned_kptfile != KPTFILE
+    updated = {"Kptfile": KPTFILE, "cm.yaml": _cm("a", "v2")}
+    merged = merge_package(original, updated, {"Kptfile": cloned_kptfile, "cm.yaml": _cm("a", "v1")}, "fast-forward")
+    assert merged["cm.yaml"] == _cm("a", "v2")
+    edited = cloned_kptfile.replace("metadata:\n", "metadata:\n  labels:\n    mine: local\n", 1)
+    with pytest.raises(MergeConflict, match=r"\[Kptfile\]"):
+        merge_package(original, updated, {"Kptfile": edited, "cm.yaml": _cm("a", "v1")}, "fast-forward")
+
+
 def test_a_file_upstream_did_not_change_is_kept_as_local_has_it() -> None:
     """ours: kpt would drop local's explicit null and bring back the mapping local deleted, as {}."""
     original = {"Kptfile": KPTFILE, "a.yaml": _cm("a", "v1") + "  m:\n    x: 1\n", "b.yaml": _cm("b", "v1")}
