@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from porch_embedded.kinds._config import PACKAGE_VARIANT, PACKAGE_VARIANT_SET, REPOSITORY
 from porch_embedded.kinds._core import NAMESPACE, SECRET
+from porch_embedded.kinds._crd import CLUSTER_KINDS, custom_resource_definition
 from porch_embedded.kinds._field_selectors import field_matches
 from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._porch import (
@@ -17,6 +18,7 @@ from porch_embedded.kinds._schema import prune_unknown, schema_causes
 __all__ = [
     "ALL_KINDS",
     "Body",
+    "CLUSTER_KINDS",
     "Kind",
     "LIFECYCLES",
     "NAMESPACE",
@@ -29,6 +31,7 @@ __all__ = [
     "REPOSITORY",
     "SECRET",
     "SelectableField",
+    "custom_resource_definition",
     "field_matches",
     "prune_unknown",
     "schema_causes",
