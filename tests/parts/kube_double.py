@@ -1,7 +1,20 @@
-"""A recorded-contract double of the kube-apiserver, for the Kubernetes Job runner.
+"""A recorded-contract double of the kube-apiserver: NOT a Kubernetes API server.
 
 No cluster can be had on the test machines, so this small HTTPS server on
-127.0.0.1 answers the endpoints the Job runner uses the way a real apiserver does:
+127.0.0.1 answers the endpoints porch-embedded uses the way a real apiserver does,
+with the request and response bodies of the Kubernetes API reference. It is a double:
+no admission, no RBAC of its own, no etcd, one process.
+
+For aggregated mode it answers TokenReview and SubjectAccessReview (201, ``status``
+filled from ``user_tokens`` and the ``authorize`` policy; every review recorded),
+custom resources of the CRDs installed with ``install_crds`` (create validated
+against the CRD's openAPIV3Schema, get, list with resourceVersion, watch as a chunked
+stream of JSON event lines from a resourceVersion, 410 Expired below
+``compacted_rv``, update with 409 on a stale resourceVersion, the status
+subresource), Secrets (create, get) and coordination.k8s.io Leases (create with 409
+AlreadyExists, get, update with 409 Conflict on a stale resourceVersion, delete).
+
+For the Job runner it answers:
 bearer-token auth (401 Status otherwise), ConfigMaps and Jobs created with 201 (409
 AlreadyExists on a taken name, 404 when the namespace does not exist), get, merge
 patch, delete (200 Status, with garbage collection of owned objects), pod list and
@@ -47,14 +60,32 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["KubeDouble", "PodmanKubelet", "Recorded", "kube_double", "start_kube_double"]
+__all__ = [
+    "CertificateAuthority",
+    "FrontProxy",
+    "KubeDouble",
+    "NoKubelet",
+    "PodmanKubelet",
+    "Recorded",
+    "kube_double",
+    "start_front_proxy",
+    "start_kube_double",
+]
 
 Json = dict[str, Any]
 _ROUTES = (
-    re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>configmaps|pods)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log|status))?$"),
+    re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>configmaps|pods|secrets)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log|status))?$"),
     re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/(?P<res>jobs)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status))?$"),
+    re.compile(r"^/apis/coordination.k8s.io/v1/namespaces/(?P<ns>[^/]+)/(?P<res>leases)(?:/(?P<name>[^/]+))?(?P<sub>)$"),
 )
-_KINDS = {"configmaps": ("v1", "ConfigMap", ""), "pods": ("v1", "Pod", ""), "jobs": ("batch/v1", "Job", "batch")}
+_CUSTOM_ROUTE = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?"
+                           r"/(?P<res>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status))?$")
+_REVIEWS = {
+    "/apis/authentication.k8s.io/v1/tokenreviews": "TokenReview",
+    "/apis/authorization.k8s.io/v1/subjectaccessreviews": "SubjectAccessReview",
+}
+_KINDS = {"configmaps": ("v1", "ConfigMap", ""), "pods": ("v1", "Pod", ""), "jobs": ("batch/v1", "Job", "batch"),
+          "secrets": ("v1", "Secret", ""), "leases": ("coordination.k8s.io/v1", "Lease", "coordination.k8s.io")}
 
 
 @dataclass(frozen=True)
@@ -136,6 +167,103 @@ class KubeDouble:
         self.url = ""
         self.ca_pem = b""
         self._server: ThreadingHTTPServer | None = None
+        self.kinds: dict[str, tuple[str, str, str]] = dict(_KINDS)
+        self.crds: dict[str, Json] = {}
+        """Installed CRDs by plural: their resources are served as custom resources."""
+        self.events: list[tuple[int, str, str, Json]] = []
+        """(resourceVersion, type, resource, object) of every change, for watches."""
+        self.compacted_rv = 0
+        """Watches from a resourceVersion below this get 410 Expired, as after etcd compaction."""
+        self.changed = threading.Condition(self.lock)
+        self.stopping = False
+        self.user_tokens: dict[str, Json] = {}
+        """TokenReview's table: token -> user ({username, uid, groups, extra})."""
+        self.authorize: Callable[[Json], tuple[bool, bool, str]] = _masters_only
+        """SubjectAccessReview's policy: spec -> (allowed, denied, reason)."""
+        self.reviews: list[Json] = []
+        """Every TokenReview and SubjectAccessReview request body, in order."""
+
+    def install_crds(self, crds: list[Json]) -> None:
+        """Serve the custom resources of ``crds`` (apiextensions.k8s.io/v1 objects)."""
+        with self.lock:
+            for crd in crds:
+                spec = crd["spec"]
+                version = next(v for v in spec["versions"] if v.get("storage"))
+                self.crds[spec["names"]["plural"]] = crd
+                self.kinds[spec["names"]["plural"]] = (f'{spec["group"]}/{version["name"]}',
+                                                       spec["names"]["kind"], spec["group"])
+
+    def _changed(self, kind: str, res: str, obj: Json) -> None:
+        self.events.append((int(obj["metadata"]["resourceVersion"]), kind, res, json.loads(json.dumps(obj))))
+        self.changed.notify_all()
+
+    def put(self, res: str, ns: str, body: Json) -> Json:
+        """Create or replace an object as a client with full rights would (tests set the scene)."""
+        with self.lock:
+            name = body["metadata"]["name"]
+            current = self.objects.get((res, ns, name))
+            if current is None:
+                return self.create(res, ns, json.loads(json.dumps(body)))
+            return self.replace(res, ns, name, json.loads(json.dumps(body)), check_rv=False)
+
+    def replace(self, res: str, ns: str, name: str, body: Json, *, sub: str = "", check_rv: bool = True) -> Json:
+        """PUT: optimistic concurrency on metadata.resourceVersion; the status subresource
+        changes only status and the main resource never does (when the CRD declares it)."""
+        with self.lock:
+            current = self.objects.get((res, ns, name))
+            group = self.kinds[res][2]
+            qualified = f'{res}{"." + group if group else ""}'
+            if current is None:
+                raise StatusReply(404, "NotFound", f'{qualified} "{name}" not found',
+                                  {"name": name, "group": group, "kind": res})
+            sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if check_rv and sent_rv != current["metadata"]["resourceVersion"]:
+                raise StatusReply(409, "Conflict", f'Operation cannot be fulfilled on {qualified} "{name}": the '
+                                  f"object has been modified; please apply your changes to the latest version "
+                                  f"and try again", {"name": name, "group": group, "kind": res})
+            has_status = "status" in ((self._crd_version(res) or {}).get("subresources") or {})
+            if sub == "status":
+                new = json.loads(json.dumps(current))
+                new["status"] = body.get("status")
+            else:
+                new = body
+                new["metadata"] = {**current["metadata"], **{k: v for k, v in (body.get("metadata") or {}).items()
+                                                               if k in ("labels", "annotations", "finalizers",
+                                                                        "ownerReferences")}}
+                if has_status:
+                    new["status"] = current.get("status")
+                    if new.get("status") is None:
+                        new.pop("status")
+                    if new.get("spec") != current.get("spec"):
+                        new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+                self._validate(res, new)
+            new["apiVersion"], new["kind"] = self.kinds[res][0], self.kinds[res][1]
+            new["metadata"]["resourceVersion"] = self._next_rv()
+            self.objects[(res, ns, name)] = new
+            self._changed("MODIFIED", res, new)
+            return json.loads(json.dumps(new))
+
+    def _crd_version(self, res: str) -> Json | None:
+        crd = self.crds.get(res)
+        return next(v for v in crd["spec"]["versions"] if v.get("storage")) if crd else None
+
+    def _validate(self, res: str, obj: Json) -> None:
+        """Custom resources are checked against their CRD's schema, as the apiserver does (422)."""
+        version = self._crd_version(res)
+        if version is None:
+            return
+        import jsonschema  # the apiserver's structural schema validation, near enough for a double
+
+        schema = version["schema"]["openAPIV3Schema"]
+        errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
+        if errors:
+            kind = self.kinds[res][1]
+            causes = [{"reason": "FieldValueInvalid", "message": e.message,
+                       "field": ".".join(str(p) for p in e.path)} for e in errors]
+            raise StatusReply(422, "Invalid", f'{kind}.{self.kinds[res][2]} "{obj["metadata"].get("name", "")}" '
+                              f"is invalid: " + ", ".join(f'{c["field"]}: {c["message"]}' for c in causes),
+                              {"name": obj["metadata"].get("name", ""), "group": self.kinds[res][2],
+                               "kind": kind, "causes": causes})
 
     # -- store ---------------------------------------------------------------------
     def _next_rv(self) -> str:
@@ -158,6 +286,7 @@ class KubeDouble:
                 return
             change(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
+            self._changed("MODIFIED", res, obj)
 
     def create(self, res: str, ns: str, body: Json) -> Json:
         with self.lock:
@@ -166,17 +295,23 @@ class KubeDouble:
             meta = body.setdefault("metadata", {})
             name = meta.get("name")
             if not name:
-                raise StatusReply(422, "Invalid", f"{_KINDS[res][1]} is invalid: metadata.name: Required value")
+                raise StatusReply(422, "Invalid", f"{self.kinds[res][1]} is invalid: metadata.name: Required value")
             if (res, ns, name) in self.objects:
-                group = _KINDS[res][2]
+                group = self.kinds[res][2]
                 raise StatusReply(
                     409, "AlreadyExists", f'{res}{"." + group if group else ""} "{name}" already exists',
                     {"name": name, "group": group, "kind": res},
                 )
-            api_version, kind, _ = _KINDS[res]
+            api_version, kind, _ = self.kinds[res]
             body["apiVersion"], body["kind"] = api_version, kind
+            if res in self.crds:
+                meta["generation"] = 1
+                if "status" in (self._crd_version(res) or {}).get("subresources", {}):
+                    body.pop("status", None)
+                self._validate(res, body)
             meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=_now(), resourceVersion=self._next_rv())
             self.objects[(res, ns, name)] = body
+            self._changed("ADDED", res, body)
             if res == "jobs":
                 body["status"] = {}
                 self._start(ns, name, body)
@@ -186,9 +321,11 @@ class KubeDouble:
         with self.lock:
             obj = self.objects.pop((res, ns, name), None)
             if obj is None:
-                group = _KINDS[res][2]
+                group = self.kinds[res][2]
                 raise StatusReply(404, "NotFound", f'{res}{"." + group if group else ""} "{name}" not found',
                                   {"name": name, "group": group, "kind": res})
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self._changed("DELETED", res, obj)
             if res == "pods":
                 self.kubelet.pod_deleted(ns, name)
             if propagation != "Orphan":
@@ -199,7 +336,7 @@ class KubeDouble:
                         self.delete(key[0], key[1], key[2], propagation)
         return {
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": _KINDS[res][2], "kind": res, "uid": obj["metadata"]["uid"]},
+            "details": {"name": name, "group": self.kinds[res][2], "kind": res, "uid": obj["metadata"]["uid"]},
         }
 
     # -- job controller --------------------------------------------------------------
@@ -286,6 +423,9 @@ class KubeDouble:
 
     # -- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            self.changed.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -293,6 +433,13 @@ class KubeDouble:
         for thread in self._threads:
             thread.join(30)
         shutil.rmtree(self.volume_root, ignore_errors=True)
+
+
+def _masters_only(spec: Json) -> tuple[bool, bool, str]:
+    """The default SubjectAccessReview policy: members of system:masters only, no opinion otherwise."""
+    if "system:masters" in (spec.get("groups") or ()):
+        return True, False, ""
+    return False, False, ""
 
 
 def _waiting(name: str, image: str, reason: str, message: str = "") -> Json:
@@ -438,6 +585,11 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
             try:
                 if self.headers.get("Authorization") != f"Bearer {double.token}":
                     raise StatusReply(401, "Unauthorized", "Unauthorized")
+                if (query.get("watch") or [""])[0] in ("1", "true"):
+                    with double.lock:
+                        double.requests.append(Recorded(self.command, url.path, query, body, 200))
+                    self._watch(url.path, query)
+                    return
                 code, reply, content_type = self._route(url.path, query, body)
             except StatusReply as status:
                 code, reply = status.code, status.body()
@@ -446,15 +598,91 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                     double.requests.append(Recorded(self.command, url.path, query, body, code))
             self._reply(code, reply, content_type)
 
-        def _route(self, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, str]:
+        def _review(self, kind: str, body: Any) -> Json:
+            if self.command != "POST" or not isinstance(body, dict) or not isinstance(body.get("spec"), dict):
+                raise StatusReply(400, "BadRequest", f"expected a {kind} with a spec")
+            with double.lock:
+                double.reviews.append(json.loads(json.dumps(body)))
+            spec = body["spec"]
+            if kind == "TokenReview":
+                user = double.user_tokens.get(spec.get("token", ""))
+                status: Json = {"authenticated": True, "user": user, "audiences": spec.get("audiences") or []} \
+                    if user else {"authenticated": False, "user": {}}
+            else:
+                allowed, denied, reason = double.authorize(spec)
+                status = {"allowed": allowed, **({"denied": True} if denied else {}),
+                          **({"reason": reason} if reason else {})}
+            return {"apiVersion": body.get("apiVersion"), "kind": kind, "metadata": {"creationTimestamp": None},
+                    "spec": spec, "status": status}
+
+        def _match(self, path: str) -> tuple[str, str | None, str | None, str | None]:
+            """(resource, namespace, name, subresource) of a path the double serves."""
             match = next((m for m in (r.match(path) for r in _ROUTES) if m), None)
             if match is None:
-                raise StatusReply(404, "NotFound", "the server could not find the requested resource")
-            ns, res, name, sub = match["ns"], match["res"], match["name"], match["sub"]
+                custom = _CUSTOM_ROUTE.match(path)
+                if custom is None or custom["res"] not in double.crds:
+                    raise StatusReply(404, "NotFound", "the server could not find the requested resource")
+                return custom["res"], custom["ns"], custom["name"], custom["sub"]
+            return match["res"], match["ns"], match["name"], match["sub"]
+
+        def _watch(self, path: str, query: dict[str, list[str]]) -> None:
+            """A watch: JSON event lines, chunked, from resourceVersion until timeoutSeconds."""
+            res, ns, name, _ = self._match(path)
+            since = int((query.get("resourceVersion") or ["0"])[0] or 0)
+            timeout = float((query.get("timeoutSeconds") or ["30"])[0])
+            with double.lock:
+                if since and since < double.compacted_rv:
+                    reply = StatusReply(410, "Expired", f"too old resource version: {since} ({double.compacted_rv})")
+                    self._reply(410, reply.body())
+                    return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            ends = time.monotonic() + timeout
+            sent = since
+            try:
+                while True:
+                    with double.lock:
+                        batch = [(rv, kind, obj) for rv, kind, r, obj in double.events
+                                 if rv > sent and r == res and (ns is None or obj["metadata"].get("namespace") == ns)]
+                        if not batch:
+                            left = ends - time.monotonic()
+                            if left <= 0 or double.stopping:
+                                break
+                            double.changed.wait(left)
+                            continue
+                    for rv, kind, obj in batch:
+                        line = json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+                        self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                        sent = rv
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass
+            self.close_connection = True
+
+        def _route(self, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, str]:
+            if path in _REVIEWS:
+                return 201, self._review(_REVIEWS[path], body), "application/json"
+            res, ns, name, sub = self._match(path)
             method = self.command
+            if ns is None:
+                if method != "GET" or name is not None:
+                    raise StatusReply(405, "MethodNotAllowed", f"{method} is not supported on {res} of all namespaces")
+                with double.lock:
+                    items = json.loads(json.dumps([o for (r, _, _), o in double.objects.items() if r == res]))
+                api_version, kind, _ = double.kinds[res]
+                return 200, {"apiVersion": api_version, "kind": f"{kind}List",
+                             "metadata": {"resourceVersion": str(double._rv)}, "items": items}, "application/json"
+            if method == "PUT" and name is not None:
+                if not isinstance(body, dict):
+                    raise StatusReply(400, "BadRequest", "the body must be an object")
+                return 200, double.replace(res, ns, name, body, sub=sub or ""), "application/json"
             selector = (query.get("labelSelector") or [""])[0]
             if name is None:
-                if method == "POST" and res in ("configmaps", "jobs"):
+                if method == "POST" and res != "pods":
                     return 201, double.create(res, ns, body or {}), "application/json"
                 if method in ("GET", "DELETE"):
                     with double.lock:
@@ -466,12 +694,12 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                                 double.delete(res, ns, item["metadata"]["name"])
                     for item in items:
                         item.pop("logs", None)
-                    api_version, kind, _ = _KINDS[res]
+                    api_version, kind, _ = double.kinds[res]
                     return 200, {"apiVersion": api_version, "kind": f"{kind}List",
                                  "metadata": {"resourceVersion": str(double._rv)}, "items": items}, "application/json"
                 raise StatusReply(405, "MethodNotAllowed", f"{method} is not supported on {res}")
             obj = double.get(res, ns, name)
-            group = _KINDS[res][2]
+            group = double.kinds[res][2]
             missing = StatusReply(404, "NotFound", f'{res}{"." + group if group else ""} "{name}" not found',
                                   {"name": name, "group": group, "kind": res})
             if method == "GET" and sub == "log":
@@ -501,6 +729,7 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                     patched = _merge_patch(current, body)
                     patched["metadata"]["resourceVersion"] = double._next_rv()
                     double.objects[(res, ns, name)] = patched
+                    double._changed("MODIFIED", res, patched)
                     return 200, json.loads(json.dumps(patched)), "application/json"
             if method == "DELETE":
                 propagation = (query.get("propagationPolicy") or [(body or {}).get("propagationPolicy") or "Background"])[0]
@@ -575,3 +804,192 @@ def kube_double(tmp_path: Path, containers_conf: Path) -> Iterator[KubeDoubleHan
         yield KubeDoubleHandle(double, kubeconfig)
     finally:
         double.stop()
+
+
+class NoKubelet(Kubelet):
+    """For doubles that run no pods: a Job's pod stays Pending."""
+
+    def run_pod(self, double: KubeDouble, ns: str, pod_name: str, deadline: float | None) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A test CA on disk that issues client certificates (CN = user, O = groups)."""
+
+    cert_file: Path
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+    @classmethod
+    def create(cls, directory: Path, name: str) -> CertificateAuthority:
+        directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        cert_file = directory / f"{name}.crt"
+        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return cls(cert_file, key, certificate)
+
+    def issue(self, directory: Path, common_name: str, groups: tuple[str, ...] = ()) -> tuple[Path, Path]:
+        """A client certificate (clientAuth) and its key, as files: (cert, key)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder().subject_name(x509.Name(attributes)).issuer_name(self.certificate.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        stem = directory / f"{self.certificate.subject.rfc4514_string().replace('=', '-')}-{common_name}"
+        cert_file, key_file = stem.with_suffix(".crt"), stem.with_suffix(".key")
+        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return cert_file, key_file
+
+
+_HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
+                          "authorization", "proxy-authorization", "te", "trailer", "upgrade"})
+
+
+@dataclass
+class FrontProxy:
+    """Plays the kube-apiserver's aggregator in front of porch-embedded (a double too).
+
+    Callers (kubectl) authenticate to it with a bearer token of ``users``; it drops their
+    Authorization and any X-Remote-* they sent, and forwards the request over TLS with the
+    front-proxy client certificate, naming the user in X-Remote-User, one X-Remote-Group
+    per group and X-Remote-Extra-<escaped key> per extra value, as the aggregator does.
+    Responses (watches included) stream back unchanged. Not an apiserver: no discovery
+    merging, no RBAC of its own.
+    """
+
+    backend: str
+    backend_ca: Path
+    client_cert: tuple[Path, Path]
+    users: dict[str, Json] = field(default_factory=dict)
+    """token -> {"username", "groups", "extra"}."""
+    url: str = ""
+    _server: ThreadingHTTPServer | None = None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    ca_pem: bytes = b""
+
+    def kubeconfig(self, directory: Path, token: str) -> Path:
+        path = directory / f"aggregator-{secrets.token_hex(3)}.kubeconfig"
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "aggregator",
+            "clusters": [{"name": "aggregator", "cluster": {
+                "server": self.url, "certificate-authority-data": base64.b64encode(self.ca_pem).decode()}}],
+            "users": [{"name": "user", "user": {"token": token}}],
+            "contexts": [{"name": "aggregator", "context": {"cluster": "aggregator", "user": "user",
+                                                            "namespace": "default"}}],
+        }))
+        return path
+
+
+def _front_proxy_handler(proxy: FrontProxy) -> type[BaseHTTPRequestHandler]:
+    import httpx
+    from urllib.parse import quote
+
+    context = ssl.create_default_context(cafile=str(proxy.backend_ca))
+    context.load_cert_chain(str(proxy.client_cert[0]), str(proxy.client_cert[1]))
+    client = httpx.Client(verify=context, timeout=httpx.Timeout(30, read=None))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            """The request body, by Content-Length or chunked (kubectl streams files chunked)."""
+            if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+
+        def _handle(self) -> None:
+            scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+            user = proxy.users.get(token) if scheme.lower() == "bearer" else None
+            body = self._body()
+            if user is None:
+                data = json.dumps(StatusReply(401, "Unauthorized", "Unauthorized").body()).encode()
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            headers = [(k, v) for k, v in self.headers.items()
+                       if k.lower() not in _HOP_HEADERS and not k.lower().startswith("x-remote-")]
+            headers.append(("X-Remote-User", user["username"]))
+            headers += [("X-Remote-Group", group) for group in user.get("groups") or ()]
+            for key, values in (user.get("extra") or {}).items():
+                headers += [(f"X-Remote-Extra-{quote(key, safe='')}", value) for value in values]
+            request = client.build_request(self.command, proxy.backend + self.path, headers=headers, content=body)
+            response = client.send(request, stream=True)
+            try:
+                self.send_response(response.status_code)
+                for key, value in response.headers.items():
+                    if key.lower() not in _HOP_HEADERS:
+                        self.send_header(key, value)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for chunk in response.iter_raw():
+                        if chunk:
+                            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                            self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+            finally:
+                response.close()
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _handle
+
+    return Handler
+
+
+def start_front_proxy(directory: Path, backend: str, backend_ca: Path, client_cert: tuple[Path, Path]) -> FrontProxy:
+    """Start the aggregator double on https://127.0.0.1 (kubectl sends tokens over TLS only)."""
+    proxy = FrontProxy(backend, backend_ca, client_cert)
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key, proxy.ca_pem = _self_signed(directory)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _front_proxy_handler(proxy))
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    proxy._server = server
+    proxy.url = f"https://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return proxy
