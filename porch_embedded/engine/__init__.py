@@ -1,8 +1,19 @@
 """The only writer: object semantics, package lifecycle, tasks, approval, registration."""
 
+from porch_embedded.engine._cluster import ClusterClient, ClusterRepositorySource, run_cluster_mirror
 from porch_embedded.engine._engine import Engine
 from porch_embedded.engine._objects import ObjectService, invalid
 from porch_embedded.engine._repositories import AdapterFactory, RepositorySource, StoreRepositorySource, SyncResult
 
-__all__ = ["AdapterFactory", "Engine", "ObjectService", "RepositorySource", "StoreRepositorySource", "SyncResult",
-           "invalid"]
+__all__ = [
+    "AdapterFactory",
+    "ClusterClient",
+    "ClusterRepositorySource",
+    "Engine",
+    "ObjectService",
+    "RepositorySource",
+    "StoreRepositorySource",
+    "SyncResult",
+    "invalid",
+    "run_cluster_mirror",
+]

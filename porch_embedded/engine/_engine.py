@@ -7,7 +7,13 @@ import trio
 from porch_embedded.engine._objects import ObjectService
 from porch_embedded.engine._packages import PackageLifecycle
 from porch_embedded.engine._repository_index import RepositoryIndex
-from porch_embedded.engine._repositories import AdapterFactory, Repositories, SyncResult, conflicting_repository
+from porch_embedded.engine._repositories import (
+    AdapterFactory,
+    Repositories,
+    RepositorySource,
+    SyncResult,
+    conflicting_repository,
+)
 from porch_embedded.errors import Conflict, MethodNotAllowed, NotFound, StoreUnavailable
 from porch_embedded.kinds import (
     NAMESPACE,
@@ -49,10 +55,13 @@ class Engine:
     finalizer, another replica); a write through this engine returns once they handled it.
     """
 
-    def __init__(self, store: Store, open_adapter: AdapterFactory, evaluate: FunctionEvaluator) -> None:
+    def __init__(self, store: Store, open_adapter: AdapterFactory, evaluate: FunctionEvaluator,
+                 source: RepositorySource | None = None) -> None:
+        """``source`` says where Repository and Secret objects are read: the store unless told
+        otherwise (aggregated mode reads Secrets from the cluster)."""
         self.store = store
         self.objects = ObjectService(store)
-        self.repositories = Repositories(store, open_adapter)
+        self.repositories = Repositories(store, open_adapter, source)
         self.packages = PackageLifecycle(store, self.repositories, evaluate)
         self.repository_index = RepositoryIndex()
         self._informers = {REPOSITORY.resource: Informer(store, REPOSITORY.resource, self._repository_changed,

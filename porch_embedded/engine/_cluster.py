@@ -1,0 +1,344 @@
+"""The cluster's API, for aggregated mode: one client, and the objects read from it.
+
+``ClusterClient`` speaks to the kube-apiserver through the official ``kubernetes``
+client (its generic ``call_api``: one path for TokenReview, SubjectAccessReview,
+custom resources, Secrets and Leases) in worker threads behind a limiter, each call
+bounded by a timeout; a failing cluster becomes ServiceUnavailable, and the
+apiserver's own NotFound, Conflict and Expired answers keep their meaning.
+
+``run_cluster_mirror`` follows the cluster's Repository, PackageVariant and
+PackageVariantSet custom resources (list, watch from the list's resourceVersion,
+list again on 410 Expired or a broken stream) into the store, where repository sync
+and the rest of the engine read them as they do in standalone mode. The cluster is
+the truth for spec and metadata (uid, generation, labels); status stays the one
+this server wrote, since the controllers that write it run here. Secrets are never
+copied: ``ClusterRepositorySource`` reads them from the cluster when a repository
+opens.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import trio
+
+from porch_embedded.engine._engine import Engine
+from porch_embedded.errors import AlreadyExists, Conflict, Expired, NotFound, ServiceUnavailable, StatusError
+from porch_embedded.kinds import NAMESPACE, Body, Kind
+from porch_embedded.store import ListQuery, Store
+
+__all__ = ["ClusterClient", "ClusterRepositorySource", "run_cluster_mirror"]
+
+log = logging.getLogger("porch_embedded.engine.cluster")
+
+_RELIST_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class ClusterClient:
+    """Requests to the kube-apiserver, blocking client calls run in worker threads.
+
+    ``kubeconfig`` None means the in-cluster configuration (service account token and CA
+    mounted in the pod). Loading is lazy, so a server starts even while the cluster is
+    not answering, and each request says what failed.
+    """
+
+    def __init__(self, kubeconfig: Path | None, *, timeout_s: float = 10.0, max_parallel: int = 16) -> None:
+        self._kubeconfig = kubeconfig
+        self.timeout_s = timeout_s
+        self._limiter = trio.CapacityLimiter(max_parallel)
+        self._api: Any = None
+        self._loading = trio.Lock()
+
+    async def _client(self) -> Any:
+        async with self._loading:
+            if self._api is None:
+                self._api = await trio.to_thread.run_sync(self._load_blocking)
+        return self._api
+
+    def _load_blocking(self) -> Any:
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+
+        try:
+            if self._kubeconfig is None:
+                configuration = client.Configuration()
+                config.load_incluster_config(client_configuration=configuration)
+                return client.ApiClient(configuration)
+            return config.new_client_from_config(config_file=str(self._kubeconfig), persist_config=False)
+        except (ConfigException, OSError) as exc:
+            where = self._kubeconfig or "the in-cluster service account"
+            raise ServiceUnavailable(f"cannot load the cluster configuration from {where}: {exc}") from exc
+
+    def _call_blocking(self, api: Any, method: str, path: str, body: Body | None,
+                       query: Sequence[tuple[str, str]], timeout_s: float, stream: bool) -> Any:
+        import urllib3
+
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        try:
+            method, url, headers, body, post = api.param_serialize(
+                method=method, resource_path=path, query_params=list(query), header_params=headers, body=body,
+                auth_settings=["BearerToken"])
+            response = api.call_api(method, url, header_params=headers, body=body, post_params=post,
+                                    _request_timeout=(self.timeout_s, timeout_s))
+        except urllib3.exceptions.HTTPError as exc:
+            raise ServiceUnavailable(f"the cluster's API did not answer {method} {path}: "
+                                     f"{type(exc).__name__}") from exc
+        raw = response.response
+        if response.status >= 400:
+            try:
+                raise _status_error(method, path, response.status, raw.data or b"")
+            finally:
+                raw.release_conn()
+        if stream:
+            return raw
+        try:
+            return json.loads(raw.data or b"{}")
+        finally:
+            raw.release_conn()
+
+    async def request(self, method: str, path: str, body: Body | None = None,
+                      query: Sequence[tuple[str, str]] = ()) -> Body:
+        """One request; the decoded JSON answer. Never abandoned, bounded by the timeout."""
+        api = await self._client()
+        return await trio.to_thread.run_sync(
+            partial(self._call_blocking, api, method, path, body, query, self.timeout_s, False),
+            limiter=self._limiter)
+
+    @asynccontextmanager
+    async def watch(self, path: str, since: str, timeout_s: float) -> AsyncIterator[AsyncIterator[Body]]:
+        """A watch from ``since``: the apiserver's events ({type, object}) as they come.
+
+        The stream ends after ``timeout_s`` (the server closes it); leaving the block closes
+        the connection, which also ends the worker thread blocked reading it. A 410 at the
+        start, or an ERROR event with code 410, raises Expired.
+        """
+        api = await self._client()
+        query = [("watch", "true"), ("resourceVersion", since), ("allowWatchBookmarks", "true"),
+                 ("timeoutSeconds", str(int(timeout_s)))]
+        response = await trio.to_thread.run_sync(
+            partial(self._call_blocking, api, "GET", path, None, query, timeout_s + self.timeout_s, True))
+
+        async def events() -> AsyncIterator[Body]:
+            buffered = b""
+            while True:
+                while b"\n" not in buffered:
+                    chunk = await trio.to_thread.run_sync(response.read1, 65536, abandon_on_cancel=True)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                line, _, buffered = buffered.partition(b"\n")
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    if status.get("code") == 410:
+                        raise Expired(status.get("message") or "the watch's resourceVersion is too old")
+                    raise ServiceUnavailable(f"the cluster ended the watch of {path}: {status.get('message')}")
+                yield event
+
+        try:
+            yield events()
+        finally:
+            # A worker thread may be blocked reading this stream, holding the buffer's lock
+            # that close() waits for: end the connection under it first.
+            _shut_down(response)
+            with trio.CancelScope(shield=True), trio.move_on_after(self.timeout_s):
+                await trio.to_thread.run_sync(response.close)
+
+
+def _shut_down(response: Any) -> None:
+    """Shut the socket of a streamed response, so that a thread reading it returns at once."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _status_error(method: str, path: str, code: int, raw: bytes | str) -> StatusError:
+    """The apiserver's answer as our error: its meaning kept where the caller acts on it."""
+    try:
+        status = json.loads(raw)
+        message, reason = str(status.get("message") or ""), status.get("reason")
+        details = status.get("details") or {}
+    except (ValueError, AttributeError):
+        message, reason, details = "", None, {}
+    message = message or f"{method} {path} answered {code}"
+    if code == 404:
+        return NotFound(message, details=details)
+    if code == 409:
+        return (AlreadyExists if reason == "AlreadyExists" else Conflict)(message, details=details)
+    if code == 410:
+        return Expired(message)
+    return ServiceUnavailable(f"the cluster refused {method} {path} ({code}): {message}")
+
+
+def _path(kind: Kind, namespace: str = "", name: str = "") -> str:
+    base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
+    if namespace:
+        base += f"/namespaces/{quote(namespace, safe='')}"
+    base += f"/{kind.plural}"
+    return f"{base}/{quote(name, safe='')}" if name else base
+
+
+class ClusterRepositorySource:
+    """Repositories as mirrored into the store; Secrets read from the cluster each time."""
+
+    def __init__(self, store: Store, cluster: ClusterClient, repository_kind: Kind, secret_kind: Kind) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._repository_kind = repository_kind
+        self._secret_kind = secret_kind
+
+    async def repository(self, namespace: str, name: str) -> Body:
+        return await self._store.get(self._repository_kind.resource, namespace, name)
+
+    async def secret(self, namespace: str, name: str) -> Body:
+        return await self._cluster.request("GET", _path(self._secret_kind, namespace, name))
+
+
+async def _ensure_namespace(store: Store, namespace: str) -> None:
+    """The namespace of a mirrored object exists in the store: the cluster says it exists."""
+    try:
+        await store.get(NAMESPACE.resource, "", namespace)
+    except NotFound:
+        try:
+            await store.create(NAMESPACE.resource, {
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        except (AlreadyExists, Conflict):
+            pass
+
+
+async def _upsert(store: Store, kind: Kind, obj: Body) -> None:
+    """Write the cluster's object into the store, keeping the status this server wrote."""
+    metadata = obj["metadata"]
+    namespace, name = metadata.get("namespace", ""), metadata["name"]
+    body = copy.deepcopy(obj)
+    body["metadata"].pop("resourceVersion", None)
+    body["metadata"].pop("managedFields", None)
+    if kind.defaults is not None:
+        kind.defaults(body)
+    try:
+        current = await store.get(kind.resource, namespace, name)
+    except NotFound:
+        await _ensure_namespace(store, namespace)
+        if "status" in kind.subresources:
+            body.pop("status", None)
+        await store.create(kind.resource, body)
+        return
+    if current["metadata"].get("uid") != metadata.get("uid"):
+        # Deleted and created again in the cluster while we did not watch: a new object.
+        await store.delete(kind.resource, namespace, name, expect_rv=current["metadata"]["resourceVersion"])
+        await _upsert(store, kind, obj)
+        return
+    if "status" in kind.subresources:
+        if "status" in current:
+            body["status"] = current["status"]
+        else:
+            body.pop("status", None)
+    comparable = copy.deepcopy(current)
+    comparable["metadata"].pop("resourceVersion", None)
+    if comparable == body:
+        return
+    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    await store.update(kind.resource, body, expect_rv=current["metadata"]["resourceVersion"])
+
+
+async def _remove(engine: Engine, kind: Kind, namespace: str, name: str) -> None:
+    """Delete the store's copy; the engine's informer unregisters a deleted Repository (its
+    adapter and packages), as for any deletion of one."""
+    try:
+        current = await engine.store.get(kind.resource, namespace, name)
+        await engine.store.delete(kind.resource, namespace, name, expect_rv=current["metadata"]["resourceVersion"])
+    except NotFound:
+        pass
+
+
+async def _write(engine: Engine, kind: Kind, change: str, obj: Body) -> None:
+    """Apply one cluster change; a concurrent local write (status) is retried on the new copy."""
+    for _ in range(5):
+        try:
+            if change == "DELETED":
+                await _remove(engine, kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            else:
+                await _upsert(engine.store, kind, obj)
+            return
+        except Conflict:
+            continue
+    raise Conflict(f"{kind.resource} {obj['metadata'].get('namespace')}/{obj['metadata']['name']}: kept changing "
+                   f"under the cluster mirror")
+
+
+async def _relist(engine: Engine, cluster: ClusterClient, kind: Kind) -> str:
+    """Make the store hold exactly the cluster's objects of ``kind``; the list's resourceVersion."""
+    listed = await cluster.request("GET", _path(kind))
+    seen: set[tuple[str, str]] = set()
+    for item in listed.get("items") or ():
+        item.setdefault("apiVersion", kind.api_version)
+        item.setdefault("kind", kind.kind)
+        await _write(engine, kind, "ADDED", item)
+        seen.add((item["metadata"].get("namespace", ""), item["metadata"]["name"]))
+    local = await engine.store.list(ListQuery(kind.resource))
+    for item in local.items:
+        key = (item["metadata"].get("namespace", ""), item["metadata"]["name"])
+        if key not in seen:
+            await _remove(engine, kind, *key)
+    return str((listed.get("metadata") or {}).get("resourceVersion") or "")
+
+
+async def _follow(engine: Engine, cluster: ClusterClient, kind: Kind, watch_timeout_s: float,
+                  synced: trio.Event) -> None:
+    failures = 0
+    while True:
+        try:
+            since = await _relist(engine, cluster, kind)
+            synced.set()
+            while True:
+                async with cluster.watch(_path(kind), since, watch_timeout_s) as events:
+                    async for event in events:
+                        obj = event.get("object") or {}
+                        version = (obj.get("metadata") or {}).get("resourceVersion")
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                            await _write(engine, kind, event["type"], obj)
+                        if version:
+                            since = version
+                failures = 0
+        except Expired:
+            log.info("the watch of %s fell behind the cluster; listing again", kind.resource)
+        except ServiceUnavailable as error:
+            delay = _RELIST_BACKOFF_S[min(failures, len(_RELIST_BACKOFF_S) - 1)]
+            failures += 1
+            log.warning("cannot follow %s in the cluster (again in %.1fs): %s", kind.resource, delay, error.message)
+            await trio.sleep(delay)
+
+
+async def run_cluster_mirror(engine: Engine, cluster: ClusterClient, kinds: Sequence[Kind], *,
+                             watch_timeout_s: float = 300.0,
+                             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Follow ``kinds`` from the cluster into the engine's store until cancelled.
+
+    Reports started once every kind was listed once, so the API serves what the cluster
+    holds from its first answer; a cluster that is down at start delays readiness, and
+    later outages only pause the mirror (the store keeps the last known objects).
+    """
+    async with trio.open_nursery() as nursery:
+        synced = []
+        for kind in kinds:
+            event = trio.Event()
+            synced.append(event)
+            nursery.start_soon(_follow, engine, cluster, kind, watch_timeout_s, event)
+        for event in synced:
+            await event.wait()
+        task_status.started()
