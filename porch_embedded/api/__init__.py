@@ -9,6 +9,13 @@ from porch_embedded.api._auth import (
     StandaloneAuthenticator,
     load_token_file,
 )
+from porch_embedded.api._delegated import (
+    DelegatedAuthentication,
+    DelegatingAuthenticator,
+    RequestHeaderSettings,
+    SubjectAccessReviewAuthorizer,
+    delegated_authentication,
+)
 from porch_embedded.api._handlers import HandlerSettings
 from porch_embedded.api._serving import ServingSettings, run_https
 from porch_embedded.api._tls import Pki, ensure_pki, issue_client_certificate
@@ -19,11 +26,16 @@ __all__ = [
     "ApiSettings",
     "Authenticator",
     "Authorizer",
+    "DelegatedAuthentication",
+    "DelegatingAuthenticator",
     "HandlerSettings",
     "Pki",
     "RbacAuthorizer",
+    "RequestHeaderSettings",
     "ServingSettings",
     "StandaloneAuthenticator",
+    "SubjectAccessReviewAuthorizer",
+    "delegated_authentication",
     "ensure_pki",
     "issue_client_certificate",
     "load_token_file",

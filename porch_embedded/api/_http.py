@@ -18,11 +18,27 @@ from urllib.parse import parse_qsl
 from porch_embedded.errors import RequestEntityTooLarge
 from porch_embedded.meta import UserInfo
 
-__all__ = ["Request", "Send", "Receive", "send_json", "send_bytes"]
+__all__ = ["Headers", "Request", "Send", "Receive", "send_json", "send_bytes"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class Headers(dict[str, str]):
+    """Lower-cased request headers; a repeated header reads comma-joined, ``all`` keeps its
+    values apart (X-Remote-Group carries one group per header, commas allowed in names)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: dict[str, list[str]] = {}
+
+    def add(self, name: str, value: str) -> None:
+        self._values.setdefault(name, []).append(value)
+        self[name] = f"{self[name]},{value}" if name in self else value
+
+    def all(self, name: str) -> list[str]:
+        return list(self._values.get(name.lower(), ()))
 
 
 @dataclass
@@ -43,11 +59,9 @@ class Request:
         self.path = self.scope["path"].rstrip("/") or "/"
         raw_query = self.scope.get("query_string", b"").decode("latin-1")
         self.query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        headers: dict[str, str] = {}
+        headers = Headers()
         for name, value in self.scope.get("headers", ()):
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]},{text}" if key in headers else text
+            headers.add(name.decode("latin-1").lower(), value.decode("latin-1"))
         self.headers = headers
 
     @property
