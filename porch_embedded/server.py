@@ -26,29 +26,61 @@ from cryptography.fernet import Fernet
 from porch_embedded.api import (
     ApiApp,
     ApiSettings,
+    Authenticator,
+    Authorizer,
+    DelegatingAuthenticator,
     HandlerSettings,
     Pki,
     RbacAuthorizer,
     ServingSettings,
     StandaloneAuthenticator,
+    SubjectAccessReviewAuthorizer,
+    delegated_authentication,
     ensure_pki,
     issue_client_certificate,
     load_token_file,
     run_https,
 )
-from porch_embedded.controllers import SyncSettings, run_repository_sync, run_while_leader
-from porch_embedded.engine import AdapterFactory, Engine
-from porch_embedded.kinds import ALL_KINDS
+from porch_embedded.controllers import ClusterLeases, Leases, SyncSettings, run_repository_sync, run_while_leader
+from porch_embedded.engine import AdapterFactory, ClusterClient, ClusterRepositorySource, Engine, run_cluster_mirror
+from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET
 from porch_embedded.meta import UserInfo
 from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
 from porch_embedded.vcs import GitCache, GitStorage
 
-__all__ = ["Settings", "issue_client_certificate_files", "run", "serve_forever"]
+__all__ = ["AggregatedSettings", "Settings", "issue_client_certificate_files", "run", "serve_forever"]
 
 log = logging.getLogger("porch_embedded.server")
 
 ADMIN_USER = UserInfo("admin", uid="admin", groups=("system:masters", "system:authenticated"))
+
+
+@dataclass(frozen=True)
+class AggregatedSettings:
+    """`serve --aggregated`: delegated authentication and authorization, objects in the cluster.
+
+    Flag names follow kube-apiserver's delegated authentication options. The kubeconfigs
+    default to ``kubeconfig``, which defaults to the in-cluster service account.
+    """
+
+    kubeconfig: Path | None = None
+    authentication_kubeconfig: Path | None = None
+    authorization_kubeconfig: Path | None = None
+    requestheader_client_ca_file: Path | None = None
+    """Empty: read from ConfigMap kube-system/extension-apiserver-authentication at start."""
+    requestheader_allowed_names: tuple[str, ...] | None = None
+    requestheader_username_headers: tuple[str, ...] | None = None
+    requestheader_group_headers: tuple[str, ...] | None = None
+    requestheader_extra_headers_prefix: tuple[str, ...] | None = None
+    requestheader_uid_headers: tuple[str, ...] | None = None
+    token_cache_ttl_s: float = 10.0
+    authorized_cache_ttl_s: float = 10.0
+    unauthorized_cache_ttl_s: float = 10.0
+    leader_elect_namespace: str = "porch-system"
+    leader_elect_name: str = "porch-embedded-controllers"
+    watch_timeout_s: float = 300.0
+    """How long each watch of the cluster's objects runs before it is made again."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +112,9 @@ class Settings:
     event_retention: int = 100_000
     kubeconfig_server: str = ""
     """The server URL written into the kubeconfig; empty means the bound address."""
-    function_runner: str = "podman"
-    """Where images that are not builtin run: podman, kubernetes, or none (refused)."""
+    function_runner: str = ""
+    """Where images that are not builtin run: podman, kubernetes, or none (refused). Empty:
+    Kubernetes Jobs when aggregated (in the cluster it serves), podman otherwise."""
     containers_conf: Path | None = None
     exec_functions: tuple[tuple[str, str], ...] = ()
     """(image, local binary) pairs run directly instead of in a container."""
@@ -99,6 +132,8 @@ class Settings:
     """Run repository sync (and later the variant controllers); off only for API-machinery tests."""
     leader_lease_s: float = 10.0
     """Replicas on one PostgreSQL store elect one controller leader; it holds a lease this long."""
+    aggregated: AggregatedSettings | None = None
+    """Serve behind a kube-apiserver (an APIService) instead of standalone."""
 
     @property
     def resolved_store_url(self) -> str:
@@ -189,24 +224,25 @@ def _adapter_factory(cache: GitCache) -> AdapterFactory:
 
 
 def _runner_settings(settings: Settings) -> RunnerSettings:
-    kind = settings.function_runner if settings.function_runner in ("podman", "kubernetes", "none") else "none"
+    chosen = settings.function_runner or ("kubernetes" if settings.aggregated is not None else "podman")
+    kind = chosen if chosen in ("podman", "kubernetes", "none") else "none"
+    kubeconfig = settings.function_kubeconfig
+    if kubeconfig is None and settings.aggregated is not None:
+        kubeconfig = settings.aggregated.kubeconfig
     return RunnerSettings(
         kind=kind,  # type: ignore[arg-type]
         exec_allow_list=dict(settings.exec_functions),
         timeout_s=settings.function_timeout_s,
         podman=PodmanSettings(containers_conf=settings.containers_conf, auth_file=settings.registry_auth_file,
                               pull_policy=settings.podman_pull_policy),  # type: ignore[arg-type]
-        kubernetes=JobSettings(kubeconfig=settings.function_kubeconfig, namespace=settings.function_namespace,
+        kubernetes=JobSettings(kubeconfig=kubeconfig, namespace=settings.function_namespace,
                                service_account=settings.function_service_account),
     )
 
 
-async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the server until cancelled; report the bound URL once the kubeconfig is written."""
-    data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
-    pki = _pki(settings)
-    admin_token = _admin_token(data_dir)
+async def _standalone_auth(settings: Settings, pki: Pki) -> tuple[Authenticator, Authorizer, Path, str]:
+    """Tokens and client certificates checked here, RBAC from the policy file; the admin token."""
+    admin_token = _admin_token(settings.data_dir)
     tokens = {admin_token: ADMIN_USER}
     if settings.token_auth_file is not None:
         tokens.update(load_token_file(settings.token_auth_file))
@@ -216,15 +252,67 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         client_ca=x509.load_pem_x509_certificate(client_ca_file.read_bytes()),
         allow_anonymous=settings.anonymous_auth,
     )
-    authorizer = RbacAuthorizer.from_file(settings.authorization_policy_file)
+    return authenticator, RbacAuthorizer.from_file(settings.authorization_policy_file), client_ca_file, admin_token
+
+
+async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings,
+                          pki: Pki) -> tuple[Authenticator, Authorizer, Path | None]:
+    """Front-proxy headers, TokenReview and SubjectAccessReview against the cluster."""
+    authentication = ClusterClient(aggregated.authentication_kubeconfig or aggregated.kubeconfig)
+    authorization = ClusterClient(aggregated.authorization_kubeconfig or aggregated.kubeconfig)
+    trust = await delegated_authentication(
+        authentication,
+        requestheader_ca_pem=(aggregated.requestheader_client_ca_file.read_bytes()
+                              if aggregated.requestheader_client_ca_file else None),
+        client_ca_pem=settings.client_ca_file.read_bytes() if settings.client_ca_file else None,
+        allowed_names=aggregated.requestheader_allowed_names,
+        username_headers=aggregated.requestheader_username_headers,
+        uid_headers=aggregated.requestheader_uid_headers,
+        group_headers=aggregated.requestheader_group_headers,
+        extra_headers_prefixes=aggregated.requestheader_extra_headers_prefix,
+    )
+    bundle: Path | None = None
+    if trust.client_ca_bundle:
+        bundle = pki.ca_cert.with_name("delegated-client-cas.pem")
+        bundle.write_bytes(trust.client_ca_bundle)
+    authenticator = DelegatingAuthenticator(authentication, requestheader=trust.requestheader,
+                                            client_ca=trust.client_ca,
+                                            token_cache_ttl_s=aggregated.token_cache_ttl_s)
+    authorizer = SubjectAccessReviewAuthorizer(authorization, allowed_ttl_s=aggregated.authorized_cache_ttl_s,
+                                               denied_ttl_s=aggregated.unauthorized_cache_ttl_s)
+    return authenticator, authorizer, bundle
+
+
+async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the server until cancelled; report the bound URL once it serves.
+
+    Standalone, it also writes an admin kubeconfig. Aggregated (``settings.aggregated``),
+    it serves porch.kpt.dev only (the cluster serves config.porch.kpt.dev from CRDs),
+    follows those custom resources into the store before it reports ready, reads
+    Secrets from the cluster, and elects its controller leader with a Lease.
+    """
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pki = _pki(settings)
+    aggregated = settings.aggregated
+    admin_token = ""
+    authenticator: Authenticator
+    authorizer: Authorizer
+    if aggregated is None:
+        authenticator, authorizer, client_ca_file, admin_token = await _standalone_auth(settings, pki)
+    else:
+        authenticator, authorizer, client_ca_file = await _delegated_auth(settings, aggregated, pki)
     encryption_key = _secret_file(settings.resolved_store_key_file, Fernet.generate_key())
     sealed = {kind.resource: kind.sealed_fields for kind in ALL_KINDS if kind.sealed_fields}
     async with open_store(settings.resolved_store_url, encryption_key=encryption_key, sealed_fields=sealed,
                           event_retention=settings.event_retention, password=settings.store_password) as store:
+        cluster = ClusterClient(aggregated.kubeconfig) if aggregated is not None else None
+        source = ClusterRepositorySource(store, cluster, REPOSITORY, SECRET) if cluster is not None else None
         engine = Engine(store, _adapter_factory(GitCache(data_dir / "cache")),
-                        build_function_runner(_runner_settings(settings)))
+                        build_function_runner(_runner_settings(settings)), source)
         await engine.ensure_default_namespaces()
-        app = ApiApp(engine, store, ALL_KINDS, authenticator, authorizer, ApiSettings(
+        served = ALL_KINDS if aggregated is None else tuple(k for k in ALL_KINDS if k.group == PACKAGE.group)
+        app = ApiApp(engine, store, served, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
                                      bookmark_interval_s=settings.bookmark_interval_s)))
         serving = ServingSettings(
@@ -233,19 +321,28 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
             key_file=settings.tls_key_file or pki.serving_key,
             client_ca_file=client_ca_file,
         )
+        leases: Leases = store
+        lease_name = "porch-embedded-controllers"
+        if aggregated is not None and cluster is not None:
+            leases, lease_name = ClusterLeases(cluster, aggregated.leader_elect_namespace), aggregated.leader_elect_name
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
+                if aggregated is not None and cluster is not None:
+                    await nursery.start(partial(run_cluster_mirror, engine, cluster, CLUSTER_KINDS,
+                                                watch_timeout_s=aggregated.watch_timeout_s))
                 if settings.controllers:
                     sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s,
                                                  health_interval_s=settings.health_interval_s)
-                    await nursery.start(run_while_leader, store, "porch-embedded-controllers", _replica_id(),
+                    await nursery.start(run_while_leader, leases, lease_name, _replica_id(),
                                         settings.leader_lease_s, partial(run_repository_sync, engine, sync_settings))
                 url = await nursery.start(run_https, app, serving)
-                server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
-                write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
+                if aggregated is None:
+                    server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
+                    write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
                 app.ready.set()
-                log.info("serving on %s; kubeconfig: %s", url, data_dir / "kubeconfig")
+                log.info("serving on %s%s", url, "" if aggregated is not None
+                         else f"; kubeconfig: {data_dir / 'kubeconfig'}")
                 task_status.started(url)
         finally:
             with trio.CancelScope(shield=True):

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import trio
+import yaml
 from cryptography import x509
 
 from porch_embedded import __version__
 from porch_embedded.cli._store import add_store_commands, run_store_command
 from porch_embedded.cli._porchctl import add_porchctl_commands, is_porchctl_command, porchctl_main
 from porch_embedded.errors import StatusError
-from porch_embedded.server import Settings, issue_client_certificate_files, serve_forever
+from porch_embedded.kinds import CLUSTER_KINDS, custom_resource_definition
+from porch_embedded.server import AggregatedSettings, Settings, issue_client_certificate_files, serve_forever
 
 __all__ = ["main"]
 
@@ -63,6 +65,82 @@ def _positive(kind: type[int] | type[float]) -> Any:
         return number
 
     return parse
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list flag, as kube-apiserver's string slices."""
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _add_aggregated_flags(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group(
+        "aggregated mode", "Serve porch.kpt.dev behind a kube-apiserver (APIService). Flag names and defaults are "
+        "kube-apiserver's delegated authentication and authorization options.")
+    group.add_argument("--aggregated", action="store_true",
+                       help="authenticate by front-proxy headers and TokenReview, authorize by "
+                            "SubjectAccessReview, read Repository/PackageVariant/PackageVariantSet custom resources "
+                            "and Secrets from the cluster, elect the controller leader with a Lease")
+    group.add_argument("--kubeconfig", type=Path,
+                       help="the cluster (default: the in-cluster service account)")
+    group.add_argument("--authentication-kubeconfig", type=Path,
+                       help="cluster for TokenReview and the authentication ConfigMap (default: --kubeconfig)")
+    group.add_argument("--authorization-kubeconfig", type=Path,
+                       help="cluster for SubjectAccessReview (default: --kubeconfig)")
+    group.add_argument("--requestheader-client-ca-file", type=Path, metavar="FILE",
+                       help="CAs that sign the front-proxy client certificate; default: read with the rest of the "
+                            "requestheader settings from ConfigMap kube-system/extension-apiserver-authentication")
+    group.add_argument("--requestheader-allowed-names", type=_names, metavar="NAMES",
+                       help="comma-separated CNs allowed for the front-proxy certificate; empty allows any")
+    group.add_argument("--requestheader-username-headers", type=_names, metavar="HEADERS",
+                       help="default: X-Remote-User")
+    group.add_argument("--requestheader-uid-headers", type=_names, metavar="HEADERS", help="default: X-Remote-Uid")
+    group.add_argument("--requestheader-group-headers", type=_names, metavar="HEADERS",
+                       help="default: X-Remote-Group")
+    group.add_argument("--requestheader-extra-headers-prefix", type=_names, metavar="PREFIXES",
+                       help="default: X-Remote-Extra-")
+    group.add_argument("--authentication-token-webhook-cache-ttl", type=float, default=10.0, metavar="SECONDS",
+                       help="how long TokenReview answers are cached (default: 10)")
+    group.add_argument("--authorization-webhook-cache-authorized-ttl", type=float, default=10.0,
+                       metavar="SECONDS", help="how long allowed SubjectAccessReview answers are cached (default: 10)")
+    group.add_argument("--authorization-webhook-cache-unauthorized-ttl", type=float, default=10.0,
+                       metavar="SECONDS", help="how long denied SubjectAccessReview answers are cached (default: 10)")
+    group.add_argument("--leader-elect-resource-namespace", default="porch-system",
+                       help="namespace of the controllers' Lease (default: porch-system)")
+    group.add_argument("--leader-elect-resource-name", default="porch-embedded-controllers",
+                       help="name of the controllers' Lease (default: porch-embedded-controllers)")
+
+
+_AGGREGATED_ONLY = {
+    "--kubeconfig": "kubeconfig", "--authentication-kubeconfig": "authentication_kubeconfig",
+    "--authorization-kubeconfig": "authorization_kubeconfig",
+    "--requestheader-client-ca-file": "requestheader_client_ca_file",
+    "--requestheader-allowed-names": "requestheader_allowed_names",
+    "--requestheader-username-headers": "requestheader_username_headers",
+    "--requestheader-uid-headers": "requestheader_uid_headers",
+    "--requestheader-group-headers": "requestheader_group_headers",
+    "--requestheader-extra-headers-prefix": "requestheader_extra_headers_prefix",
+}
+"""Flags that mean nothing standalone: given without --aggregated they are a mistake to report."""
+
+
+def _aggregated_settings(args: argparse.Namespace) -> AggregatedSettings | None:
+    if not args.aggregated:
+        return None
+    return AggregatedSettings(
+        kubeconfig=args.kubeconfig, authentication_kubeconfig=args.authentication_kubeconfig,
+        authorization_kubeconfig=args.authorization_kubeconfig,
+        requestheader_client_ca_file=args.requestheader_client_ca_file,
+        requestheader_allowed_names=args.requestheader_allowed_names,
+        requestheader_username_headers=args.requestheader_username_headers,
+        requestheader_uid_headers=args.requestheader_uid_headers,
+        requestheader_group_headers=args.requestheader_group_headers,
+        requestheader_extra_headers_prefix=args.requestheader_extra_headers_prefix,
+        token_cache_ttl_s=args.authentication_token_webhook_cache_ttl,
+        authorized_cache_ttl_s=args.authorization_webhook_cache_authorized_ttl,
+        unauthorized_cache_ttl_s=args.authorization_webhook_cache_unauthorized_ttl,
+        leader_elect_namespace=args.leader_elect_resource_namespace,
+        leader_elect_name=args.leader_elect_resource_name,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,9 +192,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="full sync of repositories without spec.sync.schedule (default: 600)")
     functions = serve.add_argument_group("KRM functions", "Catalog functions named by image run in-process; "
                                          "other images run where --function-runner says.")
-    functions.add_argument("--function-runner", choices=["podman", "kubernetes", "none"], default="podman",
+    functions.add_argument("--function-runner", choices=["podman", "kubernetes", "none"], default="",
                            help="runtime for non-builtin images: podman containers, Kubernetes Jobs, or none "
-                                "(refused) (default: podman)")
+                                "(refused) (default: kubernetes with --aggregated, else podman)")
     functions.add_argument("--exec-function", action="append", default=[], metavar="IMAGE=PATH",
                            help="run IMAGE as the local binary PATH instead of a container (repeatable allow-list)")
     functions.add_argument("--function-timeout", type=_positive(float), default=300.0, metavar="SECONDS",
@@ -131,18 +209,23 @@ def _parser() -> argparse.ArgumentParser:
                            help="namespace of function Jobs (--function-runner kubernetes)")
     functions.add_argument("--function-service-account", help="service account of function Jobs")
     functions.add_argument("--function-kubeconfig", type=Path,
-                           help="cluster for function Jobs; in-cluster configuration if omitted")
+                           help="cluster for function Jobs; default --kubeconfig, else the in-cluster configuration")
     serve.add_argument("--repository-health-interval", type=_positive(float), default=120.0, metavar="SECONDS",
                        help="check each repository is reachable this often between full syncs (default: 120)")
     serve.add_argument("--disable-controllers", action="store_true",
                        help="serve the API only: no repository sync (for benchmarks of the API machinery)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_aggregated_flags(serve)
 
     certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
     certs.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     certs.add_argument("--user", required=True, help="the user name (certificate CN)")
     certs.add_argument("--group", action="append", default=[], help="a group (certificate O); repeatable")
     certs.add_argument("--out", type=Path, required=True, help="path prefix: writes PREFIX.crt and PREFIX.key")
+    commands.add_parser("crds", help="print the CustomResourceDefinitions a cluster needs for --aggregated",
+                        description="Print, as YAML, the CRDs of Repository, PackageVariant and "
+                                    "PackageVariantSet (config.porch.kpt.dev) made from the schemas the "
+                                    "standalone server serves; apply them before serving --aggregated.")
     add_store_commands(commands)
     add_porchctl_commands(commands)
     return parser
@@ -155,12 +238,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     if args.command == "store":
         return run_store_command(args)
+    if args.command == "crds":
+        print(yaml.safe_dump_all([custom_resource_definition(kind) for kind in CLUSTER_KINDS], sort_keys=False),
+              end="")
+        return 0
     if args.command == "issue-client-cert":
         cert, key = issue_client_certificate_files(args.data_dir, args.user, tuple(args.group), args.out)
         print(f"wrote {cert} and {key}")
         return 0
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.aggregated:
+        given = [flag for flag, value in _AGGREGATED_ONLY.items() if getattr(args, value) is not None]
+        if given:
+            print(f"porch-embedded: {', '.join(given)} only apply with --aggregated", file=sys.stderr)
+            return 2
     if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
         print("porch-embedded: --tls-cert-file and --tls-private-key-file go together", file=sys.stderr)
         return 2
@@ -194,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry_auth_file=args.registry_auth_file, function_namespace=args.function_namespace,
         function_service_account=args.function_service_account, function_kubeconfig=args.function_kubeconfig,
         controllers=not args.disable_controllers, health_interval_s=args.repository_health_interval,
+        aggregated=_aggregated_settings(args),
     )
     unreadable = _unreadable_files(args)
     if unreadable:
@@ -216,18 +309,23 @@ def _unreadable_files(args: argparse.Namespace) -> str | None:
     """Why a file the flags name cannot serve, before anything starts; None if all can."""
     for flag, path in (("--tls-cert-file", args.tls_cert_file), ("--tls-private-key-file", args.tls_private_key_file),
                        ("--client-ca-file", args.client_ca_file), ("--token-auth-file", args.token_auth_file),
-                       ("--authorization-policy-file", args.authorization_policy_file)):
+                       ("--authorization-policy-file", args.authorization_policy_file),
+                       ("--requestheader-client-ca-file", args.requestheader_client_ca_file),
+                       ("--kubeconfig", args.kubeconfig),
+                       ("--authentication-kubeconfig", args.authentication_kubeconfig),
+                       ("--authorization-kubeconfig", args.authorization_kubeconfig)):
         if path is None:
             continue
         try:
             data = path.read_bytes()
         except OSError as error:
             return f"cannot read {flag} {path}: {error.strerror or type(error).__name__}"
-        if flag == "--client-ca-file":
+        if flag in ("--client-ca-file", "--requestheader-client-ca-file"):
             try:
                 x509.load_pem_x509_certificate(data)
             except ValueError:
-                return f"{flag} {path} does not hold a PEM certificate: give the CA certificate of your clients"
+                whose = "your clients" if flag == "--client-ca-file" else "the front proxy (the aggregator)"
+                return f"{flag} {path} does not hold a PEM certificate: give the CA certificate of {whose}"
     if args.tls_cert_file is not None:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
