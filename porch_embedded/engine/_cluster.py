@@ -317,7 +317,9 @@ async def _follow(engine: Engine, cluster: ClusterClient, kind: Kind, watch_time
                 failures = 0
         except Expired:
             log.info("the watch of %s fell behind the cluster; listing again", kind.resource)
-        except ServiceUnavailable as error:
+        except StatusError as error:
+            # The cluster or the store failed us (or an object kept changing under us): the
+            # store keeps what it has, and we list again after a while.
             delay = _RELIST_BACKOFF_S[min(failures, len(_RELIST_BACKOFF_S) - 1)]
             failures += 1
             log.warning("cannot follow %s in the cluster (again in %.1fs): %s", kind.resource, delay, error.message)

@@ -9,8 +9,8 @@ For aggregated mode it answers TokenReview and SubjectAccessReview (201, ``statu
 filled from ``user_tokens`` and the ``authorize`` policy; every review recorded),
 custom resources of the CRDs installed with ``install_crds`` (create validated
 against the CRD's openAPIV3Schema, get, list with resourceVersion, watch as a chunked
-stream of JSON event lines from a resourceVersion, 410 Expired below
-``compacted_rv``, update with 409 on a stale resourceVersion, the status
+stream of JSON event lines from a resourceVersion, an ERROR event with a 410 Expired
+Status below ``compacted_rv`` (recorded as 410), update with 409 on a stale resourceVersion, the status
 subresource), Secrets (create, get) and coordination.k8s.io Leases (create with 409
 AlreadyExists, get, update with 409 Conflict on a stale resourceVersion, delete).
 
@@ -586,9 +586,9 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                 if self.headers.get("Authorization") != f"Bearer {double.token}":
                     raise StatusReply(401, "Unauthorized", "Unauthorized")
                 if (query.get("watch") or [""])[0] in ("1", "true"):
+                    code = self._watch(url.path, query)
                     with double.lock:
-                        double.requests.append(Recorded(self.command, url.path, query, body, 200))
-                    self._watch(url.path, query)
+                        double.requests.append(Recorded(self.command, url.path, query, body, code))
                     return
                 code, reply, content_type = self._route(url.path, query, body)
             except StatusReply as status:
@@ -625,20 +625,24 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                 return custom["res"], custom["ns"], custom["name"], custom["sub"]
             return match["res"], match["ns"], match["name"], match["sub"]
 
-        def _watch(self, path: str, query: dict[str, list[str]]) -> None:
+        def _watch(self, path: str, query: dict[str, list[str]]) -> int:
             """A watch: JSON event lines, chunked, from resourceVersion until timeoutSeconds."""
             res, ns, name, _ = self._match(path)
             since = int((query.get("resourceVersion") or ["0"])[0] or 0)
             timeout = float((query.get("timeoutSeconds") or ["30"])[0])
-            with double.lock:
-                if since and since < double.compacted_rv:
-                    reply = StatusReply(410, "Expired", f"too old resource version: {since} ({double.compacted_rv})")
-                    self._reply(410, reply.body())
-                    return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            with double.lock:
+                expired = bool(since) and since < double.compacted_rv
+            if expired:
+                # As the apiserver's watch cache answers: 200, then one ERROR event with a 410 Status.
+                status = StatusReply(410, "Expired", f"too old resource version: {since} ({double.compacted_rv})")
+                line = json.dumps({"type": "ERROR", "object": status.body()}).encode() + b"\n"
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n0\r\n\r\n")
+                self.close_connection = True
+                return 410
             ends = time.monotonic() + timeout
             sent = since
             try:
@@ -662,6 +666,7 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 pass
             self.close_connection = True
+            return 200
 
         def _route(self, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any, str]:
             if path in _REVIEWS:
@@ -761,24 +766,27 @@ def _self_signed(directory: Path) -> tuple[Path, Path, bytes]:
     return directory / "tls.crt", directory / "tls.key", cert_pem
 
 
-def start_kube_double(directory: Path, kubelet: Kubelet, *, namespaces: set[str]) -> tuple[KubeDouble, Path]:
-    """Start the double on 127.0.0.1 (HTTPS); returns it and a kubeconfig pointing at it."""
-    double = KubeDouble(kubelet, token=secrets.token_urlsafe(16), namespaces=namespaces)
+def _serve_https(directory: Path, handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str, bytes]:
+    """Serve ``handler`` on https://127.0.0.1 with a fresh self-signed certificate (in a thread)."""
     cert, key, cert_pem = _self_signed(directory)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(double))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    double._server = server
-    double.url = f"https://127.0.0.1:{server.server_address[1]}"
-    double.ca_pem = cert_pem
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"https://127.0.0.1:{server.server_address[1]}", cert_pem
+
+
+def start_kube_double(directory: Path, kubelet: Kubelet, *, namespaces: set[str]) -> tuple[KubeDouble, Path]:
+    """Start the double on 127.0.0.1 (HTTPS); returns it and a kubeconfig pointing at it."""
+    double = KubeDouble(kubelet, token=secrets.token_urlsafe(16), namespaces=namespaces)
+    double._server, double.url, double.ca_pem = _serve_https(directory, _handler(double))
     kubeconfig = directory / "kubeconfig"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "double",
         "clusters": [{"name": "double", "cluster": {
-            "server": double.url, "certificate-authority-data": base64.b64encode(cert_pem).decode()}}],
+            "server": double.url, "certificate-authority-data": base64.b64encode(double.ca_pem).decode()}}],
         "users": [{"name": "runner", "user": {"token": double.token}}],
         "contexts": [{"name": "double", "context": {"cluster": "double", "user": "runner"}}],
     }))
@@ -983,13 +991,5 @@ def start_front_proxy(directory: Path, backend: str, backend_ca: Path, client_ce
     """Start the aggregator double on https://127.0.0.1 (kubectl sends tokens over TLS only)."""
     proxy = FrontProxy(backend, backend_ca, client_cert)
     directory.mkdir(parents=True, exist_ok=True)
-    cert, key, proxy.ca_pem = _self_signed(directory)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _front_proxy_handler(proxy))
-    server.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    proxy._server = server
-    proxy.url = f"https://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy._server, proxy.url, proxy.ca_pem = _serve_https(directory, _front_proxy_handler(proxy))
     return proxy

@@ -460,3 +460,28 @@ def test_aggregated_flags_without_aggregated_are_refused(tmp_path: Path) -> None
                           timeout=60)
     assert done.returncode == 2
     assert "--requestheader-client-ca-file only apply with --aggregated" in done.stderr
+
+
+async def test_the_cluster_is_listed_again_when_the_watch_expired(tmp_path: Path, cluster: Cluster,
+                                                                  git_server: GitServer) -> None:
+    repositories = "/apis/config.porch.kpt.dev/v1alpha1/repositories"
+
+    def expired_watches() -> int:
+        return sum(1 for r in cluster.double.requests if r.path == repositories and r.status == 410)
+
+    async with start_server(tmp_path / "data", aggregated=aggregated(cluster, watch_timeout_s=1),
+                            function_runner="none", sync_interval_s=3600) as running:
+        async with aggregator_client(running, cluster.front_proxy_cert, as_user("alice", "porch-editors")) as http:
+            await wait_for_revisions(http, {"blueprints.basens.v1"})
+            cluster.double.put("leases", "porch-system", {"metadata": {"name": "unrelated"}, "spec": {}})
+            cluster.double.compacted_rv = cluster.double._rv  # the mirror's resourceVersion is now too old
+            with trio.fail_after(30):
+                while expired_watches() == 0:
+                    await trio.sleep(0.05)
+            git_server.create_repo("catalog").commit(package_files("app"), tags=["app/v1"])
+            cluster.double.put("secrets", "default", {**cluster.double.get("secrets", "default", "blueprints-auth"),
+                                                      "metadata": {"name": "catalog-auth"}})
+            cluster.double.put("repositories", "default", repository_cr("catalog", git_server))
+            await wait_for_revisions(http, {"catalog.app.v1"})
+    lists = [r for r in cluster.double.requests if r.path == repositories and "watch" not in r.query]
+    assert len(lists) >= 2
