@@ -485,3 +485,21 @@ async def test_the_cluster_is_listed_again_when_the_watch_expired(tmp_path: Path
             await wait_for_revisions(http, {"catalog.app.v1"})
     lists = [r for r in cluster.double.requests if r.path == repositories and "watch" not in r.query]
     assert len(lists) >= 2
+
+
+async def test_discovery_and_openapi_answer_the_aggregator_for_porch_kpt_dev_only(
+        porch: RunningServer, cluster: Cluster) -> None:
+    v2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    async with aggregator_client(porch, cluster.front_proxy_cert,
+                                 as_user("system:kube-aggregator", "system:masters")) as http:
+        response = await http.get("/apis", headers={"Accept": f"{v2},application/json"})
+        assert response.status_code == 200 and response.headers["content-type"] == v2
+        assert [group["metadata"]["name"] for group in response.json()["items"]] == ["porch.kpt.dev"]
+        resources = (await http.get("/apis/porch.kpt.dev/v1alpha1")).json()["resources"]
+        assert "packagerevisions/approval" in {resource["name"] for resource in resources}
+    async with aggregator_client(porch, cluster.front_proxy_cert, as_user("system:aggregator")) as http:
+        root = await http.get("/openapi/v3")
+    assert root.status_code == 200
+    assert list(root.json()["paths"]) == ["apis/porch.kpt.dev/v1alpha1"]
+    assert cluster.sars() == [{"user": "system:aggregator", "groups": ["system:authenticated"], "extra": {},
+                               "nonResourceAttributes": {"path": "/openapi/v3", "verb": "get"}}]
