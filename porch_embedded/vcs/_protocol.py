@@ -56,16 +56,20 @@ class Author:
 
 @dataclass(frozen=True, repr=False)
 class Credentials:
-    """What a Repository's Secret holds: basic-auth username/password, or a bearer token."""
+    """What a Repository's Secret holds: basic-auth username/password, or a bearer token,
+    and optionally the CA bundle (PEM) that the server's TLS certificate is verified with."""
 
     username: str = ""
     password: str = ""
     bearer_token: str = ""
+    ca_bundle: str = ""
 
     @classmethod
     def from_secret(cls, data: Mapping[str, str]) -> Credentials:
-        """The credentials of a decoded Secret: keys ``username``, ``password``, ``bearerToken``."""
-        return cls(data.get("username", ""), data.get("password", ""), data.get("bearerToken", ""))
+        """The credentials of a decoded Secret: keys ``username``, ``password``, ``bearerToken``,
+        and ``ca.crt`` (the key Porch reads CA bundles from)."""
+        return cls(data.get("username", ""), data.get("password", ""), data.get("bearerToken", ""),
+                   data.get("ca.crt", ""))
 
     def __repr__(self) -> str:
         kind = "bearer" if self.bearer_token else "basic" if self.username else "none"

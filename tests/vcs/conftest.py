@@ -1,9 +1,12 @@
-"""Fixtures of the adapter tests: a real git server with auth, a cache per test, and the
-``backend`` every contract test runs on (one parameter per storage type: git now)."""
+"""Fixtures of the adapter tests: a real git server and a real OCI registry, each with auth, a
+cache per test, and the ``backend`` every contract test runs on (one parameter per storage type)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import secrets
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,13 +20,15 @@ from porch_embedded.vcs import (
     GitCache,
     GitSpec,
     GitStorage,
+    OciStorage,
     RepositoryAdapter,
     Storage,
     open_git_adapter,
 )
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server
+from tests.parts.registry import Registry, oci_registry
 
-__all__ = ["git_server"]
+__all__ = ["git_server", "not_a_registry", "oci_registry"]
 
 GOOD = Credentials(USERNAME, PASSWORD)
 
@@ -63,6 +68,11 @@ class Backend(Protocol):
         """Open the adapter of ``repository(name)`` through the storage, with good credentials."""
         ...
 
+    def open_missing(self) -> AbstractAsyncContextManager[RepositoryAdapter]:
+        """Open a repository whose server holds no such repository (git: an unknown path; OCI, where a
+        path comes into being with its first push: an address that is no registry)."""
+        ...
+
 
 class GitBackend:
     type = "git"
@@ -83,10 +93,66 @@ class GitBackend:
     def open(self, name: str) -> AbstractAsyncContextManager[RepositoryAdapter]:
         return self.storage.open(self.storage.parse(self.repository(name)), GOOD)
 
+    def open_missing(self) -> AbstractAsyncContextManager[RepositoryAdapter]:
+        return self.open("does-not-exist")
 
-@pytest.fixture(params=["git"])
+
+class OciBackend:
+    """Repositories under a prefix of their own in the session's registry (htpasswd auth)."""
+
+    type = "oci"
+
+    def __init__(self, registry: Registry, not_a_registry: str) -> None:
+        self.registry = registry
+        self.prefix = f"t{secrets.token_hex(4)}"
+        self.not_a_registry = not_a_registry
+        self.storage = OciStorage()
+        self.credentials = Credentials(registry.username, registry.password)
+
+    def create(self, name: str) -> None:
+        """Nothing to do: a registry path exists from its first push."""
+
+    def repository(self, name: str, *, host: str = "") -> Body:
+        return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"type": "oci", "oci": {"registry": f"{host or self.registry.host}/{self.prefix}/{name}",
+                                                "secretRef": {"name": f"{name}-auth"}}}}
+
+    def open(self, name: str) -> AbstractAsyncContextManager[RepositoryAdapter]:
+        return self.storage.open(self.storage.parse(self.repository(name)), self.credentials)
+
+    def open_missing(self) -> AbstractAsyncContextManager[RepositoryAdapter]:
+        return self.storage.open(self.storage.parse(self.repository("r", host=self.not_a_registry)),
+                                 self.credentials)
+
+
+@pytest.fixture(scope="session")
+def not_a_registry() -> Iterator[str]:
+    """``127.0.0.1:PORT`` of an HTTP server that answers 404 to everything (no ``/v2/``)."""
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(params=["git", "oci"])
 def backend(request: pytest.FixtureRequest, cache: GitCache) -> Backend:
-    """The storage type under test; the OCI backend (a real registry) joins the parameters."""
+    """The storage type under test, on its real server."""
     if request.param == "git":
         return GitBackend(request.getfixturevalue("git_server"), cache)
+    if request.param == "oci":
+        return OciBackend(request.getfixturevalue("oci_registry"), request.getfixturevalue("not_a_registry"))
     raise AssertionError(request.param)

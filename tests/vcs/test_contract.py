@@ -169,9 +169,9 @@ async def test_a_batch_read_returns_what_single_reads_return(backend: Backend) -
         for index in range(3):
             await repo.approve(await repo.propose(await repo.save_draft(
                 DraftWrite(f"p{index}", "ws", files_of(f"p{index}", str(index)), task=INIT))), 1)
-        await repo.save_draft(DraftWrite("p0", "next", files_of("p0", "next"), task=INIT))
+        await repo.save_draft(DraftWrite("p0", "next", files_of("p0", "0"), task=INIT))
         revisions = list((await repo.snapshot()).revisions)
-        assert len({r.tree for r in revisions}) < len(revisions)  # placeholders share content with published ones
+        assert len({r.tree for r in revisions}) < len(revisions)  # equal content (and placeholders) share a tree
         singles = [await repo.read_package(r) for r in revisions]
         batch = await repo.read_packages(revisions)
         assert batch == singles and [list(f) for f in batch] == [list(f) for f in singles]
@@ -183,7 +183,7 @@ async def test_a_batch_read_returns_what_single_reads_return(backend: Backend) -
 
 async def test_a_repository_that_does_not_exist_is_not_found(backend: Backend) -> None:
     with pytest.raises(RepositoryNotFound):
-        async with backend.open("does-not-exist"):
+        async with backend.open_missing():
             pass
 
 
