@@ -47,7 +47,7 @@ from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, 
 from porch_embedded.meta import UserInfo
 from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
-from porch_embedded.vcs import GitCache, GitStorage
+from porch_embedded.vcs import GitCache, GitStorage, OciStorage
 
 __all__ = ["AggregatedSettings", "Settings", "issue_client_certificate_files", "run", "serve_forever"]
 
@@ -218,9 +218,10 @@ def _replica_id() -> str:
 
 
 def _adapter_factory(cache: GitCache) -> AdapterFactory:
-    """The storage of each Repository ``spec.type`` served: git repositories, in the layout Porch writes."""
-    git = GitStorage(cache)
-    return {git.type: git}
+    """The storage of each Repository ``spec.type`` served: git repositories and OCI registries, each in
+    the layout Porch writes."""
+    git, oci = GitStorage(cache), OciStorage()
+    return {git.type: git, oci.type: oci}
 
 
 def _runner_settings(settings: Settings) -> RunnerSettings:

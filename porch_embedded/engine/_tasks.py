@@ -30,6 +30,7 @@ from porch_embedded.kpt import (
     read_resources,
     write_resources,
 )
+from porch_embedded.vcs import kptfile_origin
 
 __all__ = [
     "NewRevision",
@@ -146,12 +147,10 @@ class TaskTable:
         upstream_ref = (task.get("clone") or {}).get("upstreamRef") or {}
         registered = (upstream_ref.get("upstreamRef") or {}).get("name", "")
         deployment = bool((repository.get("spec") or {}).get("deployment"))
-        git = upstream_ref.get("git") or {}
-        if not registered and git.get("repo"):
+        if not registered and ((upstream_ref.get("git") or {}).get("repo")
+                               or upstream_ref.get("type") not in (None, "", "git")):
             upstream = await self._repositories.read_upstream(repository["metadata"]["namespace"], upstream_ref)
-            return clone_files(upstream.files, package, upstream.lock.get("git") or {}, task, deployment=deployment)
-        if (upstream_ref.get("type") == "oci") or upstream_ref.get("oci"):
-            raise BadRequest("clone from OCI is not implemented")
+            return clone_files(upstream.files, package, upstream.lock, task, deployment=deployment)
         if not registered:
             raise BadRequest("a clone task needs an upstream: spec.tasks[0].clone.upstreamRef.upstreamRef.name "
                              "(a registered package revision) or .git (repo, ref, directory)")
@@ -159,7 +158,7 @@ class TaskTable:
         if int(source["spec"].get("revision", 0)) < 0:
             raise Invalid(f"upstream revision may not be the placeholder package revision "
                           f"{source['spec']['repository']}/{registered}")
-        lock = (source.get("status") or {}).get("selfLock", {}).get("git", {})
+        lock = (source.get("status") or {}).get("selfLock") or {}
         return clone_files(await stored_files(self._store, source), package, lock, task, deployment=deployment)
 
     async def _upgrade(self, new: NewRevision) -> TaskFiles:
@@ -263,24 +262,30 @@ def clone_files(files: Mapping[str, str], package: str, lock: Mapping[str, Any],
                 deployment: bool) -> TaskFiles:
     """A clone of an upstream revision: renamed, with upstream and upstreamLock recorded.
 
-    ``lock`` is the upstream's own git lock (repo, directory, ref, commit). Into a
-    deployment repository the package context gets the new package's name.
+    ``lock`` is the upstream's own lock body (its ``selfLock``, or what the storage read
+    for an unregistered upstream); the storage says what a Kptfile records for it. Into
+    a deployment repository the package context gets the new package's name.
     """
     result = dict(files)
     name = package.rsplit("/", 1)[-1]
     kptfile = _kptfile(files)
     if kptfile is not None:
         kptfile.setdefault("metadata", new_map())["name"] = name
-        git = new_map({"repo": lock.get("repo", ""), "directory": lock.get("directory", ""),
-                       "ref": lock.get("ref", "")})
-        kptfile["upstream"] = new_map({"type": "git", "git": git})
-        kptfile["upstreamLock"] = new_map({"type": "git", "git": new_map({
-            "repo": lock.get("repo", ""), "directory": lock.get("directory", ""), "ref": lock.get("ref", ""),
-            "commit": lock.get("commit", "")})})
+        upstream, upstream_lock = kptfile_origin(lock)
+        if upstream is None:
+            kptfile.pop("upstream", None)
+        else:
+            kptfile["upstream"] = _new_maps(upstream)
+        kptfile["upstreamLock"] = _new_maps(upstream_lock)
         result[KPTFILE] = dump_yaml(kptfile, "wide")
     if deployment:
         result[PACKAGE_CONTEXT] = dump_yaml(package_context(name, package))
     return TaskFiles(_with_upstream_identifiers(result), dict(task))
+
+
+def _new_maps(value: Mapping[str, Any]) -> Any:
+    """``value`` as nested round-trip mappings, so it dumps in block style as kpt writes it."""
+    return new_map({k: _new_maps(v) if isinstance(v, Mapping) else v for k, v in value.items()})
 
 
 def _with_upstream_identifiers(files: Mapping[str, str]) -> dict[str, str]:

@@ -207,10 +207,10 @@ class OciAdapter:
     """One registered OCI repository (``RepositoryAdapter``): its tags, read and moved one write at a time."""
 
     def __init__(self, spec: OciSpec, credentials: Credentials | None, limiter: trio.CapacityLimiter,
-                 *, ca_file: str = "") -> None:
+                 *, ca_file: str = "", without_secret: str = "") -> None:
         self.spec = spec
         self.registry = Registry(spec.host, credentials or Credentials(), secret_name=spec.secret_name,
-                                 secret_field=spec.secret_field, ca_file=ca_file)
+                                 secret_field=spec.secret_field, ca_file=ca_file, without_secret=without_secret)
         self._limiter = limiter
         self._tags: dict[tuple[str, str], str] = {}
         """(package, workspace) -> manifest digest, as of the last fetch and our own writes."""

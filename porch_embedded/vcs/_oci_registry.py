@@ -83,11 +83,12 @@ class Registry:
     """
 
     def __init__(self, host: str, credentials: Credentials, *, secret_name: str = "",
-                 secret_field: str = "spec.oci.secretRef", ca_file: str = "") -> None:
+                 secret_field: str = "spec.oci.secretRef", ca_file: str = "", without_secret: str = "") -> None:
         self.host = host
         self.credentials = credentials
         self.secret_name = secret_name
         self.secret_field = secret_field
+        self.without_secret = without_secret or f"set {secret_field} to a Secret that holds them"
         insecure = plain_http(host)
         backend = "token" if credentials.bearer_token else "basic"
         self.client = oras.provider.Registry(hostname=host, insecure=insecure, tls_verify=ca_file or True,
@@ -116,8 +117,8 @@ class Registry:
                 f"{self.host}: the OCI registry refused the credentials of {secret} while {action}; check the "
                 "username and password (or bearerToken) it holds")
         return RepositoryAuthFailed(
-            f"{self.host}: the OCI registry requires credentials while {action}, and none were given; set "
-            f"{self.secret_field} to a Secret that holds them")
+            f"{self.host}: the OCI registry requires credentials while {action}, and none were given; "
+            f"{self.without_secret}")
 
     @contextmanager
     def errors(self, action: str) -> Iterator[None]:

@@ -112,7 +112,9 @@ class OciStorage:
         prefix = repository[: -len(package) - 1] if "/" in repository else ""
         spec = OciSpec(f"{host}/{prefix}" if prefix else host)
         async with _ca_file(credentials) as ca_file:
-            adapter = OciAdapter(spec, credentials, self.limiter, ca_file=ca_file)
+            adapter = OciAdapter(spec, credentials, self.limiter, ca_file=ca_file, without_secret=(
+                "upstreamRef.oci names no Secret (as in Porch): register the registry as a Repository and clone "
+                "its package revision through upstreamRef.upstreamRef"))
             try:
                 def read() -> tuple[Image, dict[str, str]]:
                     manifest_digest = digest or adapter.registry.head_blocking(repository, tag)
