@@ -33,18 +33,19 @@ def _register(session: Session) -> None:
     if not args.args:
         raise CommandError("repository is required positional argument")
     url: str = args.args[0]
-    if url.startswith("oci://"):
-        raise CommandError(f"cannot register {url}: OCI repositories are not supported by this server yet; "
-                           "register a git repository instead")
     if args.sync_schedule and not croniter.is_valid(args.sync_schedule):
         raise CommandError(f"invalid sync-schedule cron expression {args.sync_schedule!r}: expected five fields "
                            "(minute hour day-of-month month day-of-week)")
     if bool(args.repo_basic_username) != bool(args.repo_basic_password):
         raise CommandError("--repo-basic-username and --repo-basic-password go together")
     name = args.name or url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-    git: dict[str, Any] = {"repo": url, "branch": args.branch, "directory": args.directory}
-    if args.create_branch:
-        git["createBranch"] = True
+    # As porchctl: oci://HOST/PATH registers spec.oci.registry HOST/PATH, and the git-only
+    # flags (--branch, --create-branch, --directory) are left out of it.
+    kind = "oci" if url.startswith("oci://") else "git"
+    location: dict[str, Any] = {"registry": url.removeprefix("oci://")} if kind == "oci" else {
+        "repo": url, "branch": args.branch, "directory": args.directory}
+    if args.create_branch and kind == "git":
+        location["createBranch"] = True
     client = session.client
     if args.repo_basic_username:
         secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
@@ -52,10 +53,10 @@ def _register(session: Session) -> None:
                   "data": {"username": base64.b64encode(args.repo_basic_username.encode()).decode(),
                            "password": base64.b64encode(args.repo_basic_password.encode()).decode()}}
         client.create(SECRET, secret)
-        git["secretRef"] = {"name": f"{name}-auth"}
+        location["secretRef"] = {"name": f"{name}-auth"}
     # As porchctl's typed object serialises: empty description and false deployment are left out
     # (so custom columns show <none> for them, as with porchctl); the server defaults content.
-    spec: dict[str, Any] = {"type": "git", "git": git}
+    spec: dict[str, Any] = {"type": kind, kind: location}
     if args.description:
         spec["description"] = args.description
     if args.deployment:
@@ -78,7 +79,8 @@ def _unregister(session: Session) -> None:
     client = session.client
     repository = client.get(REPOSITORY, name)
     client.delete(REPOSITORY, name)
-    secret = (((repository.get("spec") or {}).get("git") or {}).get("secretRef") or {}).get("name")
+    spec = repository.get("spec") or {}
+    secret = ((spec.get("git") or spec.get("oci") or {}).get("secretRef") or {}).get("name")
     if secret and not session.args.keep_auth_secret:
         try:
             client.delete(SECRET, secret)
@@ -185,11 +187,13 @@ def repo_commands() -> list[Command]:
     """porchctl's ``repo`` verbs (and their aliases)."""
     return [
         Command("reg REPOSITORY", "Register a package repository.", aliases=("register",), run=_register,
-                long="Register a package repository.\nREPOSITORY is the git URL of the repository (oci:// "
-                     "repositories are not supported yet).",
+                long="Register a package repository.\nREPOSITORY is the git URL of the repository, or "
+                     "oci://HOST/PATH of an OCI registry path (each package a repository under it).",
                 example="  porchctl repo register https://github.com/org/blueprints.git --namespace=default\n"
                         "  porchctl repo register https://github.com/org/deploy.git --name=foo --deployment "
-                        "--sync-schedule='*/10 * * * *'",
+                        "--sync-schedule='*/10 * * * *'\n"
+                        "  porchctl repo register oci://registry.example.com/packages --repo-basic-username=u "
+                        "--repo-basic-password=p",
                 flags=[Flag("name", help="Repository name (default: last segment of the URL)"),
                        Flag("description", help="Description of the repository"),
                        Flag("branch", default="main", help="Branch where published packages are committed"),

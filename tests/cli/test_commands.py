@@ -193,12 +193,6 @@ def test_help_goes_to_stdout_and_a_group_without_a_verb_prints_its_usage_on_stde
     assert (code, err) == (0, "") and "\nUsage:\n  porch-embedded repo [command]\n" in out
 
 
-def test_oci_repositories_are_refused_before_any_request(tmp_path: object) -> None:
-    code, out, err = run("repo", "register", "oci://registry.example/blueprints", "--kubeconfig", "/nonexistent")
-    assert (code, out) == (1, "")
-    assert "OCI repositories are not supported by this server yet" in err
-
-
 async def test_porch_embedded_and_porchctl_entry_points_run_the_same_commands(cli: Cli) -> None:
     await cli.namespace("entry")
     await cli.register("entry", "git", "http://gitea.gitea.svc.cluster.local:3000/nephio/porch-test")
