@@ -49,11 +49,12 @@ def digest_of(data: bytes) -> str:
 
 
 def plain_http(host: str) -> bool:
-    """Whether ``host`` is spoken to over plain HTTP: loopback and private addresses, as Porch does.
+    """Whether ``host`` may be spoken to over plain HTTP: loopback and private addresses, as in Porch.
 
-    go-containerregistry (Porch's registry client) picks http for ``localhost``, loopback and
-    RFC 1918 addresses and https for every other registry; the same ``spec.oci.registry``
-    therefore reaches the same endpoint from Porch and from this server.
+    go-containerregistry (Porch's registry client) lets ``localhost``, loopback and RFC 1918
+    addresses fall back to http when https fails, and speaks only https to every other
+    registry; the same ``spec.oci.registry`` therefore reaches the same endpoint from Porch
+    and from this server.
     """
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
     name = name.strip("[]")
@@ -89,9 +90,8 @@ class Registry:
         self.secret_name = secret_name
         self.secret_field = secret_field
         self.without_secret = without_secret or f"set {secret_field} to a Secret that holds them"
-        insecure = plain_http(host)
         backend = "token" if credentials.bearer_token else "basic"
-        self.client = oras.provider.Registry(hostname=host, insecure=insecure, tls_verify=ca_file or True,
+        self.client = oras.provider.Registry(hostname=host, insecure=plain_http(host), tls_verify=ca_file or True,
                                              auth_backend=backend)
         for scheme in ("http://", "https://"):
             self.client.session.mount(scheme, _Budgeted(pool_maxsize=16))
@@ -142,9 +142,11 @@ class Registry:
         """One HTTP call to ``path`` (from ``/v2/``, or a full URL the registry gave); raises on
         any status outside ``ok`` (404 comes back when it is in ``ok``)."""
         url = path if path.startswith("http") else self.base + path
+        sent = dict(headers or {})
+        if self.credentials.username or self.credentials.password:
+            sent.update(self.client.auth.get_auth_header())  # up front: no 401 round trip per call
         with self.errors(action):
-            response: requests.Response = _do_request(self.client, url, method, data=data,
-                                                      headers=dict(headers or {}))
+            response: requests.Response = _do_request(self.client, url, method, data=data, headers=sent)
         if response.status_code in ok:
             return response
         if response.status_code in (401, 403):
@@ -167,8 +169,29 @@ class Registry:
 
     # -- reads -------------------------------------------------------------------------
 
+    def _scheme_blocking(self) -> None:
+        """Pick https, or http for a loopback or private registry that does not speak TLS.
+
+        A certificate that fails verification keeps https, so that the check reports it
+        rather than talking plain HTTP to a TLS server.
+        """
+        if not plain_http(self.host):
+            return
+        scheme = "http"
+        try:
+            self.client.session.get(f"https://{self.host}/v2/", verify=self.client._tls_verify, timeout=(2.0, 10.0))
+            scheme = "https"
+        except requests.exceptions.SSLError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                scheme = "https"
+        except requests.exceptions.RequestException:
+            pass
+        self.client.prefix = scheme
+        self.base = f"{scheme}://{self.host}"
+
     def ping_blocking(self) -> None:
-        """Check that ``host`` is an OCI registry that takes our credentials."""
+        """Check that ``host`` is an OCI registry that takes our credentials (and pick its scheme)."""
+        self._scheme_blocking()
         response = self.request_blocking("GET", "/v2/", "checking the registry", ok=(200, 404))
         if response.status_code == 404:
             raise RepositoryNotFound(f"{self.host}: no OCI registry at this address (GET /v2/ answered 404)")

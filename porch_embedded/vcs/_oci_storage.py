@@ -117,6 +117,7 @@ class OciStorage:
                 "its package revision through upstreamRef.upstreamRef"))
             try:
                 def read() -> tuple[Image, dict[str, str]]:
+                    adapter.registry.ping_blocking()
                     manifest_digest = digest or adapter.registry.head_blocking(repository, tag)
                     if not manifest_digest:
                         raise NotFound(f"no package image {upstream.image} (the registry has no tag {tag!r} "

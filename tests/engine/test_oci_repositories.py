@@ -13,15 +13,18 @@ import json
 import secrets
 import socket
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import oras.provider
+import pytest
 import yaml
 
+from porch_embedded.api import ensure_pki
 from tests.engine.conftest import Porch
 from tests.parts.git_server import package_files
-from tests.parts.registry import Registry, oci_registry
+from tests.parts.registry import Registry, oci_registry, start_registry, stop_process
 
 __all__ = ["oci_registry"]
 
@@ -31,10 +34,23 @@ def prefix() -> str:
     return f"p{secrets.token_hex(4)}"
 
 
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, str]]:
+    """A registry serving HTTPS only on 127.0.0.1, with a certificate from a CA of its own (PEM returned)."""
+    directory = tmp_path_factory.mktemp("tls-registry")
+    pki = ensure_pki(directory / "pki")
+    registry, process = start_registry(directory, tls=(pki.serving_cert, pki.serving_key))
+    try:
+        yield registry, pki.ca_cert.read_text()
+    finally:
+        stop_process(process)
+
+
 async def register_oci(porch: Porch, name: str, registry: str, *, username: str, password: str,
-                       wait: str = "True") -> dict[str, Any]:
+                       wait: str = "True", ca_bundle: str = "") -> dict[str, Any]:
+    data = {"username": username, "password": password, **({"ca.crt": ca_bundle} if ca_bundle else {})}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-auth"},
-              "type": "kubernetes.io/basic-auth", "stringData": {"username": username, "password": password}}
+              "type": "kubernetes.io/basic-auth", "stringData": data}
     response = await porch.http.post(f"/api/v1/namespaces/{porch.namespace}/secrets", json=secret)
     assert response.status_code == 201, response.text
     body = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository", "metadata": {"name": name},
@@ -206,3 +222,18 @@ async def test_an_unreachable_registry_leaves_the_repository_not_ready(porch: Po
     assert ready["reason"] == "Error"
     assert ready["message"].startswith(f"127.0.0.1:{port}: the OCI registry did not answer while checking the "
                                        "registry (ConnectionError:")
+
+
+async def test_a_tls_registry_is_verified_with_the_ca_bundle_of_the_secret(
+        porch: Porch, tls_registry: tuple[Registry, str]) -> None:
+    registry, ca_bundle = tls_registry
+    await register_oci(porch, "secure", f"{registry.host}/{prefix()}", username=registry.username,
+                       password=registry.password, ca_bundle=ca_bundle)
+    draft = await porch.init("secure", "app", "ws")
+    assert draft["status"]["selfLock"]["oci"]["image"].startswith(f"{registry.host}/")
+
+    failed = await register_oci(porch, "unverified", f"{registry.host}/{prefix()}", username=registry.username,
+                                password=registry.password, wait="False")
+    ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["message"].startswith(f"{registry.host}: TLS to the OCI registry failed while checking the registry")
+    assert ready["message"].endswith("give the registry's CA bundle as ca.crt in the repository's Secret")

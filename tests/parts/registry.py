@@ -14,6 +14,7 @@ import json
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -44,13 +45,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout_s: float = 10.0, *, tls: bool = False) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited with {process.returncode} before serving")
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection = (http.client.HTTPSConnection("127.0.0.1", port, timeout=1,
+                                                      context=ssl._create_unverified_context())
+                          if tls else http.client.HTTPConnection("127.0.0.1", port, timeout=1))
             connection.request("GET", "/v2/")
             status = connection.getresponse().status
             connection.close()
@@ -62,8 +65,11 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout_s: float = 
     raise RuntimeError(f"docker-registry did not answer on 127.0.0.1:{port} within {timeout_s} s")
 
 
-def start_registry(directory: Path) -> tuple[Registry, subprocess.Popen[bytes]]:
-    """Start a registry storing under ``directory``; the caller stops the process."""
+def start_registry(directory: Path, *, tls: tuple[Path, Path] | None = None) -> tuple[Registry, subprocess.Popen[bytes]]:
+    """Start a registry storing under ``directory``; the caller stops the process.
+
+    With ``tls`` (certificate and key files) it serves HTTPS only.
+    """
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
@@ -78,7 +84,8 @@ def start_registry(directory: Path) -> tuple[Registry, subprocess.Popen[bytes]]:
         "version: 0.1\n"
         "log: {level: error}\n"
         f"storage: {{filesystem: {{rootdirectory: {directory / 'storage'}}}, delete: {{enabled: true}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}"
+        + (f", tls: {{certificate: {tls[0]}, key: {tls[1]}}}" if tls else "") + "}\n"
         f"auth: {{htpasswd: {{realm: test, path: {directory / 'htpasswd'}}}}}\n"
     )
     host = f"127.0.0.1:{port}"
@@ -90,7 +97,7 @@ def start_registry(directory: Path) -> tuple[Registry, subprocess.Popen[bytes]]:
         stdout=subprocess.DEVNULL, stderr=(directory / "registry.log").open("wb"),
     )
     try:
-        _wait_ready(port, process)
+        _wait_ready(port, process, tls=tls is not None)
     except BaseException:
         stop_process(process)
         raise
