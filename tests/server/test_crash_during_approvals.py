@@ -40,6 +40,58 @@ def wait_synced(http: httpx.Client, after: str = "") -> dict[str, Any]:
     raise AssertionError("the repository did not sync within 60 s")
 
 
+def approvals_cut_by_kill_9(server: ServerProcess, args: list[str], credentials: dict[str, str],
+                            spec: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Register Repository ``crash`` (``spec``, Secret ``crash-auth`` with ``credentials``), propose
+    PACKAGES packages, kill -9 the server while they are approved one by one, restart it and wait
+    for a sync; return the revisions whose approval was acknowledged and every revision listed after."""
+    with client(server) as http:
+        secret = {"metadata": {"name": "crash-auth"}, "type": "kubernetes.io/basic-auth", "stringData": credentials}
+        assert http.post("/api/v1/namespaces/default/secrets", json=secret).status_code == 201
+        repository = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
+                      "metadata": {"name": "crash"}, "spec": spec}
+        assert http.post(REPOSITORY.rsplit("/", 1)[0], json=repository).status_code == 201
+        wait_synced(http)
+        for index in range(PACKAGES):
+            created = http.post(REVISIONS, json={"spec": {
+                "repository": "crash", "packageName": f"pkg{index}", "workspaceName": "ws"}})
+            assert created.status_code == 201, created.text
+            body = created.json()
+            body["spec"]["lifecycle"] = "Proposed"
+            assert http.put(f"{REVISIONS}/{body['metadata']['name']}", json=body).status_code == 200
+
+    approved: list[str] = []
+
+    def approve_all() -> None:
+        with client(server) as http:
+            for index in range(PACKAGES):
+                name = f"crash.pkg{index}.ws"
+                try:
+                    body = http.get(f"{REVISIONS}/{name}").json()
+                    body["spec"]["lifecycle"] = "Published"
+                    response = http.put(f"{REVISIONS}/{name}/approval", json=body)
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 200:
+                    approved.append(name)
+
+    writer = threading.Thread(target=approve_all)
+    writer.start()
+    deadline = time.monotonic() + 60
+    while len(approved) < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    server.kill9()
+    writer.join(timeout=60)
+    assert 4 <= len(approved) < PACKAGES
+
+    before_restart = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    server.start(args)
+    with client(server) as http:
+        wait_synced(http, after=before_restart)
+        items = {i["metadata"]["name"]: i for i in http.get(REVISIONS).json()["items"]}
+    return approved, items
+
+
 def test_kill_9_during_approvals_loses_nothing(
         tmp_path: Path, git_server: GitServer, new_store_url: Callable[[], str]) -> None:
     git_server.create_repo("crash").commit({"README.md": "x\n"})
@@ -47,53 +99,10 @@ def test_kill_9_during_approvals_loses_nothing(
     args = ["--function-runner", "none", "--sync-interval", "3600", *store_args(store_url)]
     server = start_server_process(tmp_path / "data", args)
     try:
-        with client(server) as http:
-            secret = {"metadata": {"name": "crash-auth"}, "type": "kubernetes.io/basic-auth",
-                      "stringData": {"username": USERNAME, "password": PASSWORD}}
-            assert http.post("/api/v1/namespaces/default/secrets", json=secret).status_code == 201
-            repository = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
-                          "metadata": {"name": "crash"},
-                          "spec": {"type": "git", "git": {"repo": git_server.url("crash"), "branch": "main",
-                                                          "secretRef": {"name": "crash-auth"}}}}
-            assert http.post(REPOSITORY.rsplit("/", 1)[0], json=repository).status_code == 201
-            wait_synced(http)
-            for index in range(PACKAGES):
-                created = http.post(REVISIONS, json={"spec": {
-                    "repository": "crash", "packageName": f"pkg{index}", "workspaceName": "ws"}})
-                assert created.status_code == 201, created.text
-                body = created.json()
-                body["spec"]["lifecycle"] = "Proposed"
-                assert http.put(f"{REVISIONS}/{body['metadata']['name']}", json=body).status_code == 200
-
-        approved: list[str] = []
-
-        def approve_all() -> None:
-            with client(server) as http:
-                for index in range(PACKAGES):
-                    name = f"crash.pkg{index}.ws"
-                    try:
-                        body = http.get(f"{REVISIONS}/{name}").json()
-                        body["spec"]["lifecycle"] = "Published"
-                        response = http.put(f"{REVISIONS}/{name}/approval", json=body)
-                    except httpx.HTTPError:
-                        return
-                    if response.status_code == 200:
-                        approved.append(name)
-
-        writer = threading.Thread(target=approve_all)
-        writer.start()
-        deadline = time.monotonic() + 60
-        while len(approved) < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        server.kill9()
-        writer.join(timeout=60)
-        assert 4 <= len(approved) < PACKAGES
-
-        before_restart = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        server.start(args)
-        with client(server) as http:
-            wait_synced(http, after=before_restart)
-            items = {i["metadata"]["name"]: i for i in http.get(REVISIONS).json()["items"]}
+        approved, items = approvals_cut_by_kill_9(
+            server, args, {"username": USERNAME, "password": PASSWORD},
+            {"type": "git", "git": {"repo": git_server.url("crash"), "branch": "main",
+                                    "secretRef": {"name": "crash-auth"}}})
         refs = git_server.refs("crash")
         for index in range(PACKAGES):
             name = f"crash.pkg{index}.ws"
