@@ -39,6 +39,7 @@ import json
 import logging
 import posixpath
 import tarfile
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -217,6 +218,9 @@ class OciAdapter:
         self._images: dict[str, Image] = {}
         self._layers: dict[str, dict[str, str | None]] = {}
         self._version = ""
+        self._lock = threading.Lock()
+        self._written: dict[tuple[str, str], str | None] = {}
+        """Our writes since the current fetch began listing."""
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self._limiter)
@@ -266,7 +270,22 @@ class OciAdapter:
         image = self._images[digest] = Image(digest, manifest, config_digest, config)
         return image
 
+    def _current_tags(self) -> dict[tuple[str, str], str]:
+        with self._lock:  # writes change it from worker threads
+            return dict(self._tags)
+
+    def _record(self, key: tuple[str, str], digest: str | None) -> None:
+        """Note our own write of a tag (None: deleted), also for a fetch listing at the same moment."""
+        with self._lock:
+            if digest is None:
+                self._tags.pop(key, None)
+            else:
+                self._tags[key] = digest
+            self._written[key] = digest
+
     def _fetch_blocking(self) -> tuple[str, list[str]]:
+        with self._lock:
+            self._written = {}
         listing = self._listing_blocking()
         missing = [(p, d) for (p, _), d in listing.items() if d not in self._images]
         warnings: list[str] = []
@@ -279,7 +298,13 @@ class OciAdapter:
 
         with ThreadPoolExecutor(LISTING_THREADS) as pool:
             list(pool.map(load, missing))
-        self._tags, self._version = listing, self._version_of(listing)
+        with self._lock:  # a write that landed while listing is newer than what the listing saw
+            for key, digest in self._written.items():
+                if digest is None:
+                    listing.pop(key, None)
+                else:
+                    listing[key] = digest
+            self._tags, self._version = listing, self._version_of(listing)
         return self._version, warnings
 
     async def version(self) -> str:
@@ -319,7 +344,7 @@ class OciAdapter:
     async def snapshot(self) -> Snapshot:
         revisions: list[Revision] = []
         warnings: list[str] = []
-        for (package, workspace), digest in sorted(self._tags.items()):
+        for (package, workspace), digest in sorted(self._current_tags().items()):
             image = self._images.get(digest)
             if image is None:
                 warnings.append(f"{package}:{workspace}: its manifest could not be read")
@@ -357,8 +382,18 @@ class OciAdapter:
         return await self._run(lambda: [self._files_blocking(r) for r in revisions])
 
     async def highest_revision(self, package: str) -> int:
-        return max((r.revision for r in (await self.snapshot()).revisions
-                    if r.package == package and r.lifecycle in PUBLISHED), default=0)
+        best = 0
+        for (name, workspace), digest in self._current_tags().items():
+            image = self._images.get(digest)
+            if name != package or image is None:
+                continue
+            try:
+                revision = self._revision(name, workspace, image)
+            except ValueError:
+                continue
+            if revision.lifecycle in PUBLISHED:
+                best = max(best, revision.revision)
+        return best
 
     # -- writes --------------------------------------------------------------------------
 
@@ -380,7 +415,7 @@ class OciAdapter:
         raw = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
         digest = self.registry.put_manifest_blocking(self.spec.repository(package), workspace, raw)
         image = self._images[digest] = Image(digest, manifest, str(config_descriptor["digest"]), config)
-        self._tags[(package, workspace)] = digest
+        self._record((package, workspace), digest)
         return image
 
     def _save_blocking(self, write: DraftWrite) -> Revision:
@@ -458,7 +493,7 @@ class OciAdapter:
                 raise RefConflict(f"cannot delete {repository}:{revision.workspace}: the tag moved since it was "
                                   "read (another writer); re-read the package revision and retry")
             self.registry.delete_manifest_blocking(repository, digest)
-        self._tags.pop((revision.package, revision.workspace), None)
+        self._record((revision.package, revision.workspace), None)
 
     async def delete(self, revision: Revision, *, author: Author | None = None) -> None:
         await self._run(self._delete_blocking, revision)
