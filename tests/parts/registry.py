@@ -65,10 +65,12 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout_s: float = 
     raise RuntimeError(f"docker-registry did not answer on 127.0.0.1:{port} within {timeout_s} s")
 
 
-def start_registry(directory: Path, *, tls: tuple[Path, Path] | None = None) -> tuple[Registry, subprocess.Popen[bytes]]:
+def start_registry(directory: Path, *, tls: tuple[Path, Path] | None = None,
+                   auth: str = "") -> tuple[Registry, subprocess.Popen[bytes]]:
     """Start a registry storing under ``directory``; the caller stops the process.
 
-    With ``tls`` (certificate and key files) it serves HTTPS only.
+    With ``tls`` (certificate and key files) it serves HTTPS only; ``auth`` replaces the
+    htpasswd section (a YAML flow mapping, e.g. ``{token: {...}}``).
     """
     binary = shutil.which("docker-registry")
     if binary is None:
@@ -80,13 +82,14 @@ def start_registry(directory: Path, *, tls: tuple[Path, Path] | None = None) -> 
     (directory / "htpasswd").write_bytes(htpasswd)
     (directory / "storage").mkdir()
     port = _free_port()
+    htpasswd_auth = f"{{htpasswd: {{realm: test, path: {directory / 'htpasswd'}}}}}"
     (directory / "config.yml").write_text(
         "version: 0.1\n"
         "log: {level: error}\n"
         f"storage: {{filesystem: {{rootdirectory: {directory / 'storage'}}}, delete: {{enabled: true}}}}\n"
         f"http: {{addr: 127.0.0.1:{port}"
         + (f", tls: {{certificate: {tls[0]}, key: {tls[1]}}}" if tls else "") + "}\n"
-        f"auth: {{htpasswd: {{realm: test, path: {directory / 'htpasswd'}}}}}\n"
+        f"auth: {auth or htpasswd_auth}\n"
     )
     host = f"127.0.0.1:{port}"
     auth_file = directory / "auth.json"
