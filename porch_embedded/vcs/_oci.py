@@ -173,6 +173,9 @@ def _layer_entries(blob: bytes, what: str) -> dict[str, str | None]:
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
             for member in tar:
                 name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
+                if name == ".." or name.startswith("../"):
+                    raise PackageContentInvalid(f"{what}: package cannot contain {member.name!r}: it points "
+                                                "outside the package")
                 base = posixpath.basename(name)
                 if base.startswith(WHITEOUT):
                     entries[posixpath.join(posixpath.dirname(name), base[len(WHITEOUT):])] = None

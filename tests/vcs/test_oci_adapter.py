@@ -1,12 +1,15 @@
 """OciAdapter behaviour beyond the contract: a write that lands while a fetch lists the registry,
-and bearer tokens against a registry that takes only those."""
+bearer tokens against a registry that takes only those, and a layer entry outside the package."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
+import io
 import json
 import secrets
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from porch_embedded.errors import RepositoryAuthFailed
+from porch_embedded.errors import PackageContentInvalid, RepositoryAuthFailed
 from porch_embedded.vcs import Credentials, DraftWrite, OciAdapter, OciStorage
 from tests.parts.registry import Registry, oci_registry, start_registry, stop_process
 
@@ -106,3 +109,30 @@ async def test_bearer_tokens_of_the_secret_authenticate_and_a_refused_one_names_
     with pytest.raises(RepositoryAuthFailed, match="refused the credentials of Secret 'tokens-auth'"):
         async with storage.open(spec, Credentials(bearer_token=bearer_token(other, certificate, access))):
             pass
+
+
+async def test_a_layer_entry_outside_the_package_is_refused_when_read(oci_registry: Registry) -> None:
+    storage = OciStorage()
+    spec = storage.parse({"metadata": {"name": "escape"},
+                          "spec": {"oci": {"registry": f"{oci_registry.host}/e{secrets.token_hex(4)}"}}})
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in (("Kptfile", b"a: 1\n"), ("../escape.yaml", b"x: 1\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    async with storage.open(spec, Credentials(oci_registry.username, oci_registry.password)) as repo:
+        assert isinstance(repo, OciAdapter)
+        repository = spec.repository("bad")
+        layer = gzip.compress(raw.getvalue())
+        config = json.dumps({"rootfs": {"type": "layers", "diff_ids": []}, "history": []}).encode()
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                               "digest": repo.registry.put_blob_blocking(repository, config)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
+                                "digest": repo.registry.put_blob_blocking(repository, layer)}]}
+        repo.registry.put_manifest_blocking(repository, "ws", json.dumps(manifest).encode())
+        await repo.fetch()
+        [revision] = (await repo.snapshot()).revisions
+        with pytest.raises(PackageContentInvalid, match="'../escape.yaml': it points outside the package"):
+            await repo.read_package(revision)
