@@ -40,6 +40,7 @@ import logging
 import posixpath
 import tarfile
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -48,7 +49,7 @@ from typing import Any, ClassVar, TypeVar
 
 import trio
 
-from porch_embedded.errors import PackageContentInvalid, RefConflict, RepositoryUnavailable
+from porch_embedded.errors import PackageContentInvalid, RefConflict, RepositoryUnavailable, StatusError
 from porch_embedded.vcs._layout import PORCH_NAME
 from porch_embedded.vcs._oci_registry import MANIFEST_MEDIA_TYPE, Registry, digest_of, load_json
 from porch_embedded.vcs._protocol import Author, Credentials, DraftWrite, Lifecycle, Revision, Snapshot
@@ -73,6 +74,8 @@ TASK_PREFIX = "kpt:"
 WHITEOUT = ".wh."
 LIFECYCLES: tuple[Lifecycle, ...] = ("Draft", "Proposed", "Published", "DeletionProposed")
 PUBLISHED = ("Published", "DeletionProposed")
+LAYER_CACHE = 4096
+"""Parsed layers kept in memory (packages are small; a sync of a large registry reads each once)."""
 LISTING_THREADS = 8
 """Registry calls of one listing made side by side (one HEAD per tag: distribution lists
 tag names only)."""
@@ -219,7 +222,8 @@ class OciAdapter:
         self._tags: dict[tuple[str, str], str] = {}
         """(package, workspace) -> manifest digest, as of the last fetch and our own writes."""
         self._images: dict[str, Image] = {}
-        self._layers: dict[str, dict[str, str | None]] = {}
+        self._layers: OrderedDict[str, dict[str, str | None]] = OrderedDict()
+        """Parsed layers by digest, the most recently read last (at most LAYER_CACHE)."""
         self._version = ""
         self._lock = threading.Lock()
         self._written: dict[tuple[str, str], str | None] = {}
@@ -364,7 +368,9 @@ class OciAdapter:
         return self._image_files_blocking(revision.package, self._image_blocking(
             revision.package, split_image(revision.locator)[3]), revision.locator)
 
-    def _image_files_blocking(self, package: str, image: Image, what: str) -> dict[str, str]:
+    def _image_files_blocking(self, package: str, image: Image, what: str,
+                              fetched: Mapping[str, bytes | None] | None = None) -> dict[str, str]:
+        """The image's layers flattened; ``fetched`` holds layer blobs already downloaded."""
         repository = self.spec.repository(package)
         layers = []
         for layer in image.layers:
@@ -372,17 +378,47 @@ class OciAdapter:
             if layer.get("mediaType") not in LAYER_MEDIA_TYPES:
                 raise PackageContentInvalid(f"{what}: layer {layer_digest} has media type "
                                             f"{layer.get('mediaType')!r}, not a gzip tar")
-            if layer_digest not in self._layers:
-                self._layers[layer_digest] = _layer_entries(self.registry.blob_blocking(repository, layer_digest),
-                                                            what)
-            layers.append(self._layers[layer_digest])
+            with self._lock:
+                entries = self._layers.get(layer_digest)
+                if entries is not None:
+                    self._layers.move_to_end(layer_digest)
+            if entries is None:
+                blob = (fetched or {}).get(layer_digest) or self.registry.blob_blocking(repository, layer_digest)
+                entries = _layer_entries(blob, what)
+                with self._lock:
+                    self._layers[layer_digest] = entries
+                    while len(self._layers) > LAYER_CACHE:
+                        self._layers.popitem(last=False)
+            layers.append(entries)
         return _flatten(layers)
+
+    def _files_of_many_blocking(self, revisions: Sequence[Revision]) -> list[dict[str, str]]:
+        """What ``read_packages`` returns: layers not cached are downloaded side by side first;
+        any failure is then met again, in order, by the reads one by one."""
+        wanted: dict[str, str] = {}
+        for revision in revisions:
+            image = self._images.get(split_image(revision.locator)[3])
+            for layer in image.layers if image else ():
+                digest = str(layer.get("digest", ""))
+                if digest not in self._layers:
+                    wanted[digest] = self.spec.repository(revision.package)
+
+        def download(item: tuple[str, str]) -> tuple[str, bytes | None]:
+            try:
+                return item[0], self.registry.blob_blocking(item[1], item[0])
+            except StatusError:
+                return item[0], None
+
+        with ThreadPoolExecutor(LISTING_THREADS) as pool:
+            fetched = dict(pool.map(download, wanted.items()))
+        return [self._image_files_blocking(r.package, self._image_blocking(r.package, split_image(r.locator)[3]),
+                                           r.locator, fetched) for r in revisions]
 
     async def read_package(self, revision: Revision) -> dict[str, str]:
         return await self._run(self._files_blocking, revision)
 
     async def read_packages(self, revisions: Sequence[Revision]) -> list[dict[str, str]]:
-        return await self._run(lambda: [self._files_blocking(r) for r in revisions])
+        return await self._run(self._files_of_many_blocking, revisions)
 
     async def highest_revision(self, package: str) -> int:
         best = 0
