@@ -49,7 +49,13 @@ from typing import Any, ClassVar, TypeVar
 
 import trio
 
-from porch_embedded.errors import PackageContentInvalid, RefConflict, RepositoryUnavailable, StatusError
+from porch_embedded.errors import (
+    PackageContentInvalid,
+    RefConflict,
+    RepositoryNotFound,
+    RepositoryUnavailable,
+    StatusError,
+)
 from porch_embedded.vcs._layout import PORCH_NAME
 from porch_embedded.vcs._oci_registry import MANIFEST_MEDIA_TYPE, Registry, digest_of, load_json
 from porch_embedded.vcs._protocol import Author, Credentials, DraftWrite, Lifecycle, Revision, Snapshot
@@ -249,12 +255,28 @@ class OciAdapter:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _listing_blocking(self) -> dict[tuple[str, str], str]:
+    def _listing_blocking(self, *, manifests: dict[str, bytes] | None = None) -> dict[tuple[str, str], str]:
+        """Every (package, tag) under the prefix and the manifest digest it points at.
+
+        A HEAD per tag; or, with ``manifests`` (a first listing, when every manifest will be
+        read anyway), a GET per tag whose bodies are kept there by digest.
+        """
         prefix = self.spec.prefix
         pairs = [(repo, tag) for repo in self.registry.repositories_blocking(prefix)
                  for tag in self.registry.tags_blocking(repo)]
+
+        def look(pair: tuple[str, str]) -> str:
+            if manifests is None:
+                return self.registry.head_blocking(*pair)
+            try:
+                digest, raw = self.registry.manifest_blocking(*pair)
+            except RepositoryNotFound:  # the tag went away since the tag list
+                return ""
+            manifests[digest] = raw
+            return digest
+
         with ThreadPoolExecutor(LISTING_THREADS) as pool:
-            digests = list(pool.map(lambda pair: self.registry.head_blocking(*pair), pairs))
+            digests = list(pool.map(look, pairs))
         return {(repo[len(prefix) + 1:] if prefix else repo, tag): digest
                 for (repo, tag), digest in zip(pairs, digests) if digest}
 
@@ -262,12 +284,14 @@ class OciAdapter:
     def _version_of(listing: Mapping[tuple[str, str], str]) -> str:
         return hashlib.sha256(json.dumps(sorted(f"{p}:{t}@{d}" for (p, t), d in listing.items())).encode()).hexdigest()
 
-    def _image_blocking(self, package: str, digest: str) -> Image:
+    def _image_blocking(self, package: str, digest: str, raw: bytes | None = None) -> Image:
+        """The image of a manifest digest (``raw``: its bytes, when already read)."""
         image = self._images.get(digest)
         if image is not None:
             return image
         repository = self.spec.repository(package)
-        _, raw = self.registry.manifest_blocking(repository, digest)
+        if raw is None:
+            _, raw = self.registry.manifest_blocking(repository, digest)
         manifest = load_json(raw, f"{self.spec.host}/{repository}@{digest}")
         config_digest = str((manifest.get("config") or {}).get("digest", ""))
         if not config_digest:
@@ -293,13 +317,14 @@ class OciAdapter:
     def _fetch_blocking(self) -> tuple[str, list[str]]:
         with self._lock:
             self._written = {}
-        listing = self._listing_blocking()
+        manifests: dict[str, bytes] | None = {} if not self._tags else None
+        listing = self._listing_blocking(manifests=manifests)
         missing = [(p, d) for (p, _), d in listing.items() if d not in self._images]
         warnings: list[str] = []
 
         def load(item: tuple[str, str]) -> None:
             try:
-                self._image_blocking(*item)
+                self._image_blocking(*item, (manifests or {}).get(item[1]))
             except RepositoryUnavailable as exc:
                 warnings.append(exc.message)
 

@@ -38,8 +38,8 @@ async def test_a_write_that_lands_while_a_fetch_lists_is_not_lost_from_the_snaps
         assert isinstance(repo, OciAdapter)
         listed = repo._listing_blocking
 
-        def listing_then_a_write() -> dict[tuple[str, str], str]:
-            listing = listed()  # what the registry held before the write below
+        def listing_then_a_write(**options: Any) -> dict[tuple[str, str], str]:
+            listing = listed(**options)  # what the registry held before the write below
             trio.from_thread.run(repo.save_draft, DraftWrite("late", "ws", {"Kptfile": "a: 1\n"}))
             return listing
 
