@@ -11,7 +11,7 @@ approval takes; the adapter only makes the move land atomically or raises.
 The engine knows nothing of the storage either: a revision's ``locator`` is opaque to it,
 the ``selfLock`` and ``upstreamLock`` bodies the API shows come from the adapter, and so
 does the answer to "is this the placeholder". A ``Storage`` stands for one Repository
-``spec.type`` (git, and OCI next): it parses that type's spec, opens its adapters, and
+``spec.type`` (git, oci): it parses that type's spec, opens its adapters, and
 reads unregistered upstreams of that type for clone tasks.
 
 Everything here is plain data: the engine builds the Kubernetes objects.
