@@ -203,7 +203,11 @@ class Registry:
             response = self.request_blocking("GET", url, action, ok=(200, 404))
             if response.status_code == 404:
                 return found
-            found += response.json().get(key) or []
+            try:
+                found += response.json().get(key) or []
+            except (ValueError, AttributeError) as exc:
+                raise RepositoryUnavailable(f"{self.host}: the OCI registry answered {action} with something "
+                                            "other than its JSON listing") from exc
             link = response.links.get("next", {}).get("url")
             url = urllib.parse.urljoin(self.base + "/", link) if link else None
         return found
