@@ -44,7 +44,8 @@ _FIELD = "spec.tasks[0].upgrade"
 
 @dataclass(frozen=True)
 class Upgraded:
-    """The merged files of an upgrade and the new upstream's git lock, which the Kptfile is to record."""
+    """The merged files of an upgrade and the new upstream's lock (its selfLock), which the Kptfile is to
+    record."""
 
     files: dict[str, str]
     lock: dict[str, Any]
@@ -144,4 +145,4 @@ async def upgrade_files(store: Store, repository: Body, package: str, task: Mapp
     if KPTFILE not in merged:
         raise Invalid(f'failed to apply upstream lock to package "{package}": the merged package has no Kptfile; '
                       f'give "{refs.local}" a Kptfile, or pick a strategy that keeps one')
-    return Upgraded(merged, dict((new.get("status") or {}).get("selfLock", {}).get("git", {})))
+    return Upgraded(merged, dict((new.get("status") or {}).get("selfLock") or {}))
