@@ -135,7 +135,8 @@ def timed(samples: dict[str, list[float]], key: str, action: Callable[[], object
 
 
 def admin(server: ServerProcess) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": "Bearer " + (server.data_dir / "admin-token").read_text().strip()}, timeout=300,
+    token = (server.data_dir / "admin-token").read_text().strip()
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=300,
                         verify=ssl.create_default_context(cafile=str(server.data_dir / "pki" / "ca.crt")))
 
 

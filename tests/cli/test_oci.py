@@ -13,7 +13,8 @@ HEADER = "NAME                PACKAGE   WORKSPACENAME   REVISION   LATEST   LIFE
 
 
 def row(revision: int, latest: str, lifecycle: str) -> str:
-    return HEADER + f"blueprints.app.v1   app       v1              {revision:<11}{latest:<9}{lifecycle:<12}blueprints\n"
+    return (HEADER + "blueprints.app.v1   app       v1              "
+            f"{revision:<11}{latest:<9}{lifecycle:<12}blueprints\n")
 
 
 async def test_register_an_oci_registry_and_move_a_package_through_its_lifecycle(

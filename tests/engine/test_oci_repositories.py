@@ -237,3 +237,34 @@ async def test_a_tls_registry_is_verified_with_the_ca_bundle_of_the_secret(
     ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
     assert ready["message"].startswith(f"{registry.host}: TLS to the OCI registry failed while checking the registry")
     assert ready["message"].endswith("give the registry's CA bundle as ca.crt in the repository's Secret")
+
+
+async def test_an_upgrade_between_oci_revisions_merges_into_a_git_downstream(
+        porch: Porch, oci_registry: Registry) -> None:
+    porch.git.create_repo("deploy").commit({"README.md": "x\n"})
+    await porch.register("deploy")
+    await register_oci(porch, "images", f"{oci_registry.host}/{prefix()}", username=oci_registry.username,
+                       password=oci_registry.password)
+    v1 = await porch.init("images", "app", "v1")
+    v1_files = (await porch.resources("images.app.v1"))["spec"]["resources"]
+    await porch.publish(v1)
+    v2 = await porch.init("images", "app", "v2", tasks=[{"type": "edit", "edit": {
+        "sourceRef": {"name": "images.app.v1"}}}])
+    await porch.push_files("images.app.v2", {**v1_files, "added.yaml": "apiVersion: v1\nkind: ConfigMap\n"
+                                             "metadata:\n  name: added-in-v2\n"})
+    v2 = await porch.publish(v2)
+
+    local = await porch.init("deploy", "mine", "v1", tasks=[{"type": "clone", "clone": {
+        "upstreamRef": {"upstreamRef": {"name": "images.app.v1"}}}}])
+    local_files = (await porch.resources("deploy.mine.v1"))["spec"]["resources"]
+    await porch.push_files("deploy.mine.v1", {**local_files, "local.yaml": "apiVersion: v1\nkind: ConfigMap\n"
+                                              "metadata:\n  name: local-only\n"})
+    await porch.publish(local)
+    upgraded = await porch.init("deploy", "mine", "v2", tasks=[{"type": "upgrade", "upgrade": {
+        "oldUpstreamRef": {"name": "images.app.v1"}, "newUpstreamRef": {"name": "images.app.v2"},
+        "localPackageRevisionRef": {"name": "deploy.mine.v1"}}}])
+    files = (await porch.resources(upgraded["metadata"]["name"]))["spec"]["resources"]
+    assert {"added.yaml", "local.yaml"} <= set(files)
+    reference, digest = v2["status"]["selfLock"]["oci"]["image"].split("@")
+    assert yaml.safe_load(files["Kptfile"])["upstreamLock"] == {"type": "generic", "generic": {
+        "storeID": "oci", "resourceID": reference, "resourceVersion": digest}}
