@@ -21,5 +21,5 @@ bench: setup
 	$(VENV)/bin/python bench/api_bench.py
 
 binary: setup
-	$(VENV)/bin/pyinstaller --onefile --name porch-embedded --exclude-module pytest --exclude-module _pytest \
+	$(VENV)/bin/pyinstaller --onefile --name porch-embedded --exclude-module pytest --exclude-module _pytest --collect-data celpy \
 		--distpath dist --workpath build/pyinstaller --specpath build porch_embedded/__main__.py

@@ -42,6 +42,7 @@ from porch_embedded.api import (
     run_https,
 )
 from porch_embedded.controllers import ClusterLeases, Leases, SyncSettings, run_repository_sync, run_while_leader
+from porch_embedded.controllers import run_package_variant_sets
 from porch_embedded.engine import AdapterFactory, ClusterClient, ClusterRepositorySource, Engine, run_cluster_mirror
 from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET
 from porch_embedded.meta import UserInfo
@@ -337,6 +338,9 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
                                                  health_interval_s=settings.health_interval_s)
                     await nursery.start(run_while_leader, leases, lease_name, _replica_id(),
                                         settings.leader_lease_s, partial(run_repository_sync, engine, sync_settings))
+                if settings.controllers and aggregated is None:  # aggregated, PackageVariants live in the cluster
+                    await nursery.start(run_while_leader, leases, "porch-embedded-packagevariantsets", _replica_id(),
+                                        settings.leader_lease_s, partial(run_package_variant_sets, engine))
                 url = await nursery.start(run_https, app, serving)
                 if aggregated is None:
                     server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from porch_embedded.kinds._config import PACKAGE_VARIANT, PACKAGE_VARIANT_SET, REPOSITORY
+from porch_embedded.kinds._config import PACKAGE_VARIANT, REPOSITORY
 from porch_embedded.kinds._core import NAMESPACE, SECRET
 from porch_embedded.kinds._crd import CLUSTER_KINDS, custom_resource_definition
 from porch_embedded.kinds._field_selectors import field_matches
@@ -14,11 +14,15 @@ from porch_embedded.kinds._porch import (
     PACKAGE_REVISION_RESOURCES,
 )
 from porch_embedded.kinds._schema import prune_unknown, schema_causes
+from porch_embedded.kinds._cel import CEL_VARIABLES, CelError, evaluate_string
+from porch_embedded.kinds._variant_set import PACKAGE_VARIANT_SET, variant_set_causes
 
 __all__ = [
     "ALL_KINDS",
     "Body",
+    "CEL_VARIABLES",
     "CLUSTER_KINDS",
+    "CelError",
     "Kind",
     "LIFECYCLES",
     "NAMESPACE",
@@ -35,6 +39,8 @@ __all__ = [
     "field_matches",
     "prune_unknown",
     "schema_causes",
+    "evaluate_string",
+    "variant_set_causes",
 ]
 
 ALL_KINDS: tuple[Kind, ...] = (

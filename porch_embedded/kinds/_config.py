@@ -1,4 +1,4 @@
-"""config.porch.kpt.dev/v1alpha1: Repository, PackageVariant, PackageVariantSet.
+"""config.porch.kpt.dev/v1alpha1: Repository, PackageVariant (PackageVariantSet: _variant_set).
 
 Field names, defaults, printer columns and CEL-rule messages follow Porch's CRDs so
 manifests written for Porch apply unchanged.
@@ -16,7 +16,7 @@ from porch_embedded.kinds._common import condition_schema, envelope
 from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._schema import array, boolean, integer, obj, preserve, string, string_map
 
-__all__ = ["PACKAGE_VARIANT", "PACKAGE_VARIANT_SET", "REPOSITORY"]
+__all__ = ["PACKAGE_VARIANT", "REPOSITORY"]
 
 GROUP, VERSION = "config.porch.kpt.dev", "v1alpha1"
 _API_VERSION = f"{GROUP}/{VERSION}"
@@ -236,48 +236,4 @@ PACKAGE_VARIANT = Kind(
     ),
     subresources=("status",),
     defaults=_package_variant_defaults,
-)
-
-_map_expr = obj({"key": string(), "value": string(), "keyExpr": string(), "valueExpr": string()})
-_template = obj(
-    {
-        "downstream": obj({"repo": string(), "package": string(), "repoExpr": string(), "packageExpr": string()}),
-        "adoptionPolicy": string(enum=["adoptExisting", "adoptNone"]),
-        "deletionPolicy": string(enum=["delete", "orphan"]),
-        "labels": string_map(),
-        "labelExprs": array(_map_expr),
-        "annotations": string_map(),
-        "annotationExprs": array(_map_expr),
-        "packageContext": obj({"data": string_map(), "removeKeys": array(string()),
-                               "dataExprs": array(_map_expr), "removeKeyExprs": array(string())}),
-        "pipeline": preserve(),
-        "injectors": array(preserve()),
-    }
-)
-_target = obj(
-    {
-        "repositories": array(obj({"name": string(), "packageNames": array(string())}, required=("name",))),
-        "repositorySelector": preserve(),
-        "objectSelector": preserve(),
-        "template": _template,
-    }
-)
-_package_variant_set_spec = obj({"upstream": _upstream, "targets": array(_target)})
-
-PACKAGE_VARIANT_SET = Kind(
-    group=GROUP,
-    version=VERSION,
-    kind="PackageVariantSet",
-    plural="packagevariantsets",
-    singular="packagevariantset",
-    namespaced=True,
-    categories=("porch",),
-    schema=envelope("PackageVariantSet", _API_VERSION, _package_variant_set_spec,
-                    obj({"conditions": array(condition_schema)}),
-                    "Fans an upstream package out into PackageVariants over many repositories."),
-    printer_columns=(
-        PrinterColumn("Upstream", "string", ".spec.upstream.package"),
-        PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
-    ),
-    subresources=("status",),
 )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from porch_embedded.kinds._config import PACKAGE_VARIANT, PACKAGE_VARIANT_SET, REPOSITORY
+from porch_embedded.kinds._config import PACKAGE_VARIANT, REPOSITORY
 from porch_embedded.kinds._kind import Body, Kind
+from porch_embedded.kinds._variant_set import PACKAGE_VARIANT_SET
 
 __all__ = ["CLUSTER_KINDS", "custom_resource_definition"]
 
