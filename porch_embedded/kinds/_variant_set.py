@@ -37,8 +37,8 @@ _function_template = {**_function, "properties": {**_function["properties"], "co
 _template = obj(
     {
         "downstream": obj({"repo": string(), "package": string(), "repoExpr": string(), "packageExpr": string()}),
-        "adoptionPolicy": string(enum=["adoptExisting", "adoptNone"]),
-        "deletionPolicy": string(enum=["delete", "orphan"]),
+        "adoptionPolicy": string("adoptNone (default) or adoptExisting."),
+        "deletionPolicy": string("delete (default) or orphan."),
         "labels": string_map(),
         "labelExprs": array(_map_expr),
         "annotations": string_map(),

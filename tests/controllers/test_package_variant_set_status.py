@@ -1,0 +1,131 @@
+"""What a PackageVariantSet reports when it cannot make progress, and how it recovers.
+
+Stalled=True (and Ready=False) with Porch's reasons and messages for what only the
+controller can find (the upstream, the target kind, what CEL gives, the downstream
+Repository); one broken set never holds up another; a restart in the middle of a
+fan-out finishes it without duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from porch_embedded.engine import Engine
+from porch_embedded.kinds import PACKAGE_VARIANT, Kind
+from tests.controllers.variant_sets import VariantSets, condition
+from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
+from tests.parts.git_server import GitServer
+from tests.parts.server import start_server
+
+__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
+
+UPSTREAM = {"repo": "blueprints", "package": "basens", "revision": 1}
+
+
+@pytest.fixture
+async def sets(porch: Porch) -> VariantSets:
+    helper = VariantSets(porch)
+    await helper.blueprint()
+    await helper.downstream("cluster-01", {"env": "dev"})
+    return helper
+
+
+def _one_target(template: dict[str, Any]) -> dict[str, Any]:
+    return {"upstream": UPSTREAM, "targets": [{"repositories": [{"name": "cluster-01"}], "template": template}]}
+
+
+async def _stalled(sets: VariantSets, name: str, spec: dict[str, Any], reason: str) -> str:
+    await sets.create(name, spec)
+    body = await sets.wait_stalled(name, reason)
+    ready = condition(body, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    assert ready["message"] == condition(body, "Stalled")["message"]
+    assert await sets.variants(body) == {}
+    return str(ready["message"])
+
+
+async def test_a_missing_upstream_stalls_until_it_appears(sets: VariantSets) -> None:
+    message = await _stalled(sets, "later", {"upstream": {**UPSTREAM, "package": "later"},
+                                             "targets": [{"repositories": [{"name": "cluster-01"}]}]},
+                             "UpstreamNotFound")
+    assert message == "could not find upstream package revision 'later/1' in repo 'blueprints'"
+    draft = await sets.porch.init("blueprints", "later", "v1")
+    await sets.porch.publish(draft)
+    body = await sets.wait_ready("later")
+    assert set(await sets.variants(body)) == {"later-cluster-01-later"}
+
+
+async def test_a_kind_the_server_does_not_serve_is_no_matching_targets(sets: VariantSets) -> None:
+    message = await _stalled(sets, "teams", {"upstream": UPSTREAM, "targets": [{
+        "objectSelector": {"apiVersion": "hr.bigco.com/v1", "kind": "Team", "matchLabels": {"org": "hr"}}}]},
+        "NoMatchingTargets")
+    assert message == 'no matches for kind "Team" in version "hr.bigco.com/v1"'
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ({"downstream": {"packageExpr": "size(repoDefault) > 0"}},
+     "template.downstream.packageExpr: type conversion error from Bool to 'string'"),
+    ({"labelExprs": [{"key": "a", "valueExpr": "'x'"}, {"key": "b", "valueExpr": "repository.labels['missing']"}]},
+     "template.labelExprs[1].valueExpr: no such key: missing"),
+    ({"pipeline": {"mutators": [{"image": "x", "configMapExprs": [{"keyExpr": "1 + 2", "value": "v"}]}]}},
+     "template.pipeline.mutators[0].configMapExprs[0].keyExpr: type conversion error from Int to 'string'"),
+    ({"downstream": {"repo": "nowhere"}}, 'repository "nowhere" could not be loaded'),
+])
+async def test_a_target_that_cannot_render_stalls_its_set_only(sets: VariantSets, template: dict[str, Any],
+                                                               expected: str) -> None:
+    good = await sets.create("good", _one_target({"labels": {"fine": "yes"}}))
+    message = await _stalled(sets, "bad", _one_target(template), "UnexpectedError")
+    assert message == expected
+    await sets.wait_ready("good")
+    assert set(await sets.variants(good)) == {"good-cluster-01-basens"}
+    # Fixed, the set goes on: Stalled flips back to Valid and its variant appears.
+    await sets.patch_spec("bad", {"targets": [{"repositories": [{"name": "cluster-01"}],
+                                               "template": {"labels": {"fixed": "yes"}}}]})
+    body = await sets.wait_ready("bad")
+    assert condition(body, "Stalled")["reason"] == "Valid"
+    assert (await sets.variants(body))["bad-cluster-01-basens"]["spec"]["labels"] == {"fixed": "yes"}
+
+
+async def test_a_restart_in_the_middle_of_a_fan_out_creates_no_duplicates(
+        tmp_path: Path, git_server: GitServer, new_store_url: Callable[[], str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    store_url, data_dir = new_store_url(), tmp_path / "data"
+    original = Engine.create
+    created: list[str] = []
+
+    async def crash_after_four(self: Engine, kind: Kind, body: dict[str, Any], **options: Any) -> dict[str, Any]:
+        if kind is PACKAGE_VARIANT and len(created) >= 4:
+            await trio.sleep_forever()  # the process dies here, before the fifth variant is written
+        result = await original(self, kind, body, **options)
+        if kind is PACKAGE_VARIANT:
+            created.append(result["metadata"]["name"])
+        return result
+
+    monkeypatch.setattr(Engine, "create", crash_after_four)
+    async with start_server(data_dir, store_url=store_url, function_runner="none", sync_interval_s=3600) as server:
+        async with server.client() as http:
+            sets = VariantSets(Porch(server, http, git_server))
+            await sets.blueprint()
+            for index in range(10):
+                await sets.downstream(f"site-{index}", {"fleet": "eu"})
+            fleet = await sets.create("fleet", {"upstream": UPSTREAM, "targets": [{
+                "repositorySelector": {"matchLabels": {"fleet": "eu"}}}]})
+            first = await sets.until(lambda: _when_four(sets, fleet))
+    monkeypatch.setattr(Engine, "create", original)
+    async with start_server(data_dir, store_url=store_url, function_runner="none", sync_interval_s=3600) as server:
+        async with server.client() as http:
+            sets = VariantSets(Porch(server, http, git_server))
+            await sets.wait_ready("fleet")
+            variants = await sets.variants(fleet)
+    assert set(variants) == {f"fleet-site-{index}-basens" for index in range(10)}
+    assert {name: variants[name]["metadata"]["uid"] for name in first} == first
+
+
+async def _when_four(sets: VariantSets, fleet: dict[str, Any]) -> dict[str, str] | None:
+    variants = await sets.variants(fleet)
+    return {name: v["metadata"]["uid"] for name, v in variants.items()} if len(variants) == 4 else None
