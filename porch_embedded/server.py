@@ -44,7 +44,7 @@ from porch_embedded.api import (
 from porch_embedded.controllers import ClusterLeases, Leases, SyncSettings, run_repository_sync, run_while_leader
 from porch_embedded.controllers import run_package_variant_sets
 from porch_embedded.engine import AdapterFactory, ClusterClient, ClusterRepositorySource, Engine, run_cluster_mirror
-from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET
+from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET, SERVED_KINDS
 from porch_embedded.meta import UserInfo
 from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
@@ -313,7 +313,7 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         engine = Engine(store, _adapter_factory(GitCache(data_dir / "cache")),
                         build_function_runner(_runner_settings(settings)), source)
         await engine.ensure_default_namespaces()
-        served = ALL_KINDS if aggregated is None else tuple(k for k in ALL_KINDS if k.group == PACKAGE.group)
+        served = SERVED_KINDS if aggregated is None else tuple(k for k in ALL_KINDS if k.group == PACKAGE.group)
         app = ApiApp(engine, store, served, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
                                      bookmark_interval_s=settings.bookmark_interval_s)))

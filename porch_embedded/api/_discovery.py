@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +37,25 @@ class Documents:
 
 
 def _group_versions(kinds: Sequence[Kind]) -> dict[tuple[str, str], list[Kind]]:
+    """Kinds by (group, version): groups in the order given, each group's versions in priority order."""
     grouped: dict[tuple[str, str], list[Kind]] = {}
     for kind in kinds:
         grouped.setdefault((kind.group, kind.version), []).append(kind)
-    return grouped
+    first_seen = {group: index for index, (group, _) in reversed(list(enumerate(grouped)))}
+    return dict(sorted(grouped.items(), key=lambda item: (first_seen[item[0][0]], _version_priority(item[0][1]))))
+
+
+_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def _version_priority(version: str) -> tuple[int, int, int, str]:
+    """Sort key putting the preferred version first, as kube-apiserver orders a group's versions:
+    GA before beta before alpha, higher numbers first, others last by name (v1alpha2 before v1alpha1)."""
+    match = _VERSION.match(version)
+    if match is None:
+        return (3, 0, 0, version)
+    stability = {None: 0, "beta": 1, "alpha": 2}[match.group(2)]
+    return (stability, -int(match.group(1)), -int(match.group(3) or 0), version)
 
 
 def _legacy_resources(kinds: list[Kind]) -> list[dict[str, Any]]:
@@ -87,8 +103,7 @@ def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> D
     """Render discovery, aggregated discovery and OpenAPI v2/v3 for ``kinds``."""
     docs = Documents()
     grouped = _group_versions(kinds)
-    groups = []
-    v2_items = []
+    by_group: dict[str, list[tuple[str, list[Kind]]]] = {}
     for (group, version), members in grouped.items():
         group_version = f"{group}/{version}" if group else version
         docs.put(
@@ -96,17 +111,22 @@ def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> D
             {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
              "resources": _legacy_resources(members)},
         )
+        by_group.setdefault(group, []).append((version, members))
+    groups = []
+    v2_items = []
+    for group, versions in by_group.items():
         v2_item = {"metadata": {"name": group}, "versions": [
-            {"version": version, "freshness": "Current", "resources": _v2_resources(members)}]}
+            {"version": version, "freshness": "Current", "resources": _v2_resources(members)}
+            for version, members in versions]}
         if group:
-            entry = {"groupVersion": group_version, "version": version}
-            group_doc = {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": [entry],
-                         "preferredVersion": entry}
+            entries = [{"groupVersion": f"{group}/{version}", "version": version} for version, _ in versions]
+            group_doc = {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": entries,
+                         "preferredVersion": entries[0]}
             docs.put(f"/apis/{group}", group_doc)
             groups.append({k: v for k, v in group_doc.items() if k not in ("kind", "apiVersion")})
             v2_items.append(v2_item)
         else:
-            docs.put("/api", {"kind": "APIVersions", "versions": [version],
+            docs.put("/api", {"kind": "APIVersions", "versions": [version for version, _ in versions],
                               "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]})
             docs.put("/api#v2", {"apiVersion": "apidiscovery.k8s.io/v2", "kind": "APIGroupDiscoveryList",
                                  "metadata": {}, "items": [v2_item]})

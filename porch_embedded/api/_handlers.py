@@ -126,6 +126,21 @@ class ResourceHandlers:
 
     # ---- helpers -------------------------------------------------------------------------
 
+    @staticmethod
+    def _stored(kind: Kind) -> Kind:
+        """The kind the engine and the store hold: the storage version of a converted one."""
+        return kind.conversion.storage if kind.conversion is not None else kind
+
+    @staticmethod
+    def _out(kind: Kind, body: Body) -> Body:
+        """A stored object as the requested version shows it."""
+        return kind.conversion.from_storage(body) if kind.conversion is not None else body
+
+    @staticmethod
+    def _in(kind: Kind, body: Body) -> Body:
+        """A request's object (already checked against the requested version) as stored."""
+        return kind.conversion.to_storage(body) if kind.conversion is not None else body
+
     def _accept(self, request: Request) -> Accept:
         return parse_accept(request.headers.get("accept"))
 
@@ -210,7 +225,7 @@ class ResourceHandlers:
     async def get(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "get", info.subresource)
         accept = self._accept(request)
-        body = await self._store.get(kind.resource, info.namespace, info.name)
+        body = self._out(kind, await self._store.get(kind.resource, info.namespace, info.name))
         if accept.table:
             body = table(kind, [body], {"resourceVersion": body["metadata"].get("resourceVersion", "")},
                          request.query.get("includeObject", "Metadata"))
@@ -220,15 +235,16 @@ class ResourceHandlers:
         self._kind_for(kind, "list", "")
         accept = self._accept(request)
         page = await self._store.list(self._list_query(kind, info, request))
+        items = [self._out(kind, item) for item in page.items]
         metadata: dict[str, Any] = {"resourceVersion": str(page.resource_version)}
         if page.continue_token:
             metadata["continue"] = page.continue_token
             if page.remaining is not None:
                 metadata["remainingItemCount"] = page.remaining
         if accept.table:
-            body = table(kind, page.items, metadata, request.query.get("includeObject", "Metadata"))
+            body = table(kind, items, metadata, request.query.get("includeObject", "Metadata"))
         else:
-            body = {"apiVersion": kind.api_version, "kind": kind.list_kind, "metadata": metadata, "items": page.items}
+            body = {"apiVersion": kind.api_version, "kind": kind.list_kind, "metadata": metadata, "items": items}
         await self._reply(send, 200, body, accept)
 
     async def watch(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
@@ -251,6 +267,7 @@ class ResourceHandlers:
             timeout_s=timeout, bookmarks=bookmarks, bookmark_interval_s=self._settings.bookmark_interval_s,
             as_table=accept.table, include_object=request.query.get("includeObject", "Metadata"),
             initial_events_end=initial and bookmarks and since is None,
+            convert=kind.conversion.from_storage if kind.conversion is not None else None,
         ), send)
 
     async def create(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
@@ -259,16 +276,17 @@ class ResourceHandlers:
             raise MethodNotAllowed("POST goes to the collection, not to a named object; use PUT to replace it")
         accept = self._accept(request)
         body, warnings = await self._decode_object(kind, info, request)
-        created = await self._engine.create(kind, body, user=request.user, dry_run=self._dry_run(request))
-        await self._reply(send, 201, created, accept, warnings)
+        created = await self._engine.create(self._stored(kind), self._in(kind, body), user=request.user,
+                                            dry_run=self._dry_run(request))
+        await self._reply(send, 201, self._out(kind, created), accept, warnings)
 
     async def update(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "update", info.subresource)
         accept = self._accept(request)
         body, warnings = await self._decode_object(kind, info, request)
-        updated = await self._engine.update(kind, body, subresource=info.subresource, user=request.user,
-                                            dry_run=self._dry_run(request))
-        await self._reply(send, 200, updated, accept, warnings)
+        updated = await self._engine.update(self._stored(kind), self._in(kind, body), subresource=info.subresource,
+                                            user=request.user, dry_run=self._dry_run(request))
+        await self._reply(send, 200, self._out(kind, updated), accept, warnings)
 
     async def patch(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "patch", info.subresource)
@@ -282,16 +300,16 @@ class ResourceHandlers:
             apply_patch({}, {}, content_type)  # raises UnsupportedMediaType naming the accepted types
         patch = decode_body(raw, content_type)
         current = await self._store.get(kind.resource, info.namespace, info.name)
-        patched = apply_patch(copy.deepcopy(current), patch, content_type)
+        patched = apply_patch(copy.deepcopy(self._out(kind, current)), patch, content_type)
         patched_metadata = patched.get("metadata")
         # A patch may have turned metadata into anything; _check_object refuses a non-object.
         patched_rv = patched_metadata.get("resourceVersion") if isinstance(patched_metadata, dict) else None
         body, warnings = self._check_object(kind, info, request, patched)
         if patched_rv is None:
             body["metadata"].pop("resourceVersion", None)
-        updated = await self._engine.update(kind, body, subresource=info.subresource, user=request.user,
-                                            dry_run=self._dry_run(request), current=current)
-        await self._reply(send, 200, updated, accept, warnings)
+        updated = await self._engine.update(self._stored(kind), self._in(kind, body), subresource=info.subresource,
+                                            user=request.user, dry_run=self._dry_run(request), current=current)
+        await self._reply(send, 200, self._out(kind, updated), accept, warnings)
 
     async def _server_side_apply(self, kind: Kind, info: RequestInfo, request: Request, send: Send,
                                  raw: bytes, accept: Accept) -> None:
@@ -311,14 +329,15 @@ class ResourceHandlers:
         try:
             current = await self._store.get(kind.resource, info.namespace, info.name)
         except NotFound:
-            created = await self._engine.create(kind, applied, user=request.user, dry_run=dry_run)
-            await self._reply(send, 201, created, accept, warnings)
+            created = await self._engine.create(self._stored(kind), self._in(kind, applied), user=request.user,
+                                                dry_run=dry_run)
+            await self._reply(send, 201, self._out(kind, created), accept, warnings)
             return
-        merged = json_merge_patch(current, applied)
+        merged = json_merge_patch(self._out(kind, current), applied)
         merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        updated = await self._engine.update(kind, merged, subresource=info.subresource, user=request.user,
-                                            dry_run=dry_run, current=current)
-        await self._reply(send, 200, updated, accept, warnings)
+        updated = await self._engine.update(self._stored(kind), self._in(kind, merged), subresource=info.subresource,
+                                            user=request.user, dry_run=dry_run, current=current)
+        await self._reply(send, 200, self._out(kind, updated), accept, warnings)
 
     async def delete(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "delete", info.subresource)
@@ -331,14 +350,14 @@ class ResourceHandlers:
         expect_uid = preconditions.get("uid") or expect_uid
         if options and options.get("dryRun"):
             request.query["dryRun"] = "All"
-        deleted = await self._engine.delete(kind, info.namespace, info.name, user=request.user, expect_rv=expect_rv,
-                                            expect_uid=expect_uid, dry_run=self._dry_run(request))
+        deleted = await self._engine.delete(self._stored(kind), info.namespace, info.name, user=request.user,
+                                            expect_rv=expect_rv, expect_uid=expect_uid, dry_run=self._dry_run(request))
         pending = bool(deleted["metadata"].get("deletionTimestamp")) and bool(deleted["metadata"].get("finalizers"))
         if kind.group == "" and not pending:
             body = success_status(info.name, kind.group, kind.plural, deleted["metadata"].get("uid", ""))
             await self._reply(send, 200, body, accept)
             return
-        await self._reply(send, 200, deleted, accept)
+        await self._reply(send, 200, self._out(kind, deleted), accept)
 
     async def delete_collection(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "deletecollection", "")
@@ -349,8 +368,9 @@ class ResourceHandlers:
         for item in page.items:
             metadata = item["metadata"]
             try:
-                deleted.append(await self._engine.delete(kind, metadata.get("namespace", ""), metadata["name"],
-                                                         user=request.user, dry_run=dry_run))
+                deleted.append(self._out(kind, await self._engine.delete(
+                    self._stored(kind), metadata.get("namespace", ""), metadata["name"], user=request.user,
+                    dry_run=dry_run)))
             except NotFound:
                 continue
         body = {"apiVersion": kind.api_version, "kind": kind.list_kind,

@@ -33,6 +33,8 @@ class WatchRequest:
     as_table: bool
     include_object: str
     initial_events_end: bool
+    convert: Callable[[Body], Body] | None = None
+    """Shows stored objects as the requested version (a version served by conversion)."""
 
 
 def _line(event_type: str, obj: Any) -> bytes:
@@ -62,6 +64,8 @@ async def stream_watch(store: Store, request: WatchRequest, send: Send) -> None:
     async def emit(event_type: str, obj: Body) -> None:
         nonlocal first_table
         await start()
+        if request.convert is not None and event_type in ("ADDED", "MODIFIED", "DELETED"):
+            obj = request.convert(obj)
         if request.as_table and event_type in ("ADDED", "MODIFIED", "DELETED"):
             if first_table:
                 obj = table(request.kind, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},

@@ -6,7 +6,7 @@ from porch_embedded.kinds._config import PACKAGE_VARIANT, REPOSITORY
 from porch_embedded.kinds._core import NAMESPACE, SECRET
 from porch_embedded.kinds._crd import CLUSTER_KINDS, custom_resource_definition
 from porch_embedded.kinds._field_selectors import field_matches
-from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
+from porch_embedded.kinds._kind import Body, Conversion, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._porch import (
     LIFECYCLES,
     PACKAGE,
@@ -16,6 +16,7 @@ from porch_embedded.kinds._porch import (
 from porch_embedded.kinds._schema import prune_unknown, schema_causes
 from porch_embedded.kinds._cel import CEL_VARIABLES, CelError, evaluate_string
 from porch_embedded.kinds._variant_set import PACKAGE_VARIANT_SET, variant_set_causes
+from porch_embedded.kinds._variant_set_v1alpha1 import PACKAGE_VARIANT_SET_V1ALPHA1
 
 __all__ = [
     "ALL_KINDS",
@@ -23,6 +24,7 @@ __all__ = [
     "CEL_VARIABLES",
     "CLUSTER_KINDS",
     "CelError",
+    "Conversion",
     "Kind",
     "LIFECYCLES",
     "NAMESPACE",
@@ -31,9 +33,11 @@ __all__ = [
     "PACKAGE_REVISION_RESOURCES",
     "PACKAGE_VARIANT",
     "PACKAGE_VARIANT_SET",
+    "PACKAGE_VARIANT_SET_V1ALPHA1",
     "PrinterColumn",
     "REPOSITORY",
     "SECRET",
+    "SERVED_KINDS",
     "SelectableField",
     "custom_resource_definition",
     "field_matches",
@@ -54,3 +58,6 @@ ALL_KINDS: tuple[Kind, ...] = (
     PACKAGE_VARIANT_SET,
 )
 """Every kind there is; the composition root decides which ones the API serves."""
+
+SERVED_KINDS: tuple[Kind, ...] = (*ALL_KINDS, PACKAGE_VARIANT_SET_V1ALPHA1)
+"""What the API serves in standalone mode: every kind, and the versions it serves by conversion."""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from porch_embedded.errors import Cause
 from porch_embedded.meta import JsonPath
 
-__all__ = ["Body", "Kind", "PrinterColumn", "SelectableField", "Validator", "UpdateValidator"]
+__all__ = ["Body", "Conversion", "Kind", "PrinterColumn", "SelectableField", "Validator", "UpdateValidator"]
 
 Body = dict[str, Any]
 Validator = Callable[[Body], list[Cause]]
@@ -55,6 +55,20 @@ class SelectableField:
     """When set, the only values a selector may ask for (Porch refuses an unknown lifecycle)."""
     canonical: Callable[[str], str] | None = None
     """Rewrites a requested value to the stored form (Porch reads spec.revision=v1 as 1)."""
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How a served version that is not stored converts to and from the stored one.
+
+    The API converts at its edge: request bodies ``to_storage`` before the engine sees
+    them, stored bodies ``from_storage`` before a client does, so the engine, the store
+    and the controllers only ever see the storage version.
+    """
+
+    storage: Kind
+    to_storage: Callable[[Body], Body]
+    from_storage: Callable[[Body], Body]
 
 
 def _no_causes(_: Body) -> list[Cause]:
@@ -104,6 +118,8 @@ class Kind:
     verbs get ``refusal``."""
     has_spec_generation: bool = True
     """Whether spec changes bump metadata.generation (kinds without a spec bump on any change)."""
+    conversion: Conversion | None = None
+    """Set on a version served by converting to another (stored) version of the same kind."""
 
     @property
     def resource(self) -> str:

@@ -36,7 +36,8 @@ async def test_aggregated_discovery_v2_with_etag(admin: httpx.AsyncClient) -> No
     body = response.json()
     assert body["kind"] == "APIGroupDiscoveryList"
     config = next(i for i in body["items"] if i["metadata"]["name"] == "config.porch.kpt.dev")
-    repositories = next(r for r in config["versions"][0]["resources"] if r["resource"] == "repositories")
+    v1alpha1 = next(v for v in config["versions"] if v["version"] == "v1alpha1")
+    repositories = next(r for r in v1alpha1["resources"] if r["resource"] == "repositories")
     assert repositories["shortNames"] == ["repo"] and repositories["scope"] == "Namespaced"
     assert repositories["subresources"][0]["subresource"] == "status"
     again = await admin.get("/apis", headers={"accept": V2_ACCEPT, "if-none-match": response.headers["etag"]})

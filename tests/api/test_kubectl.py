@@ -35,8 +35,8 @@ async def test_api_resources_lists_porch_kinds_and_core_kinds(server: RunningSer
     assert "config.porch.kpt.dev/v1alpha1" in rows["repositories"]
     for resource in ("packagerevisions", "packagerevisionresources", "packages"):
         assert "porch.kpt.dev/v1alpha1" in rows[resource]
-    for resource in ("packagevariants", "packagevariantsets"):
-        assert "config.porch.kpt.dev/v1alpha1" in rows[resource]
+    assert "config.porch.kpt.dev/v1alpha1" in rows["packagevariants"]
+    assert "config.porch.kpt.dev/v1alpha2" in rows["packagevariantsets"]  # the preferred of its two versions
     assert rows["namespaces"][:3] == ["namespaces", "ns", "v1"]
     assert rows["secrets"][1:3] == ["v1", "true"]
 
