@@ -28,14 +28,15 @@ Kubernetes' own conversions do with their round-trip annotations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
 from porch_embedded.errors import BadRequest
-from porch_embedded.kinds._common import condition_schema, envelope
+from porch_embedded.kinds._common import envelope
 from porch_embedded.kinds._config import GROUP
-from porch_embedded.kinds._kind import Body, Conversion, Kind, PrinterColumn
+from porch_embedded.kinds._kind import Body, Conversion, PrinterColumn
 from porch_embedded.kinds._schema import array, integer, obj, string, string_map
 from porch_embedded.kinds._variant_set import PACKAGE_VARIANT_SET
 
@@ -274,21 +275,14 @@ def from_v1alpha2(body: Body) -> Body:
     return converted
 
 
-PACKAGE_VARIANT_SET_V1ALPHA1 = Kind(
-    group=GROUP,
+PACKAGE_VARIANT_SET_V1ALPHA1 = dataclasses.replace(
+    PACKAGE_VARIANT_SET,
     version=VERSION,
-    kind="PackageVariantSet",
-    plural="packagevariantsets",
-    singular="packagevariantset",
-    namespaced=True,
-    categories=("porch",),
-    schema=envelope("PackageVariantSet", f"{GROUP}/{VERSION}", _spec, obj({"conditions": array(condition_schema)}),
+    schema=envelope("PackageVariantSet", f"{GROUP}/{VERSION}", _spec,
+                    PACKAGE_VARIANT_SET.schema["properties"]["status"],
                     "The older shape of PackageVariantSet, converted to and from v1alpha2 (the stored version)."),
-    printer_columns=(
-        PrinterColumn("Upstream", "string", ".spec.upstream.package.name"),
-        PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
-        PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
-    ),
-    subresources=("status",),
+    printer_columns=(PrinterColumn("Upstream", "string", ".spec.upstream.package.name"),
+                     *PACKAGE_VARIANT_SET.printer_columns[1:]),
     conversion=Conversion(storage=PACKAGE_VARIANT_SET, to_storage=to_v1alpha2, from_storage=from_v1alpha2),
 )
+"""Same names, verbs and status as v1alpha2, its own schema; writes are validated as v1alpha2, once converted."""

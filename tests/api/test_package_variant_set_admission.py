@@ -147,7 +147,8 @@ async def test_cel_that_does_not_compile_names_the_field_and_the_reason(admin: h
       pipeline: {mutators: [{image: x, configMapExprs: [{keyExpr: "tagret.name", value: v}]}]}
 """)
     fields = [field for field, _ in causes]
-    assert fields == ["spec.targets[0].template.downstream.packageExpr", "spec.targets[0].template.labelExprs[0].valueExpr",
+    assert fields == ["spec.targets[0].template.downstream.packageExpr",
+                      "spec.targets[0].template.labelExprs[0].valueExpr",
                       "spec.targets[0].template.packageContext.removeKeyExprs[0]",
                       "spec.targets[0].template.injectors[0].nameExpr",
                       "spec.targets[0].template.pipeline.mutators[0].configMapExprs[0].keyExpr"]

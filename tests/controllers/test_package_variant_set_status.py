@@ -17,22 +17,17 @@ import trio
 
 from porch_embedded.engine import Engine
 from porch_embedded.kinds import PACKAGE_VARIANT, Kind
-from tests.controllers.variant_sets import VariantSets, condition
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
+from tests.controllers.variant_sets import UPSTREAM, VariantSets, condition
+from tests.engine.conftest import Porch
 from tests.parts.git_server import GitServer
 from tests.parts.server import start_server
 
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
-
-UPSTREAM = {"repo": "blueprints", "package": "basens", "revision": 1}
-
 
 @pytest.fixture
-async def sets(porch: Porch) -> VariantSets:
-    helper = VariantSets(porch)
-    await helper.blueprint()
-    await helper.downstream("cluster-01", {"env": "dev"})
-    return helper
+async def cluster(sets: VariantSets) -> VariantSets:
+    """``sets`` with a downstream repository ``cluster-01`` labelled env=dev."""
+    await sets.downstream("cluster-01", {"env": "dev"})
+    return sets
 
 
 def _one_target(template: dict[str, Any]) -> dict[str, Any]:
@@ -49,19 +44,19 @@ async def _stalled(sets: VariantSets, name: str, spec: dict[str, Any], reason: s
     return str(ready["message"])
 
 
-async def test_a_missing_upstream_stalls_until_it_appears(sets: VariantSets) -> None:
-    message = await _stalled(sets, "later", {"upstream": {**UPSTREAM, "package": "later"},
-                                             "targets": [{"repositories": [{"name": "cluster-01"}]}]},
+async def test_a_missing_upstream_stalls_until_it_appears(cluster: VariantSets) -> None:
+    message = await _stalled(cluster, "later", {"upstream": {**UPSTREAM, "package": "later"},
+                                                "targets": [{"repositories": [{"name": "cluster-01"}]}]},
                              "UpstreamNotFound")
     assert message == "could not find upstream package revision 'later/1' in repo 'blueprints'"
-    draft = await sets.porch.init("blueprints", "later", "v1")
-    await sets.porch.publish(draft)
-    body = await sets.wait_ready("later")
-    assert set(await sets.variants(body)) == {"later-cluster-01-later"}
+    draft = await cluster.porch.init("blueprints", "later", "v1")
+    await cluster.porch.publish(draft)
+    body = await cluster.wait_ready("later")
+    assert set(await cluster.variants(body)) == {"later-cluster-01-later"}
 
 
-async def test_a_kind_the_server_does_not_serve_is_no_matching_targets(sets: VariantSets) -> None:
-    message = await _stalled(sets, "teams", {"upstream": UPSTREAM, "targets": [{
+async def test_a_kind_the_server_does_not_serve_is_no_matching_targets(cluster: VariantSets) -> None:
+    message = await _stalled(cluster, "teams", {"upstream": UPSTREAM, "targets": [{
         "objectSelector": {"apiVersion": "hr.bigco.com/v1", "kind": "Team", "matchLabels": {"org": "hr"}}}]},
         "NoMatchingTargets")
     assert message == 'no matches for kind "Team" in version "hr.bigco.com/v1"'
@@ -76,19 +71,19 @@ async def test_a_kind_the_server_does_not_serve_is_no_matching_targets(sets: Var
      "template.pipeline.mutators[0].configMapExprs[0].keyExpr: type conversion error from Int to 'string'"),
     ({"downstream": {"repo": "nowhere"}}, 'repository "nowhere" could not be loaded'),
 ])
-async def test_a_target_that_cannot_render_stalls_its_set_only(sets: VariantSets, template: dict[str, Any],
+async def test_a_target_that_cannot_render_stalls_its_set_only(cluster: VariantSets, template: dict[str, Any],
                                                                expected: str) -> None:
-    good = await sets.create("good", _one_target({"labels": {"fine": "yes"}}))
-    message = await _stalled(sets, "bad", _one_target(template), "UnexpectedError")
+    good = await cluster.create("good", _one_target({"labels": {"fine": "yes"}}))
+    message = await _stalled(cluster, "bad", _one_target(template), "UnexpectedError")
     assert message == expected
-    await sets.wait_ready("good")
-    assert set(await sets.variants(good)) == {"good-cluster-01-basens"}
+    await cluster.wait_ready("good")
+    assert set(await cluster.variants(good)) == {"good-cluster-01-basens"}
     # Fixed, the set goes on: Stalled flips back to Valid and its variant appears.
-    await sets.patch_spec("bad", {"targets": [{"repositories": [{"name": "cluster-01"}],
+    await cluster.patch_spec("bad", {"targets": [{"repositories": [{"name": "cluster-01"}],
                                                "template": {"labels": {"fixed": "yes"}}}]})
-    body = await sets.wait_ready("bad")
+    body = await cluster.wait_ready("bad")
     assert condition(body, "Stalled")["reason"] == "Valid"
-    assert (await sets.variants(body))["bad-cluster-01-basens"]["spec"]["labels"] == {"fixed": "yes"}
+    assert (await cluster.variants(body))["bad-cluster-01-basens"]["spec"]["labels"] == {"fixed": "yes"}
 
 
 async def test_a_restart_in_the_middle_of_a_fan_out_creates_no_duplicates(

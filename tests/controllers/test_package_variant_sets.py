@@ -9,21 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.controllers.variant_sets import OWNER_LABEL, SETS, VariantSets, condition
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
-
-UPSTREAM = {"repo": "blueprints", "package": "basens", "revision": 1}
-
-
-@pytest.fixture
-async def sets(porch: Porch) -> VariantSets:
-    helper = VariantSets(porch)
-    await helper.blueprint()
-    return helper
+from tests.controllers.variant_sets import OWNER_LABEL, SETS, UPSTREAM, VariantSets, condition
 
 
 async def test_listed_repositories_fan_out_with_package_names_and_cel(sets: VariantSets) -> None:
@@ -166,7 +152,7 @@ async def test_deleting_a_set_deletes_its_variants(sets: VariantSets) -> None:
 
 async def test_a_long_name_is_cut_and_hashed_as_porch_does(sets: VariantSets) -> None:
     await sets.downstream("dnrepo4")
-    package = "supersupersuperloooooooooooooooooooooooooooooooooooooongpkgname"  # 63 characters, the longest package name
+    package = "supersupersuperloooooooooooooooooooooooooooooooooooooongpkgname"  # 63 characters
     created = await sets.create("my-pvs", {"upstream": UPSTREAM, "targets": [{
         "repositories": [{"name": "dnrepo4", "packageNames": [package]}]}]})
     await sets.wait_ready("my-pvs")

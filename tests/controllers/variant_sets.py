@@ -10,11 +10,13 @@ import trio
 from tests.engine.conftest import Porch
 from tests.parts.git_server import package_files
 
-__all__ = ["OWNER_LABEL", "SETS", "VARIANTS", "VariantSets", "condition"]
+__all__ = ["OWNER_LABEL", "SETS", "UPSTREAM", "VARIANTS", "VariantSets", "condition"]
 
 SETS = "/apis/config.porch.kpt.dev/v1alpha2/namespaces/default/packagevariantsets"
 VARIANTS = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/packagevariants"
 OWNER_LABEL = "config.porch.kpt.dev/packagevariantset"
+UPSTREAM = {"repo": "blueprints", "package": "basens", "revision": 1}
+"""The blueprint every test publishes (VariantSets.blueprint)."""
 
 
 class VariantSets:
