@@ -17,7 +17,7 @@ import trio
 
 from porch_embedded.engine import Engine
 from porch_embedded.kinds import PACKAGE_VARIANT, Kind
-from tests.controllers.variant_sets import UPSTREAM, VariantSets, condition
+from tests.controllers.variant_sets import SETS, UPSTREAM, VariantSets, condition
 from tests.engine.conftest import Porch
 from tests.parts.git_server import GitServer
 from tests.parts.server import start_server
@@ -124,3 +124,27 @@ async def test_a_restart_in_the_middle_of_a_fan_out_creates_no_duplicates(
 async def _when_four(sets: VariantSets, fleet: dict[str, Any]) -> dict[str, str] | None:
     variants = await sets.variants(fleet)
     return {name: v["metadata"]["uid"] for name, v in variants.items()} if len(variants) == 4 else None
+
+
+async def test_variants_of_a_set_deleted_while_no_controller_ran_are_deleted_at_start(
+        tmp_path: Path, git_server: GitServer, new_store_url: Callable[[], str]) -> None:
+    store_url, data_dir = new_store_url(), tmp_path / "data"
+    options = {"store_url": store_url, "function_runner": "none", "sync_interval_s": 3600}
+    async with start_server(data_dir, **options) as server, server.client() as http:
+        sets = VariantSets(Porch(server, http, git_server))
+        await sets.blueprint()
+        await sets.downstream("cluster-01")
+        owner = await sets.create("short-lived", _one_target({"labels": {"a": "b"}}))
+        await sets.wait_ready("short-lived")
+        assert set(await sets.variants(owner)) == {"short-lived-cluster-01-basens"}
+    async with start_server(data_dir, controllers=False, **options) as server, server.client() as http:
+        sets = VariantSets(Porch(server, http, git_server))
+        await sets.porch.ok(await http.delete(f"{SETS}/short-lived"))
+        assert set(await sets.live_variants(owner)) == {"short-lived-cluster-01-basens"}
+    async with start_server(data_dir, **options) as server, server.client() as http:
+        sets = VariantSets(Porch(server, http, git_server))
+        assert await sets.until(lambda: _no_live_variants(sets, owner))
+
+
+async def _no_live_variants(sets: VariantSets, owner: dict[str, Any]) -> bool:
+    return not await sets.live_variants(owner)
