@@ -26,7 +26,8 @@ from schemathesis.generation.modes import GenerationMode
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server
 from tests.parts.server import RunningServer, ServerProcess, start_server_process
 
-GROUP_VERSIONS = {"api/v1", "apis/porch.kpt.dev/v1alpha1", "apis/config.porch.kpt.dev/v1alpha1"}
+GROUP_VERSIONS = {"api/v1", "apis/porch.kpt.dev/v1alpha1", "apis/config.porch.kpt.dev/v1alpha1",
+                  "apis/config.porch.kpt.dev/v1alpha2"}
 REPOSITORIES = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/{namespace}/repositories"
 REPOSITORY = REPOSITORIES + "/{name}"
 
@@ -226,9 +227,11 @@ class _Fuzzer:
                 "metadata": {"name": "fuzz-target"},
                 "spec": {**variant, "downstream": {"repo": "blueprints", "package": "copy"}}})
         assert plural == "packagevariantsets", plural
-        return self._ensure(f"{config}/packagevariantsets", {
+        return self._ensure(f"{config}/packagevariantsets", {  # the older shape, served by conversion
             "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "PackageVariantSet",
-            "metadata": {"name": "fuzz-target"}, "spec": variant})
+            "metadata": {"name": "fuzz-target"},
+            "spec": {"upstream": {"package": {"repo": "blueprints", "name": "fuzzed"}, "revision": 1},
+                     "targets": [{"package": {"repo": "blueprints", "name": "copy"}}]}})
 
     def aimed(self, path: str) -> dict[str, str] | None:
         """Path parameters that point ``path`` at a real object (or collection), or None."""
