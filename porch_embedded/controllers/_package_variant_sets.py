@@ -31,6 +31,9 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
 import trio
 
 from porch_embedded.controllers._variant_set_render import (
@@ -151,6 +154,13 @@ def _condition(kind: str, status: str, reason: str, message: str, generation: in
             "lastTransitionTime": format_time(_dt.datetime.now(_dt.UTC)), "observedGeneration": generation}
 
 
+def _visible(body: Body, *, with_spec: bool) -> Any:
+    """What a reconcile reads of a followed object: identity, labels, annotations, a revision's spec."""
+    metadata = body["metadata"]
+    spec = body.get("spec") if with_spec else None
+    return (metadata.get("uid"), metadata.get("labels") or {}, metadata.get("annotations") or {}, spec)
+
+
 def _spec_of(body: Body) -> Body:
     return dict(body.get("spec") or {})
 
@@ -162,6 +172,8 @@ class _Controller:
         self._sets: dict[str, dict[str, str]] = {}
         """namespace -> set name -> uid, as the set informer last saw them."""
         self._followed: set[str] = set()
+        self._seen: dict[tuple[str, str, str], Any] = {}
+        """What a set can see of each followed object (``_visible``), to skip changes it cannot."""
         self._nursery: trio.Nursery | None = None
 
     # -- triggers ------------------------------------------------------------------------
@@ -181,8 +193,23 @@ class _Controller:
         for name in list(self._sets.get(namespace, {})):
             self._queue.add((namespace, name))
 
-    async def _other_changed(self, event: WatchEvent) -> None:
-        self._namespace_changed(event.object["metadata"].get("namespace", ""))
+    async def _other_changed(self, resource: str, event: WatchEvent) -> None:
+        """Requeue the namespace's sets when an object changed in a way a set can see.
+
+        A set sees of a Repository or a selected object its name, labels and annotations,
+        and of a PackageRevision also its spec (the upstream lookup); a status write (the
+        repository sync's every health check) changes none of them and requeues nothing.
+        """
+        metadata = event.object["metadata"]
+        key = (resource, metadata.get("namespace", ""), metadata["name"])
+        seen = _visible(event.object, with_spec=resource == PACKAGE_REVISION.resource)
+        if event.type == "DELETED":
+            self._seen.pop(key, None)
+        elif self._seen.get(key) == seen:
+            return
+        else:
+            self._seen[key] = seen
+        self._namespace_changed(metadata.get("namespace", ""))
 
     async def _variant_changed(self, event: WatchEvent) -> None:
         """Requeue the namespace's sets; delete a set's variant whose set is gone (garbage)."""
@@ -221,7 +248,7 @@ class _Controller:
             return
         self._followed.add(kind.resource)
         assert self._nursery is not None
-        self._nursery.start_soon(Informer(self._store, kind.resource, self._other_changed,
+        self._nursery.start_soon(Informer(self._store, kind.resource, partial(self._other_changed, kind.resource),
                                           name=f"variant sets: {kind.plural}").run)
 
     # -- running -------------------------------------------------------------------------
@@ -235,7 +262,7 @@ class _Controller:
             await nursery.start(Informer(self._store, PACKAGE_VARIANT.resource, self._variant_changed,
                                          name="variant sets: packagevariants").run)
             for kind in (REPOSITORY, PACKAGE_REVISION):
-                await nursery.start(Informer(self._store, kind.resource, self._other_changed,
+                await nursery.start(Informer(self._store, kind.resource, partial(self._other_changed, kind.resource),
                                              name=f"variant sets: {kind.plural}").run)
             nursery.start_soon(self._queue.run, self._reconcile, self._settings.workers)
             task_status.started()
