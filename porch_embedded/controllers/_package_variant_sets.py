@@ -349,7 +349,7 @@ class _Controller:
         namespace = body["metadata"]["namespace"]
         upstream_package = body["spec"]["upstream"]["package"]
         result: list[VariantTarget] = []
-        for target in body["spec"]["targets"]:
+        for index, target in enumerate(body["spec"]["targets"]):
             template = target.get("template") if isinstance(target.get("template"), dict) else None
             if target.get("repositories"):
                 for repository in target["repositories"]:
@@ -372,6 +372,9 @@ class _Controller:
                                                     labels=labels))
             selected = [item for item in page.items
                         if not selector.get("name") or item["metadata"]["name"] == selector["name"]]
+            if not selected:
+                log.info("PackageVariantSet %s/%s: no objects selected by target %d", namespace,
+                         body["metadata"]["name"], index)
             for item in sorted(selected, key=lambda item: item["metadata"]["name"]):
                 result.append(VariantTarget(item["metadata"]["name"], upstream_package, template, item))
         return result
