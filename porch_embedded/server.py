@@ -41,8 +41,17 @@ from porch_embedded.api import (
     load_token_file,
     run_https,
 )
-from porch_embedded.controllers import ClusterLeases, Leases, SyncSettings, run_repository_sync, run_while_leader
-from porch_embedded.controllers import run_package_variant_sets
+from porch_embedded.controllers import (
+    ClusterLeases,
+    InjectionSource,
+    Leases,
+    StoreInjectionSource,
+    SyncSettings,
+    run_package_variant_sets,
+    run_package_variants,
+    run_repository_sync,
+    run_while_leader,
+)
 from porch_embedded.engine import AdapterFactory, ClusterClient, ClusterRepositorySource, Engine, run_cluster_mirror
 from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET, SERVED_KINDS
 from porch_embedded.meta import UserInfo
@@ -285,6 +294,17 @@ async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings,
     return authenticator, authorizer, bundle
 
 
+async def _run_controllers(engine: Engine, sync_settings: SyncSettings, injection: InjectionSource, *,
+                           variant_sets: bool) -> None:
+    """The leader's work, side by side: repository sync, the PackageVariant controller and, unless the
+    cluster holds the PackageVariants (aggregated mode), the PackageVariantSet controller."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(run_repository_sync, engine, sync_settings))
+        await nursery.start(run_package_variants, engine, injection)
+        if variant_sets:
+            await nursery.start(run_package_variant_sets, engine)
+
+
 async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
     """Run the server until cancelled; report the bound URL once it serves.
 
@@ -337,10 +357,9 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
                     sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s,
                                                  health_interval_s=settings.health_interval_s)
                     await nursery.start(run_while_leader, leases, lease_name, _replica_id(),
-                                        settings.leader_lease_s, partial(run_repository_sync, engine, sync_settings))
-                if settings.controllers and aggregated is None:  # aggregated, PackageVariants live in the cluster
-                    await nursery.start(run_while_leader, leases, "porch-embedded-packagevariantsets", _replica_id(),
-                                        settings.leader_lease_s, partial(run_package_variant_sets, engine))
+                                        settings.leader_lease_s,
+                                        partial(_run_controllers, engine, sync_settings, StoreInjectionSource(store),
+                                                variant_sets=aggregated is None))
                 url = await nursery.start(run_https, app, serving)
                 if aggregated is None:
                     server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")

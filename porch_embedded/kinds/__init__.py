@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from porch_embedded.kinds._config import PACKAGE_VARIANT, REPOSITORY
-from porch_embedded.kinds._core import NAMESPACE, SECRET
+from porch_embedded.kinds._config import PACKAGE_VARIANT, REPOSITORY, package_variant_causes
+from porch_embedded.kinds._core import CONFIG_MAP, NAMESPACE, SECRET
 from porch_embedded.kinds._crd import CLUSTER_KINDS, custom_resource_definition
 from porch_embedded.kinds._field_selectors import field_matches
 from porch_embedded.kinds._kind import Body, Conversion, Kind, PrinterColumn, SelectableField
@@ -23,6 +23,7 @@ __all__ = [
     "Body",
     "CEL_VARIABLES",
     "CLUSTER_KINDS",
+    "CONFIG_MAP",
     "CelError",
     "Conversion",
     "Kind",
@@ -41,6 +42,7 @@ __all__ = [
     "SelectableField",
     "custom_resource_definition",
     "field_matches",
+    "package_variant_causes",
     "prune_unknown",
     "schema_causes",
     "evaluate_string",
@@ -50,6 +52,7 @@ __all__ = [
 ALL_KINDS: tuple[Kind, ...] = (
     NAMESPACE,
     SECRET,
+    CONFIG_MAP,
     PACKAGE_REVISION,
     PACKAGE_REVISION_RESOURCES,
     PACKAGE,

@@ -16,7 +16,7 @@ from porch_embedded.kinds._common import condition_schema, envelope
 from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._schema import array, boolean, integer, obj, preserve, string, string_map
 
-__all__ = ["PACKAGE_VARIANT", "REPOSITORY"]
+__all__ = ["PACKAGE_VARIANT", "REPOSITORY", "package_variant_causes"]
 
 GROUP, VERSION = "config.porch.kpt.dev", "v1alpha1"
 _API_VERSION = f"{GROUP}/{VERSION}"
@@ -187,8 +187,8 @@ _function = obj(
 )
 _pipeline = obj({"mutators": array(_function), "validators": array(_function)})
 _upstream = obj({"repo": string(), "package": string(), "workspaceName": string(), "revision": integer()})
-_downstream = obj({"repo": string(), "package": string()}, required=("repo", "package"))
-_injector = obj({"group": string(), "version": string(), "kind": string(), "name": string()}, required=("name",))
+_downstream = obj({"repo": string(), "package": string()})
+_injector = obj({"group": string(), "version": string(), "kind": string(), "name": string()})
 
 _package_variant_spec = obj(
     {
@@ -218,6 +218,53 @@ def _package_variant_defaults(body: Body) -> None:
         spec.setdefault("deletionPolicy", "delete")
 
 
+_RESERVED_CONTEXT_KEYS = ("name", "package-path")
+"""package-context.yaml keys the server writes itself; a variant may neither set nor remove them."""
+
+
+def package_variant_causes(body: Body) -> list[Cause]:
+    """Porch's checks of a PackageVariant spec (its controller's validation), with its messages.
+
+    Porch finds these only when its controller runs and marks the variant Stalled; here
+    the same checks refuse the object at admission (422), and the controller runs them
+    again on what was stored before, so both paths say the same thing.
+    """
+    spec = body.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    causes: list[Cause] = []
+
+    def required(path: str) -> None:
+        causes.append(Cause(f"missing required field {path}", path, "FieldValueRequired"))
+
+    for side in ("upstream", "downstream"):
+        part = spec.get(side)
+        if not isinstance(part, dict):
+            required(f"spec.{side}")
+            continue
+        for key in ("repo", "package"):
+            if not part.get(key):
+                required(f"spec.{side}.{key}")
+    adoption, deletion = spec.get("adoptionPolicy") or "adoptNone", spec.get("deletionPolicy") or "delete"
+    if adoption not in ("adoptNone", "adoptExisting"):
+        causes.append(Cause('spec.adoptionPolicy field can only be "adoptNone" or "adoptExisting"',
+                            "spec.adoptionPolicy", "FieldValueNotSupported"))
+    if deletion not in ("orphan", "delete"):
+        causes.append(Cause('spec.deletionPolicy can only be "orphan" or "delete"', "spec.deletionPolicy",
+                            "FieldValueNotSupported"))
+    context = spec.get("packageContext")
+    if isinstance(context, dict):
+        for key in _RESERVED_CONTEXT_KEYS:
+            for field_name, values in (("data", context.get("data") or {}), ("removeKeys", context.get("removeKeys") or [])):
+                if key in values:
+                    causes.append(Cause(f"Invalid value: spec.packageContext.{field_name}: must not contain the key "
+                                        f"{key!r}; the server sets it", f"spec.packageContext.{field_name}"))
+    for index, injector in enumerate(spec.get("injectors") or []):
+        if not isinstance(injector, dict) or not injector.get("name"):
+            causes.append(Cause(f"spec.injectors[{index}].name must not be empty", f"spec.injectors[{index}].name",
+                                "FieldValueRequired"))
+    return causes
+
+
 PACKAGE_VARIANT = Kind(
     group=GROUP,
     version=VERSION,
@@ -236,4 +283,5 @@ PACKAGE_VARIANT = Kind(
     ),
     subresources=("status",),
     defaults=_package_variant_defaults,
+    validate=package_variant_causes,
 )

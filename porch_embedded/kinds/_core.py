@@ -1,7 +1,9 @@
-"""Core v1 kinds served in standalone mode: Namespace and Secret.
+"""Core v1 kinds served in standalone mode: Namespace, Secret and ConfigMap.
 
 Repository ``secretRef`` names a Secret; without a kube-apiserver we serve Secrets
-ourselves (data sealed at rest) and the Namespaces that hold everything.
+ourselves (data sealed at rest) and the Namespaces that hold everything. ConfigMaps
+are what PackageVariant injectors inject into packages most often (Porch's injection
+copies a ConfigMap's ``data``), so users need somewhere to create them.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from porch_embedded.kinds._common import envelope
 from porch_embedded.kinds._kind import Body, Kind, PrinterColumn, SelectableField
 from porch_embedded.kinds._schema import array, boolean, obj, string, string_map
 
-__all__ = ["NAMESPACE", "SECRET"]
+__all__ = ["CONFIG_MAP", "NAMESPACE", "SECRET"]
+
 
 def _namespace_defaults(body: Body) -> None:
     body.setdefault("spec", {})
     status = body.setdefault("status", {})
     if isinstance(status, dict):
         status.setdefault("phase", "Active")
-
-
 
 NAMESPACE = Kind(
     group="",
@@ -112,5 +113,49 @@ SECRET = Kind(
     validate=_secret_causes,
     validate_update=_secret_update_causes,
     sealed_fields=("data",),
+    has_spec_generation=False,
+)
+
+
+def _config_map_causes(body: Body) -> list[Cause]:
+    binary = body.get("binaryData") or {}
+    causes = [Cause(f"Invalid value: {key!r}: duplicate of key present in binaryData", f"data[{key}]")
+              for key in sorted(set(body.get("data") or {}) & set(binary))]
+    for key, value in binary.items():
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            causes.append(Cause(f"Invalid value: {key!r}: illegal base64 data in binaryData; put text in data",
+                                f"binaryData[{key}]"))
+    return causes
+
+
+def _config_map_update_causes(old: Body, new: Body) -> list[Cause]:
+    if old.get("immutable") and (old.get("data"), old.get("binaryData")) != (new.get("data"), new.get("binaryData")):
+        return [Cause("Forbidden: field is immutable when `immutable` is set", "data", "FieldValueForbidden")]
+    return []
+
+
+CONFIG_MAP = Kind(
+    group="",
+    version="v1",
+    kind="ConfigMap",
+    plural="configmaps",
+    singular="configmap",
+    namespaced=True,
+    short_names=("cm",),
+    schema=envelope(
+        "ConfigMap", "v1", None, None,
+        "Configuration data, e.g. for a PackageVariant injector to inject into a package.",
+        data=string_map("Text values."),
+        binaryData=string_map("Base64-encoded values."),
+        immutable=boolean(),
+    ),
+    printer_columns=(
+        PrinterColumn("Data", "integer", ".data.@count"),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+    ),
+    validate=_config_map_causes,
+    validate_update=_config_map_update_causes,
     has_spec_generation=False,
 )
