@@ -182,7 +182,7 @@ async def inject(files: Mapping[str, str], namespace: str, injectors: Sequence[M
         api_version, kind = str(point.obj.get("apiVersion", "")), str(point.obj.get("kind", ""))
         candidates = await source.objects(namespace, api_version, kind)
         if not candidates:
-            point.errors.append(f"no in-cluster resources of type {api_version.replace('/', '.')}.{kind}")
+            point.errors.append(f"no in-cluster resources of type {api_version}.{kind}")
             continue
         for injector in injectors:
             if not _matches(injector, point.obj):

@@ -9,7 +9,7 @@ import trio
 import yaml
 
 from tests.engine.conftest import Porch
-from tests.parts.git_server import package_files
+from tests.parts.git_server import Seeder, package_files
 
 T = TypeVar("T")
 
@@ -80,9 +80,14 @@ def load(text: str) -> Any:
     return yaml.safe_load(text)
 
 
-async def blueprint_and_deploy(porch: Porch, *, upstream_files: dict[str, str] | None = None) -> None:
-    """A published upstream blueprints/basens v1 and an empty deployment repository ``deploy``."""
-    porch.git.create_repo("blueprints").commit(upstream_files or package_files("basens"), tags=["basens/v1"])
+async def blueprint_and_deploy(porch: Porch, *, upstream_files: dict[str, str] | None = None) -> Seeder:
+    """A published upstream blueprints/basens v1 and an empty deployment repository ``deploy``.
+
+    Returns the seeder of ``blueprints``, to push more upstream history with.
+    """
+    blueprints = porch.git.create_repo("blueprints")
+    blueprints.commit(upstream_files or package_files("basens"), tags=["basens/v1"])
     porch.git.create_repo("deploy").commit({"README.md": "deployments\n"})
     await porch.register("blueprints")
     await porch.register("deploy", deployment=True)
+    return blueprints
