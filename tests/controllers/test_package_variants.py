@@ -7,19 +7,15 @@ leaves alone.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.controllers.variants import (
     blueprint_and_deploy,
     condition,
     create_variant,
-    eventually,
     files_of,
-    get_variant,
     load,
     package_revisions,
+    patch_variant,
     settled,
-    variants_url,
 )
 from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
 
@@ -81,9 +77,8 @@ async def test_pipeline_functions_go_first_named_after_the_variant(porch: Porch)
     assert rendered["metadata"]["annotations"]["from"] == "upstream"
 
     # A changed pipeline replaces the variant's functions and keeps the package's own.
-    current = await get_variant(porch, "site-b")
-    current["spec"]["pipeline"] = {"mutators": [{"image": SET_LABELS, "name": "tier", "configMap": {"tier": "gold"}}]}
-    await porch.ok(await porch.http.put(variants_url(porch, "site-b"), json=current))
+    await patch_variant(porch, "site-b", {"pipeline": {
+        "mutators": [{"image": SET_LABELS, "name": "tier", "configMap": {"tier": "gold"}}], "validators": None}})
     await settled(porch, "site-b")
     [same_draft] = await package_revisions(porch, "deploy", "site-b")
     assert same_draft["metadata"]["name"] == draft["metadata"]["name"]
@@ -95,12 +90,11 @@ async def test_pipeline_functions_go_first_named_after_the_variant(porch: Porch)
 async def test_a_steady_variant_writes_nothing(porch: Porch) -> None:
     await blueprint_and_deploy(porch)
     await create_variant(porch, "steady", packageContext={"data": {"region": "eu"}})
-    first = await settled(porch, "steady")
+    await settled(porch, "steady")
     [draft] = await package_revisions(porch, "deploy", "steady")
     refs = porch.git.refs("deploy")
     # A spec change that asks nothing of the package: the controller runs and writes only the status.
-    first["spec"]["deletionPolicy"] = "orphan"
-    await porch.ok(await porch.http.put(variants_url(porch, "steady"), json=first))
+    await patch_variant(porch, "steady", {"deletionPolicy": "orphan"})
     after = await settled(porch, "steady")
     assert after["metadata"]["generation"] == 2
     [same] = await package_revisions(porch, "deploy", "steady")

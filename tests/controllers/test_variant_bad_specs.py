@@ -57,9 +57,9 @@ async def test_what_porchs_checks_find_is_refused_at_admission(porch: Porch, bod
 async def test_policies_outside_porchs_values_are_refused(porch: Porch) -> None:
     response = await porch.http.post(variants_url(porch), json=variant_body("v", adoptionPolicy="adoptAll"))
     assert response.status_code == 422 and "adoptionPolicy" in response.text
-    created = await create_variant(porch, "w")
-    created["spec"]["deletionPolicy"] = "shred"
-    response = await porch.http.put(variants_url(porch, "w"), json=created)
+    await create_variant(porch, "w")
+    response = await porch.http.patch(variants_url(porch, "w"), json={"spec": {"deletionPolicy": "shred"}},
+                                      headers={"content-type": "application/merge-patch+json"})
     assert response.status_code == 422 and "deletionPolicy" in response.text
 
 

@@ -11,6 +11,7 @@ from tests.controllers.variants import (
     files_of,
     load,
     package_revisions,
+    patch_variant,
     settled,
 )
 from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
@@ -59,6 +60,12 @@ async def test_injectors_fill_the_marked_resources_and_report_each_point(porch: 
         "message": 'injected resource "east" from cluster'}
     assert conditions["config.injection.ConfigMap.extra"]["reason"] == "ConfigInjected"
     assert conditions["config.injection.Repository.target"]["reason"] == "ConfigInjected"
+
+    # Rendered again (its conditions in another order), the injected draft is still what the variant wants.
+    await patch_variant(porch, "site-i", {"deletionPolicy": "orphan"})
+    await settled(porch, "site-i")
+    [same] = await package_revisions(porch, "deploy", "site-i")
+    assert same["metadata"]["resourceVersion"] == draft["metadata"]["resourceVersion"]
 
     # The injected ConfigMap changes: the draft follows.
     east["data"] = {"region": "us-east-2"}

@@ -8,9 +8,9 @@ from tests.controllers.variants import (
     create_variant,
     eventually,
     files_of,
-    get_variant,
     load,
     package_revisions,
+    patch_variant,
     settled,
     variants_url,
 )
@@ -81,9 +81,8 @@ async def test_deletion_policy_orphan_keeps_the_downstream_without_owner(porch: 
 async def test_a_moved_downstream_lets_go_of_the_old_one(porch: Porch) -> None:
     await blueprint_and_deploy(porch)
     await create_variant(porch, "mover")
-    first = await settled(porch, "mover")
-    first["spec"]["downstream"]["package"] = "moved"
-    await porch.ok(await porch.http.put(variants_url(porch, "mover"), json=first))
+    await settled(porch, "mover")
+    await patch_variant(porch, "mover", {"downstream": {"package": "moved"}})
     done = await settled(porch, "mover")
     assert await package_revisions(porch, "deploy", "mover") == []
     [moved] = await package_revisions(porch, "deploy", "moved")
@@ -96,9 +95,7 @@ async def test_changed_mutations_of_a_published_downstream_make_an_edit_draft(po
     await settled(porch, "site-e")
     [draft] = await package_revisions(porch, "deploy", "site-e")
     published = await porch.publish(draft)
-    variant = await get_variant(porch, "site-e")
-    variant["spec"]["packageContext"]["data"]["region"] = "us"
-    await porch.ok(await porch.http.put(variants_url(porch, "site-e"), json=variant))
+    await patch_variant(porch, "site-e", {"packageContext": {"data": {"region": "us"}}})
     done = await settled(porch, "site-e")
     revisions = await package_revisions(porch, "deploy", "site-e")
     assert [r["metadata"]["name"] for r in revisions] == ["deploy.site-e.packagevariant-1",

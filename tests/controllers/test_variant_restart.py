@@ -9,11 +9,10 @@ from tests.controllers.variants import (
     create_variant,
     eventually,
     files_of,
-    get_variant,
     load,
     package_revisions,
+    patch_variant,
     settled,
-    variants_url,
 )
 from tests.engine.conftest import Porch, git_server, new_store_url, postgres_run_database, store_kind
 from tests.parts.git_server import GitServer, package_files
@@ -53,9 +52,7 @@ async def test_a_restart_mid_way_makes_no_duplicates_and_rewrites_nothing(
         porch = Porch(server, http, git_server)
         for name in (*DONE, *MIDWAY):
             # A spec change after the restart: its outcome comes after every earlier run of the variant.
-            variant = await get_variant(porch, name)
-            variant["spec"]["deletionPolicy"] = "orphan"
-            await porch.ok(await porch.http.put(variants_url(porch, name), json=variant))
+            await patch_variant(porch, name, {"deletionPolicy": "orphan"})
         for name in (*DONE, *MIDWAY):
             await settled(porch, name)
         for name in DONE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
 import trio
 import yaml
 
@@ -91,3 +92,16 @@ async def blueprint_and_deploy(porch: Porch, *, upstream_files: dict[str, str] |
     await porch.register("blueprints")
     await porch.register("deploy", deployment=True)
     return blueprints
+
+
+async def patch_variant(porch: Porch, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``spec`` into the variant's spec, again when the controller wrote the variant in between.
+
+    The server's PATCH answers 409 when the object changed between its read and its write
+    (a kube-apiserver would patch again itself); a client retries, as here.
+    """
+    async def attempt() -> httpx.Response | None:
+        response = await porch.http.patch(variants_url(porch, name), json={"spec": spec},
+                                          headers={"content-type": "application/merge-patch+json"})
+        return None if response.status_code == 409 else response
+    return await porch.ok(await eventually(attempt))
