@@ -5,7 +5,8 @@ PackageRevision of its namespace from the store and makes the downstream what th
 variant says, whatever happened before (a crash, a restart, another replica). Runs are
 keyed by the variant and triggered by informers of PackageVariants, PackageRevisions,
 Repositories and ConfigMaps (the injected kind), so an upstream publish, a downstream
-approval or a changed ConfigMap reaches every variant of the namespace.
+approval or a changed ConfigMap reaches the variants it concerns (Porch re-queues
+every variant of the namespace on any revision event).
 
 Per variant (Porch's packagevariant_controller.go):
 - the finalizer ``config.porch.kpt.dev/packagevariants`` is added, so a deletion waits
@@ -436,33 +437,54 @@ class _Reconciler:
             pass
 
 
+def _concerns(variant: Body, changed: Body, resource: str) -> bool:
+    """Whether a change of ``changed`` (a revision, a Repository, a ConfigMap) may change what ``variant`` does.
+
+    A revision it owns, or of its upstream or downstream package (a new upstream revision,
+    one to adopt); a Repository it reads from or writes to; any ConfigMap when it injects.
+    Re-queueing only these keeps a namespace of many variants from reconciling them all
+    on every write.
+    """
+    spec = variant.get("spec") or {}
+    upstream, downstream = spec.get("upstream") or {}, spec.get("downstream") or {}
+    if resource == PACKAGE_REVISION.resource:
+        where = (changed["spec"].get("repository"), changed["spec"].get("packageName"))
+        return _owned_by(changed, variant) or where in ((upstream.get("repo"), upstream.get("package")),
+                                                        (downstream.get("repo"), downstream.get("package")))
+    if resource == REPOSITORY.resource:
+        return changed["metadata"]["name"] in (upstream.get("repo"), downstream.get("repo"))
+    return bool(spec.get("injectors"))
+
+
 async def run_package_variants(engine: Engine, source: InjectionSource, *,
                                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Reconcile every PackageVariant whenever it or what it depends on changes, until cancelled."""
     reconciler = _Reconciler(engine, source)
     queue = WorkQueue(reconciler.reconcile, name="packagevariants")
-    variants: dict[str, set[str]] = {}
-    """The variants known per namespace (what an event of another kind re-queues)."""
+    variants: dict[str, dict[str, Body]] = {}
+    """The variants known per namespace, by name (what an event of another kind is matched against)."""
 
     async def variant_changed(event: WatchEvent) -> None:
         metadata = event.object["metadata"]
         namespace, name = metadata.get("namespace", ""), metadata["name"]
         if event.type == "DELETED":
-            variants.get(namespace, set()).discard(name)
+            variants.get(namespace, {}).pop(name, None)
             return
-        variants.setdefault(namespace, set()).add(name)
+        variants.setdefault(namespace, {})[name] = event.object
         queue.add((namespace, name))
 
-    async def namespace_changed(event: WatchEvent) -> None:
-        namespace = event.object["metadata"].get("namespace", "")
-        for name in sorted(variants.get(namespace, ())):
-            queue.add((namespace, name))
+    def follow(resource: str) -> Informer:
+        async def changed(event: WatchEvent) -> None:
+            namespace = event.object["metadata"].get("namespace", "")
+            for name, variant in sorted(variants.get(namespace, {}).items()):
+                if _concerns(variant, event.object, resource):
+                    queue.add((namespace, name))
+        return Informer(engine.store, resource, changed, name=f"packagevariants: {resource}")
 
     async with trio.open_nursery() as nursery:
         await nursery.start(queue.run)
         await nursery.start(Informer(engine.store, PACKAGE_VARIANT.resource, variant_changed,
                                      name="packagevariants").run)
         for kind in (PACKAGE_REVISION, REPOSITORY, CONFIG_MAP):
-            await nursery.start(Informer(engine.store, kind.resource, namespace_changed,
-                                         name=f"packagevariants: {kind.plural}").run)
+            await nursery.start(follow(kind.resource).run)
         task_status.started()
