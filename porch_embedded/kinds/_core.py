@@ -60,16 +60,25 @@ def _secret_defaults(body: Body) -> None:
         body["data"] = data
 
 
-def _secret_causes(body: Body) -> list[Cause]:
+def _base64_causes(values: dict[str, str], field_name: str, hint: str) -> list[Cause]:
+    """A cause per value of ``values`` that is not base64; ``hint`` says where plain text goes."""
     causes = []
-    for key, value in (body.get("data") or {}).items():
+    for key, value in values.items():
         try:
             base64.b64decode(str(value), validate=True)
         except (binascii.Error, ValueError):
-            causes.append(Cause(
-                f"Invalid value: {key!r}: illegal base64 data; use stringData for plain text",
-                f"data[{key}]",
-            ))
+            causes.append(Cause(f"Invalid value: {key!r}: illegal base64 data{hint}", f"{field_name}[{key}]"))
+    return causes
+
+
+def _immutable_causes(old: Body, new: Body, fields: tuple[str, ...]) -> list[Cause]:
+    if old.get("immutable") and any(old.get(f) != new.get(f) for f in fields):
+        return [Cause("Forbidden: field is immutable when `immutable` is set", fields[0], "FieldValueForbidden")]
+    return []
+
+
+def _secret_causes(body: Body) -> list[Cause]:
+    causes = _base64_causes(body.get("data") or {}, "data", "; use stringData for plain text")
     if body.get("type") == "kubernetes.io/basic-auth":
         data = body.get("data") or {}
         if "username" not in data and "password" not in data:
@@ -83,9 +92,7 @@ def _secret_causes(body: Body) -> list[Cause]:
 def _secret_update_causes(old: Body, new: Body) -> list[Cause]:
     if old.get("type") != new.get("type"):
         return [Cause(f"Invalid value: \"{new.get('type')}\": field is immutable", "type")]
-    if old.get("immutable") and old.get("data") != new.get("data"):
-        return [Cause("Forbidden: field is immutable when `immutable` is set", "data", "FieldValueForbidden")]
-    return []
+    return _immutable_causes(old, new, ("data",))
 
 
 SECRET = Kind(
@@ -121,19 +128,11 @@ def _config_map_causes(body: Body) -> list[Cause]:
     binary = body.get("binaryData") or {}
     causes = [Cause(f"Invalid value: {key!r}: duplicate of key present in binaryData", f"data[{key}]")
               for key in sorted(set(body.get("data") or {}) & set(binary))]
-    for key, value in binary.items():
-        try:
-            base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
-            causes.append(Cause(f"Invalid value: {key!r}: illegal base64 data in binaryData; put text in data",
-                                f"binaryData[{key}]"))
-    return causes
+    return causes + _base64_causes(binary, "binaryData", " in binaryData; put text in data")
 
 
 def _config_map_update_causes(old: Body, new: Body) -> list[Cause]:
-    if old.get("immutable") and (old.get("data"), old.get("binaryData")) != (new.get("data"), new.get("binaryData")):
-        return [Cause("Forbidden: field is immutable when `immutable` is set", "data", "FieldValueForbidden")]
-    return []
+    return _immutable_causes(old, new, ("data", "binaryData"))
 
 
 CONFIG_MAP = Kind(

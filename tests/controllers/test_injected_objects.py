@@ -14,9 +14,7 @@ from porch_embedded.engine import ObjectService
 from porch_embedded.kinds import CONFIG_MAP, NAMESPACE, REPOSITORY
 from porch_embedded.store import Store, open_store
 from tests.controllers.variants import CONFIG_MAPS
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
+from tests.engine.conftest import Porch
 
 
 @pytest.fixture

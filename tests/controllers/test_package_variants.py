@@ -17,9 +17,7 @@ from tests.controllers.variants import (
     patch_variant,
     settled,
 )
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
+from tests.engine.conftest import Porch
 
 SET_LABELS = "gcr.io/kpt-fn/set-labels:v0.2.0"
 SET_ANNOTATIONS = "gcr.io/kpt-fn/set-annotations:v0.1.4"

@@ -15,10 +15,8 @@ from tests.controllers.variants import (
     variant_body,
     variants_url,
 )
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
+from tests.engine.conftest import Porch
 from tests.parts.git_server import package_files
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
 
 
 def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:

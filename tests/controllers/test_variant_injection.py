@@ -14,10 +14,8 @@ from tests.controllers.variants import (
     patch_variant,
     settled,
 )
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
+from tests.engine.conftest import Porch
 from tests.parts.git_server import kptfile
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
 
 
 def _point(name: str, mode: str, data: str = "region: unset") -> str:

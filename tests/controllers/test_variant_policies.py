@@ -14,9 +14,7 @@ from tests.controllers.variants import (
     settled,
     variants_url,
 )
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
+from tests.engine.conftest import Porch
 
 CLONE = [{"type": "clone", "clone": {"upstreamRef": {"upstreamRef": {"name": "blueprints.basens.v1"}}}}]
 

@@ -14,11 +14,9 @@ from tests.controllers.variants import (
     patch_variant,
     settled,
 )
-from tests.engine.conftest import Porch, git_server, new_store_url, postgres_run_database, store_kind
+from tests.engine.conftest import Porch
 from tests.parts.git_server import GitServer, package_files
 from tests.parts.server import start_server
-
-__all__ = ["git_server", "new_store_url", "postgres_run_database", "store_kind"]
 
 DONE = ("a1", "a2")
 MIDWAY = ("b1", "b2", "b3", "b4")

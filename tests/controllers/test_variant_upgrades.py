@@ -15,10 +15,8 @@ from tests.controllers.variants import (
     package_revisions,
     settled,
 )
-from tests.engine.conftest import Porch, git_server, new_store_url, porch, postgres_run_database, store_kind
+from tests.engine.conftest import Porch
 from tests.parts.git_server import package_files
-
-__all__ = ["git_server", "new_store_url", "porch", "postgres_run_database", "store_kind"]
 
 V2 = {"basens/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: basens\ndata:\n  k: v2\n",
       "basens/extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  new: \"yes\"\n"}
