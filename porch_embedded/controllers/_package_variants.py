@@ -44,7 +44,7 @@ from porch_embedded.controllers._variant_files import mutated_files, same_files
 from porch_embedded.controllers._variant_status import Status, downstream_targets
 from porch_embedded.controllers._work_queue import WorkQueue
 from porch_embedded.engine import Engine
-from porch_embedded.errors import Conflict, Invalid, NotFound, StatusError
+from porch_embedded.errors import Conflict, Invalid, NotFound, ServiceUnavailable, StatusError
 from porch_embedded.kinds import (
     CONFIG_MAP,
     PACKAGE_REVISION,
@@ -407,7 +407,15 @@ class _Reconciler:
         for revision in revisions:
             if not _owned_by(revision, variant):
                 continue
-            await self._delete_or_orphan(variant, revision)
+            try:
+                await self._delete_or_orphan(variant, revision)
+            except StatusError as error:
+                if isinstance(error, ServiceUnavailable):
+                    raise  # git or the store will answer again: finish the deletion then
+                # As Porch: a revision that refuses (another package clones it, ...) does not keep
+                # the variant from going; it is left for a person to look at.
+                log.warning("package variant %s could not let go of package revision %s: %s",
+                            variant["metadata"]["name"], revision["metadata"]["name"], error.message)
             try:
                 current = await self._engine.store.get(PACKAGE_REVISION.resource, revision["metadata"]["namespace"],
                                                        revision["metadata"]["name"])

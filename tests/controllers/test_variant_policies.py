@@ -115,3 +115,16 @@ async def test_changed_mutations_of_a_published_downstream_make_an_edit_draft(po
         return bool(current["spec"]["lifecycle"] == "Published")
     await eventually(restored)
     assert len(await package_revisions(porch, "deploy", "site-e")) == 2
+
+
+async def test_a_downstream_that_refuses_deletion_does_not_keep_its_variant(porch: Porch) -> None:
+    await blueprint_and_deploy(porch)
+    await create_variant(porch, "base")
+    await settled(porch, "base")
+    [draft] = await package_revisions(porch, "deploy", "base")
+    await porch.init("deploy", "derived", "ws", tasks=[{"type": "clone", "clone": {
+        "upstreamRef": {"upstreamRef": {"name": draft["metadata"]["name"]}}}}])
+    await porch.ok(await porch.http.delete(variants_url(porch, "base")))
+    await eventually(lambda: _gone(porch, "base"))
+    [kept] = await package_revisions(porch, "deploy", "base")  # a clone's upstream: Porch leaves it too
+    assert kept["metadata"]["name"] == draft["metadata"]["name"]
