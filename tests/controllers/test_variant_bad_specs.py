@@ -89,3 +89,15 @@ async def test_an_unknown_workspace_stalls_with_its_name(porch: Porch) -> None:
     stalled = await settled(porch, "ws", ready="False")
     assert condition(stalled, "Stalled")["message"].startswith(
         'could not find upstream package revision: repo "blueprints", package "basens", workspaceName "nope"')
+
+
+async def test_a_downstream_repository_registered_later_is_picked_up(porch: Porch) -> None:
+    await blueprint_and_deploy(porch)
+    await create_variant(porch, "later", downstream={"repo": "edge", "package": "later"})
+    failed = await settled(porch, "later", ready="False")
+    assert condition(failed, "Stalled")["status"] == "False"
+    assert "edge" in condition(failed, "Ready")["message"]
+    porch.git.create_repo("edge").commit({"README.md": "edge\n"})
+    await porch.register("edge", deployment=True)
+    await settled(porch, "later")
+    assert len(await package_revisions(porch, "edge", "later")) == 1
