@@ -129,7 +129,16 @@ async def test_a_steady_state_writes_nothing(sets: VariantSets) -> None:
     created = await sets.create("steady", {"upstream": UPSTREAM, "targets": [{
         "repositorySelector": {"matchLabels": {"fleet": "a"}}, "template": {"labels": {"x": "y"}}}]})
     ready = await sets.wait_ready("steady")
-    before = {name: v["metadata"]["resourceVersion"] for name, v in (await sets.variants(created)).items()}
+
+    async def variants_settled() -> dict[str, str]:
+        """The variants' resourceVersions once the PackageVariant controller has written each one's
+        status for its generation (it writes them too, after making their drafts)."""
+        variants = await sets.variants(created)
+        done = all(any(c.get("type") == "Ready" and c.get("observedGeneration") == v["metadata"]["generation"]
+                       for c in (v.get("status") or {}).get("conditions") or []) for v in variants.values())
+        return {name: v["metadata"]["resourceVersion"] for name, v in variants.items()} if done else {}
+
+    before = await sets.until(variants_settled)
     assert len(before) == 3
     # The same variants written another way: the set is reconciled again (a new generation) and
     # nothing but its status (the observed generation) is written.
