@@ -22,7 +22,7 @@ from porch_embedded.api._status import success_status
 from porch_embedded.api._table import table
 from porch_embedded.api._watch import WatchRequest, stream_watch
 from porch_embedded.engine import Engine
-from porch_embedded.errors import BadRequest, MethodNotAllowed, NotFound
+from porch_embedded.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
 from porch_embedded.kinds import Body, Kind, field_matches, prune_unknown
 from porch_embedded.meta import PATCH_TYPES, FieldSelector, LabelSelector, apply_patch, json_merge_patch
 from porch_embedded.store import ListQuery, Store, method_not_supported
@@ -41,6 +41,12 @@ class HandlerSettings:
 
 
 _INT64_MAX = 2**63 - 1
+
+PATCH_ATTEMPTS = 100
+"""How often a patch or apply that names no resourceVersion is read and applied again when another
+writer changed the object between its read and its write (a controller writing status, say). Each
+round lets at least one contender through, so this bounds a pathological storm, not ordinary
+contention; a kube-apiserver retries without a bound."""
 
 
 def _query_count(request: Request, name: str, meaning: str) -> int | None:
@@ -299,16 +305,27 @@ class ResourceHandlers:
         if content_type not in PATCH_TYPES:
             apply_patch({}, {}, content_type)  # raises UnsupportedMediaType naming the accepted types
         patch = decode_body(raw, content_type)
-        current = await self._store.get(kind.resource, info.namespace, info.name)
-        patched = apply_patch(copy.deepcopy(self._out(kind, current)), patch, content_type)
-        patched_metadata = patched.get("metadata")
-        # A patch may have turned metadata into anything; _check_object refuses a non-object.
-        patched_rv = patched_metadata.get("resourceVersion") if isinstance(patched_metadata, dict) else None
-        body, warnings = self._check_object(kind, info, request, patched)
-        if patched_rv is None:
-            body["metadata"].pop("resourceVersion", None)
-        updated = await self._engine.update(self._stored(kind), self._in(kind, body), subresource=info.subresource,
-                                            user=request.user, dry_run=self._dry_run(request), current=current)
+        for attempt in range(1, PATCH_ATTEMPTS + 1):
+            current = await self._store.get(kind.resource, info.namespace, info.name)
+            patched = apply_patch(copy.deepcopy(self._out(kind, current)), patch, content_type)
+            patched_metadata = patched.get("metadata")
+            # A patch may have turned metadata into anything; _check_object refuses a non-object.
+            patched_rv = patched_metadata.get("resourceVersion") if isinstance(patched_metadata, dict) else None
+            body, warnings = self._check_object(kind, info, request, patched)
+            if patched_rv is None:
+                body["metadata"].pop("resourceVersion", None)
+            try:
+                updated = await self._engine.update(self._stored(kind), self._in(kind, body),
+                                                    subresource=info.subresource, user=request.user,
+                                                    dry_run=self._dry_run(request), current=current)
+                break
+            except Conflict:
+                # A patch that names no resourceVersion of its own (the patched object keeps the one
+                # read) applies to whatever the object is now, as a kube-apiserver applies it: when
+                # another writer got in between, read and patch again.
+                pinned = patched_rv not in (None, current["metadata"]["resourceVersion"])
+                if pinned or attempt == PATCH_ATTEMPTS:
+                    raise
         await self._reply(send, 200, self._out(kind, updated), accept, warnings)
 
     async def _server_side_apply(self, kind: Kind, info: RequestInfo, request: Request, send: Send,
@@ -333,10 +350,18 @@ class ResourceHandlers:
                                                 dry_run=dry_run)
             await self._reply(send, 201, self._out(kind, created), accept, warnings)
             return
-        merged = json_merge_patch(self._out(kind, current), applied)
-        merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        updated = await self._engine.update(self._stored(kind), self._in(kind, merged), subresource=info.subresource,
-                                            user=request.user, dry_run=dry_run, current=current)
+        for attempt in range(1, PATCH_ATTEMPTS + 1):
+            merged = json_merge_patch(self._out(kind, current), applied)
+            merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            try:
+                updated = await self._engine.update(self._stored(kind), self._in(kind, merged),
+                                                    subresource=info.subresource, user=request.user, dry_run=dry_run,
+                                                    current=current)
+                break
+            except Conflict:
+                if attempt == PATCH_ATTEMPTS:
+                    raise
+                current = await self._store.get(kind.resource, info.namespace, info.name)
         await self._reply(send, 200, self._out(kind, updated), accept, warnings)
 
     async def delete(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:

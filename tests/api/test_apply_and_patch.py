@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 import yaml
 
 from tests.parts.server import RunningServer, kubectl
@@ -145,3 +146,45 @@ async def test_strategic_merge_patch_merges_finalizers_and_owner_references(admi
     bad = await admin.patch(f"{COLLECTION}/owned", headers=STRATEGIC,
                             json={"metadata": {"ownerReferences": [{"name": "no-uid"}]}})
     assert bad.status_code == 400 and "'uid'" in bad.json()["message"]
+
+
+MERGE = {"content-type": "application/merge-patch+json"}
+
+
+async def test_concurrent_patches_without_a_resource_version_all_land(admin: httpx.AsyncClient) -> None:
+    """A patch that names no resourceVersion applies to the object as it is when written, as a
+    kube-apiserver applies it: concurrent patches (a user's and a controller's) never get 409."""
+    created = await admin.post(COLLECTION, json=manifest("busy", git={"repo": "http://127.0.0.1:1/busy.git"}))
+    assert created.status_code == 201, created.text
+    codes: list[int] = []
+
+    async def label(index: int) -> None:
+        response = await admin.patch(f"{COLLECTION}/busy", json={"metadata": {"labels": {f"l{index}": "x"}}},
+                                     headers=MERGE)
+        codes.append(response.status_code)
+
+    async def apply(index: int) -> None:
+        response = await admin.patch(f"{COLLECTION}/busy", params={"fieldManager": f"m{index}"}, headers=APPLY,
+                                     content=json.dumps({"apiVersion": "config.porch.kpt.dev/v1alpha1",
+                                                         "kind": "Repository", "metadata": {
+                                                             "name": "busy", "annotations": {f"a{index}": "y"}}}))
+        codes.append(response.status_code)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(12):
+            nursery.start_soon(label, index)
+            nursery.start_soon(apply, index)
+    assert codes == [200] * 24
+    final = (await admin.get(f"{COLLECTION}/busy")).json()["metadata"]
+    assert {f"l{index}" for index in range(12)} <= set(final["labels"])
+    assert {f"a{index}" for index in range(12)} <= set(final["annotations"])
+
+
+async def test_a_patch_naming_a_stale_resource_version_is_still_a_conflict(admin: httpx.AsyncClient) -> None:
+    created = (await admin.post(COLLECTION, json=manifest("pinned", git={"repo": "http://127.0.0.1:1/p.git"}))).json()
+    changed = await admin.patch(f"{COLLECTION}/pinned", json={"metadata": {"labels": {"a": "1"}}}, headers=MERGE)
+    assert changed.status_code == 200, changed.text
+    stale = await admin.patch(f"{COLLECTION}/pinned", headers=MERGE, json={"metadata": {
+        "labels": {"b": "2"}, "resourceVersion": created["metadata"]["resourceVersion"]}})
+    assert stale.status_code == 409, stale.text
+    assert "b" not in (await admin.get(f"{COLLECTION}/pinned")).json()["metadata"]["labels"]
