@@ -199,6 +199,8 @@ class _Fuzzer:
             return self._ensure(f"{self.server.url}/api/v1/namespaces", {"metadata": {"name": "fuzz-target"}})
         if plural == "secrets":
             return self._ensure(f"{core}/secrets", {"metadata": {"name": "fuzz-target"}, "stringData": {"a": "b"}})
+        if plural == "configmaps":
+            return self._ensure(f"{core}/configmaps", {"metadata": {"name": "fuzz-target"}, "data": {"a": "b"}})
         if plural == "repositories":
             self._ensure(f"{core}/secrets", {"metadata": {"name": "git-auth"}, "type": "kubernetes.io/basic-auth",
                                              "stringData": {"username": USERNAME, "password": PASSWORD}})
