@@ -2,7 +2,8 @@
 
 ``Cli.run`` invokes ``porchctl_main`` in a worker thread (the synchronous client must
 not block the trio loop that serves it) with the server's admin kubeconfig, and
-returns exact stdout, stderr and exit code. ``Golden.text`` maps Porch's e2e
+returns exact stdout, stderr and exit code; with $PORCH_EMBEDDED_BINARY set it runs
+that binary's verbs (``porch-embedded rpkg ...``) in a child process instead. ``Golden.text`` maps Porch's e2e
 fixture addresses and credentials (gitea, nephio/secret) onto the test git server,
 so expected outputs are pasted from Porch's golden files unchanged.
 """
@@ -22,7 +23,7 @@ import yaml
 
 from porch_embedded.cli import porchctl_main
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server, run_git
-from tests.parts.server import RunningServer, start_server
+from tests.parts.server import RunningServer, server_binary, start_server
 
 __all__ = ["Cli", "Result", "cli", "git_server"]
 
@@ -119,10 +120,25 @@ class Cli:
         # The test server's kubeconfig, as a flag before any "--" (after it, it would be an argument).
         end = argv.index("--") if "--" in argv else len(argv)
         argv[end:end] = ["--kubeconfig", str(self.server.kubeconfig)]
+        binary = server_binary()
+        if binary is not None:
+            return await self._run_binary(binary, argv, self.text(stdin))
         out, err = io.StringIO(), io.StringIO()
         code = await trio.to_thread.run_sync(
             lambda: porchctl_main(argv, stdin=io.StringIO(self.text(stdin)), stdout=out, stderr=err))
         return Result(out.getvalue(), err.getvalue(), code)
+
+    @staticmethod
+    async def _run_binary(binary: Path, argv: list[str], stdin: str) -> Result:
+        """``porch-embedded ARGS``: the binary's porchctl verbs, in a child process.
+
+        Its help and usage lines name the program porch-embedded where porchctl's name
+        porchctl; that name, and nothing else, is mapped back for the golden texts.
+        """
+        done = await trio.run_process([str(binary), *argv], stdin=stdin.encode(), capture_stdout=True,
+                                      capture_stderr=True, check=False)
+        out, err = (stream.decode().replace("porch-embedded", "porchctl") for stream in (done.stdout, done.stderr))
+        return Result(out, err, done.returncode)
 
     async def ok(self, *args: str, stdout: str | None = None, stdin: str = "") -> Result:
         """Run and expect exit 0, no stderr, and (if given) this exact stdout."""

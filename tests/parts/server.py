@@ -4,6 +4,12 @@
 admin token and the CA. ``kubectl`` runs the real binary through trio.run_process;
 the synchronous Kubernetes Python client runs in a worker thread (``in_thread``) so
 the in-process server keeps serving while it waits.
+
+With ``PORCH_EMBEDDED_BINARY`` naming a built binary (``make binary``), both ways start
+that binary as a child process instead: ``start_server`` turns its Settings overrides
+into ``serve`` flags (an override without a flag is a TypeError, never silently
+dropped), so tests written against the in-process server run unchanged against the
+binary, as long as they reach it only through its URL and data directory.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ import trio
 
 from porch_embedded.server import Settings, run
 
-__all__ = ["RunningServer", "ServerProcess", "in_thread", "kubectl", "start_server", "start_server_process"]
+__all__ = ["BINARY_ENV", "RunningServer", "ServerProcess", "in_thread", "kubectl", "serve_flags", "server_binary",
+           "server_command", "start_server", "start_server_process"]
+
+BINARY_ENV = "PORCH_EMBEDDED_BINARY"
 
 T = TypeVar("T")
 
@@ -62,10 +71,74 @@ class RunningServer:
         return httpx.AsyncClient(base_url=self.url, headers=headers, verify=context, timeout=30)
 
 
+def server_binary() -> Path | None:
+    """The built binary that tests start instead of this checkout's code, if $PORCH_EMBEDDED_BINARY names one."""
+    value = os.environ.get(BINARY_ENV, "")
+    if not value:
+        return None
+    path = Path(value).resolve()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise RuntimeError(f"{BINARY_ENV}={value} is not an executable file; build it with `make binary`")
+    return path
+
+
+def server_command() -> list[str]:
+    """How to run ``porch-embedded``: the binary when one is named, else this checkout under this Python."""
+    binary = server_binary()
+    return [str(binary)] if binary is not None else [sys.executable, "-m", "porch_embedded"]
+
+
+_VALUE_FLAGS = {
+    "store_url": "--store", "store_key_file": "--store-key-file", "token_auth_file": "--token-auth-file",
+    "client_ca_file": "--client-ca-file", "authorization_policy_file": "--authorization-policy-file",
+    "tls_cert_file": "--tls-cert-file", "tls_key_file": "--tls-private-key-file",
+    "max_request_body_bytes": "--max-request-body-bytes", "bookmark_interval_s": "--watch-bookmark-interval",
+    "event_retention": "--event-retention", "sync_interval_s": "--sync-interval",
+    "health_interval_s": "--repository-health-interval", "function_runner": "--function-runner",
+    "function_timeout_s": "--function-timeout", "containers_conf": "--containers-conf",
+    "podman_pull_policy": "--podman-pull-policy", "registry_auth_file": "--registry-auth-file",
+    "function_namespace": "--function-namespace", "function_service_account": "--function-service-account",
+    "function_kubeconfig": "--function-kubeconfig",
+}
+
+
+def serve_flags(**overrides: Any) -> list[str]:
+    """The ``serve`` flags that give a server process these Settings overrides.
+
+    Raises TypeError for a setting no flag reaches (such a test cannot run against the binary).
+    """
+    flags: list[str] = []
+    for name, value in overrides.items():
+        if name in _VALUE_FLAGS:
+            flags += [] if value is None else [_VALUE_FLAGS[name], str(value)]
+        elif name == "anonymous_auth":
+            flags += ["--anonymous-auth"] if value else []
+        elif name == "controllers":
+            flags += [] if value else ["--disable-controllers"]
+        elif name == "tls_extra_names":
+            flags += [flag for extra in value for flag in ("--tls-san", extra)]
+        elif name == "exec_functions":
+            flags += [flag for image, path in value for flag in ("--exec-function", f"{image}={path}")]
+        else:
+            raise TypeError(f"Settings.{name} has no serve flag: this test cannot start ${BINARY_ENV}")
+    return flags
+
+
 @asynccontextmanager
 async def start_server(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningServer]:
-    """Run the server in this trio loop on a free loopback port until the block exits."""
+    """Run the server in this trio loop on a free loopback port until the block exits.
+
+    With $PORCH_EMBEDDED_BINARY set it is that binary in a child process instead.
+    """
     settings = replace(Settings(data_dir=data_dir, port=0), **overrides)
+    if server_binary() is not None:
+        process = ServerProcess(data_dir, free_port())
+        await trio.to_thread.run_sync(process.start, serve_flags(**overrides))
+        try:
+            yield RunningServer(process.url, data_dir, settings.resolved_store_url)
+        finally:
+            await trio.to_thread.run_sync(process.stop)
+        return
     async with trio.open_nursery() as nursery:
         url = await nursery.start(run, settings)
         try:
@@ -94,7 +167,12 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
 
 @dataclass
 class ServerProcess:
-    """porch-embedded serve as a child process (for kill -9 and restart tests)."""
+    """porch-embedded serve as a child process (for kill -9 and restart tests).
+
+    It leads a process group of its own: the one-file binary is a launcher that unpacks
+    and runs the server as its child (the static binary adds one more stage), so kill -9
+    goes to the whole group, and stopping ends whatever of the group outlives the leader.
+    """
 
     data_dir: Path
     port: int
@@ -110,9 +188,9 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "porch_embedded", "serve", "--data-dir", str(self.data_dir),
+            [*server_command(), "serve", "--data-dir", str(self.data_dir),
              "--listen", f"127.0.0.1:{self.port}", *extra_args],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -134,17 +212,26 @@ class ServerProcess:
 
     def kill9(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        self._kill_group()
         self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.process.terminate()  # the launcher hands SIGTERM on to the server
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process is not None:
+            self._kill_group()
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the group is gone already
 
 
 def free_port() -> int:
