@@ -28,14 +28,13 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import logging
-import math
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import trio
 
+from porch_embedded.controllers._package_variants import FINALIZER as VARIANT_FINALIZER
 from porch_embedded.controllers._variant_set_render import (
     RenderError,
     VariantTarget,
@@ -43,6 +42,7 @@ from porch_embedded.controllers._variant_set_render import (
     variant_identifier,
     variant_name,
 )
+from porch_embedded.controllers._work_queue import WorkQueue
 from porch_embedded.engine import Engine
 from porch_embedded.errors import Conflict, NotFound, ServiceUnavailable, StatusError
 from porch_embedded.kinds import (
@@ -64,8 +64,6 @@ log = logging.getLogger("porch_embedded.controllers.variantsets")
 
 OWNER_LABEL = "config.porch.kpt.dev/packagevariantset"
 """On each PackageVariant of a set: the set's uid."""
-VARIANT_FINALIZER = "config.porch.kpt.dev/packagevariants"
-"""The PackageVariant controller's finalizer, put on each variant at creation as Porch does."""
 
 Key = tuple[str, str]
 
@@ -83,55 +81,6 @@ class _Stalled(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason, self.message = reason, message
-
-
-class _WorkQueue:
-    """Keys to reconcile: deduplicated, one run per key at a time, retried with backoff."""
-
-    def __init__(self, retry: Backoff) -> None:
-        self._send, self._receive = trio.open_memory_channel[Key](math.inf)
-        self._queued: set[Key] = set()
-        self._running: set[Key] = set()
-        self._again: set[Key] = set()
-        self._delays: dict[Key, Iterator[float]] = {}
-        self._retry = retry
-
-    def add(self, key: Key) -> None:
-        if key in self._running:
-            self._again.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
-            self._send.send_nowait(key)
-
-    async def run(self, handle: Callable[[Key], Awaitable[None]], workers: int) -> None:
-        async with trio.open_nursery() as nursery:
-            for _ in range(workers):
-                nursery.start_soon(self._worker, handle, nursery)
-
-    async def _worker(self, handle: Callable[[Key], Awaitable[None]], nursery: trio.Nursery) -> None:
-        async for key in self._receive:
-            self._queued.discard(key)
-            if key in self._running:
-                self._again.add(key)
-                continue
-            self._running.add(key)
-            try:
-                await handle(key)
-                self._delays.pop(key, None)
-            except Exception as error:  # noqa: BLE001 - a failed reconcile is retried, never fatal
-                delay = next(self._delays.setdefault(key, self._retry.delays()))
-                log.warning("reconciling PackageVariantSet %s/%s failed (%s: %s); retrying in %.1f s",
-                            key[0], key[1], type(error).__name__, error, delay)
-                nursery.start_soon(self._later, key, delay)
-            finally:
-                self._running.discard(key)
-            if key in self._again:
-                self._again.discard(key)
-                self.add(key)
-
-    async def _later(self, key: Key, delay: float) -> None:
-        await trio.sleep(delay)
-        self.add(key)
 
 
 def _conditions_with(conditions: list[Body], wanted: list[Body]) -> list[Body]:
@@ -168,7 +117,8 @@ def _spec_of(body: Body) -> Body:
 class _Controller:
     def __init__(self, engine: Engine, settings: VariantSetSettings) -> None:
         self._engine, self._store, self._settings = engine, engine.store, settings
-        self._queue = _WorkQueue(settings.retry)
+        self._queue = WorkQueue(self._reconcile, name="variant sets", retry=settings.retry,
+                                concurrency=settings.workers)
         self._sets: dict[str, dict[str, str]] = {}
         """namespace -> set name -> uid, as the set informer last saw them."""
         self._followed: set[str] = set()
@@ -264,7 +214,7 @@ class _Controller:
             for kind in (REPOSITORY, PACKAGE_REVISION):
                 await nursery.start(Informer(self._store, kind.resource, partial(self._other_changed, kind.resource),
                                              name=f"variant sets: {kind.plural}").run)
-            nursery.start_soon(self._queue.run, self._reconcile, self._settings.workers)
+            await nursery.start(self._queue.run)
             task_status.started()
 
     # -- reconciling ---------------------------------------------------------------------
