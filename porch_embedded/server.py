@@ -1,9 +1,10 @@
 """The composition root: picks the store, builds the engine and the API, runs one nursery tree.
 
 Only this module chooses concrete implementations. ``run`` owns every long-lived task
-(the HTTPS server, and later repository sync and the controllers) under one nursery;
-SIGTERM or SIGINT cancels that nursery. Store writes run in worker threads that finish
-their transaction even when cancelled, so stopping never leaves a half-written object.
+(the HTTPS server, and later repository sync and the controllers) under one nursery,
+and binds the server's metrics registry for all of them. SIGTERM or SIGINT cancels that
+nursery. Store writes run in worker threads that finish their transaction even when
+cancelled, so stopping never leaves a half-written object.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 from cryptography import x509
 from cryptography.fernet import Fernet
 
+from porch_embedded import metrics
 from porch_embedded.api import (
     ApiApp,
     ApiSettings,
@@ -312,7 +314,16 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
     it serves porch.kpt.dev only (the cluster serves config.porch.kpt.dev from CRDs),
     follows those custom resources into the store before it reports ready, reads
     Secrets from the cluster, and elects its controller leader with a Lease.
+
+    Every layer reports its metrics into this server's own registry (several servers in
+    one process keep theirs apart), which its /metrics serves.
     """
+    meter = metrics.PrometheusMeter()
+    with metrics.bound(meter):
+        await _serve(settings, meter, task_status)
+
+
+async def _serve(settings: Settings, meter: metrics.PrometheusMeter, task_status: trio.TaskStatus[str]) -> None:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = _pki(settings)
@@ -336,7 +347,7 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
         served = SERVED_KINDS if aggregated is None else tuple(k for k in ALL_KINDS if k.group == PACKAGE.group)
         app = ApiApp(engine, store, served, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
-                                     bookmark_interval_s=settings.bookmark_interval_s)))
+                                     bookmark_interval_s=settings.bookmark_interval_s)), meter=meter)
         serving = ServingSettings(
             host=settings.host, port=settings.port,
             cert_file=settings.tls_cert_file or pki.serving_cert,
@@ -382,4 +393,3 @@ async def serve_forever(settings: Settings) -> None:
                 log.info("received %s; stopping", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
-

@@ -11,7 +11,7 @@ from typing import Any
 import prometheus_client
 import trio
 
-from porch_embedded import __version__
+from porch_embedded import __version__, metrics
 from porch_embedded.api._auth import Authenticator, Authorizer, forbidden_for
 from porch_embedded.api._codec import parse_accept
 from porch_embedded.api._discovery import DISCOVERY_V2_CONTENT_TYPE, Documents, build_documents
@@ -27,28 +27,17 @@ from porch_embedded.store import Store
 __all__ = ["ApiApp", "ApiSettings"]
 
 log = logging.getLogger("porch_embedded.api")
+request_log = logging.getLogger("porch_embedded.api.requests")
+"""One record per request: method, path, user, verb, resource, code and latency as fields."""
 
 _HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+_MUTATING = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 @dataclass(frozen=True)
 class ApiSettings:
     handlers: HandlerSettings = field(default_factory=HandlerSettings)
     store_ping_timeout_s: float = 2.0
-
-
-class _Metrics:
-    """Prometheus metrics of this app, in a registry of its own (several apps per process in tests)."""
-
-    def __init__(self) -> None:
-        self.registry = prometheus_client.CollectorRegistry()
-        self.requests = prometheus_client.Counter(
-            "apiserver_request", "Requests by verb, resource and HTTP code.",
-            ["verb", "group", "resource", "code"], registry=self.registry)
-        self.latency = prometheus_client.Histogram(
-            "apiserver_request_duration_seconds", "Request latency (watches excluded).",
-            ["verb", "resource"], registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 
 class ApiApp:
@@ -60,8 +49,13 @@ class ApiApp:
     """
 
     def __init__(self, engine: Engine, store: Store, kinds: Sequence[Kind], authenticator: Authenticator,
-                 authorizer: Authorizer, settings: ApiSettings | None = None) -> None:
-        """Serve ``kinds`` (the composition root says which) over ``engine`` and ``store``."""
+                 authorizer: Authorizer, settings: ApiSettings | None = None,
+                 meter: metrics.PrometheusMeter | None = None) -> None:
+        """Serve ``kinds`` (the composition root says which) over ``engine`` and ``store``.
+
+        ``meter`` is the server's registry, which /metrics shows (the lower layers report
+        into it too when the composition root binds it); default: one of the app's own.
+        """
         self._store = store
         self._kinds = {(kind.group, kind.version, kind.plural): kind for kind in kinds}
         self._authenticator = authenticator
@@ -73,7 +67,7 @@ class ApiApp:
             "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
             "compiler": "cpython", "platform": "linux/amd64",
         })
-        self._metrics = _Metrics()
+        self._meter = meter or metrics.PrometheusMeter()
         self.ready = trio.Event()
         """Set by the composition root once start-up work (reconciliation) is done."""
 
@@ -86,6 +80,8 @@ class ApiApp:
         request = Request(scope, receive)
         info = parse_request_info(request.method, request.path, request.query)
         started = time.perf_counter()
+        inflight = {"request_kind": "mutating" if info.verb in _MUTATING else "readOnly"}
+        self._meter.record(metrics.INFLIGHT, 1, inflight)
         code = 500
         response_open = False
         tracked_send = send
@@ -115,10 +111,14 @@ class ApiApp:
             else:
                 await self._send_error(send_tracking, failure)
         finally:
+            self._meter.record(metrics.INFLIGHT, -1, inflight)
+            elapsed = time.perf_counter() - started
             resource = info.resource or "nonresource"
-            self._metrics.requests.labels(info.verb, info.group, resource, str(code)).inc()
+            self._meter.record(metrics.API_REQUESTS, 1, {
+                "verb": info.verb, "group": info.group, "resource": resource, "code": str(code)})
             if info.verb != "watch":
-                self._metrics.latency.labels(info.verb, resource).observe(time.perf_counter() - started)
+                self._meter.record(metrics.API_REQUEST_SECONDS, elapsed, {"verb": info.verb, "resource": resource})
+            _log_request(request, info, code, elapsed)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -151,13 +151,13 @@ class ApiApp:
             pass
 
     async def _dispatch(self, request: Request, info: RequestInfo, send: Send) -> None:
-        if request.path in _HEALTH_PATHS or request.path.startswith(tuple(p + "/" for p in _HEALTH_PATHS)):
+        if _is_health(request.path):
             await self._health(request, send)
             return
         user = await self._authenticator.authenticate(request.headers, request.peer_certificate)
+        request.user = user
         if not await self._authorizer.authorize(user, info):
             raise forbidden_for(user, info)
-        request.user = user
         if info.is_resource_request:
             await self._resource(request, info, send)
         else:
@@ -187,8 +187,7 @@ class ApiApp:
             raise NotFound("the server could not find the requested resource")
         path = request.path
         if path == "/metrics":
-            payload = prometheus_client.generate_latest(self._metrics.registry)
-            await send_bytes(send, 200, payload, prometheus_client.CONTENT_TYPE_LATEST)
+            await send_bytes(send, 200, self._meter.exposition(), prometheus_client.CONTENT_TYPE_LATEST)
             return
         key = path
         content_type = "application/json"
@@ -225,9 +224,61 @@ class ApiApp:
         }.get(info.verb)
         if handler is None:
             raise NotFound(f"the server does not serve the {request.method} method on {request.path}")
+        watching = info.verb == "watch"
+        if watching:
+            self._meter.record(metrics.WATCHES, 1, {"resource": info.resource})
         try:
-            await handler(kind, info, request, send)
+            if watching:
+                await self._watch(handler, kind, info, request, send)
+            else:
+                await handler(kind, info, request, send)
         except ServiceUnavailable as error:
             if error.retry_after_s is None:
                 error.retry_after_s = 1
             raise
+        finally:
+            if watching:
+                self._meter.record(metrics.WATCHES, -1, {"resource": info.resource})
+
+    async def _watch(self, handler: Callable[..., Awaitable[None]], kind: Kind, info: RequestInfo,
+                     request: Request, send: Send) -> None:
+        """Run a watch until it ends or its client disconnects.
+
+        The server only hears of a client that left when it reads the request's
+        ``http.disconnect``; sends to a gone client are dropped silently. Without this, a
+        quiet watch would hold its task (and count as open) until its timeout.
+        """
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_on_disconnect() -> None:
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(cancel_on_disconnect)
+            try:
+                await handler(kind, info, request, send)
+            except Exception as error:  # re-raised below, outside the nursery's exception group
+                failure = error
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+
+def _is_health(path: str) -> bool:
+    return path in _HEALTH_PATHS or path.startswith(tuple(p + "/" for p in _HEALTH_PATHS))
+
+
+def _log_request(request: Request, info: RequestInfo, code: int, elapsed_s: float) -> None:
+    """One log record per request; health probes only at DEBUG (kubelet asks every few seconds)."""
+    level = logging.DEBUG if _is_health(request.path) else logging.INFO
+    if not request_log.isEnabledFor(level):
+        return
+    user = request.user.name if request.user is not None else ""
+    resource = info.resource + (f"/{info.subresource}" if info.subresource else "")
+    request_log.log(
+        level, "%s %s %d %.1fms user=%s", request.method, request.path, code, elapsed_s * 1000, user or "-",
+        extra={"user": user, "verb": info.verb, "group": info.group, "resource": resource,
+               "namespace": info.namespace, "object": info.name, "method": request.method, "path": request.path,
+               "code": code, "latency_s": round(elapsed_s, 6)})

@@ -20,6 +20,7 @@ from typing import Any
 import trio
 from croniter import croniter
 
+from porch_embedded import metrics
 from porch_embedded.engine import Engine
 from porch_embedded.errors import (
     Conflict,
@@ -126,7 +127,8 @@ async def _full_sync(engine: Engine, settings: SyncSettings, repository: Body) -
     generation = int(repository["metadata"].get("generation", 1))
     started = _now()
     try:
-        with trio.fail_after(settings.sync_timeout_s):
+        with metrics.timed(metrics.REPOSITORY_SYNC_SECONDS, namespace=namespace, repository=name), \
+                trio.fail_after(settings.sync_timeout_s):
             result = await engine.sync_repository(namespace, name)
     except (StatusError, trio.TooSlowError) as error:
         return _failure(settings, namespace, name, generation, error)

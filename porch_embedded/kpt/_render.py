@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from porch_embedded import metrics
 from porch_embedded.errors import BadRequest
 from porch_embedded.kpt._evaluation import FunctionEvaluator, FunctionOutput
 from porch_embedded.kpt._kptfile import KPTFILE, Kptfile, PipelineFunction, Selector, parse_kptfile, scalar_text
@@ -208,7 +209,10 @@ class _Run:
             sent[str(n)] = (i, resource, head)
 
         try:
-            output, out_items, results, parse_error = await self._evaluate(function, objs, function_config, label)
+            with metrics.timed(metrics.RENDER_FUNCTION_SECONDS, function=label) as timing:
+                output, out_items, results, parse_error = await self._evaluate(function, objs, function_config, label)
+                if output.exit_code != 0 or parse_error:
+                    timing["result"] = "error"
         except Exception as exc:  # the runner could not start the function at all
             self.results.append(
                 FunctionResult(

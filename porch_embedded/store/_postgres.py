@@ -31,6 +31,7 @@ import trio
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from porch_embedded import metrics
 from porch_embedded.errors import BadRequest, StatusError, StoreUnavailable
 from porch_embedded.store._bodies import Body, stamp
 from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_change
@@ -322,6 +323,7 @@ class PostgresStore(ChangeShortcuts):
 
     # -- writes ------------------------------------------------------------------------
 
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="apply")
     async def apply(self, changes: Sequence[Change]) -> list[Body]:
         """Apply all changes in one transaction, or none (see the Store protocol)."""
         changes = list(changes)
@@ -417,6 +419,7 @@ class PostgresStore(ChangeShortcuts):
 
     # -- reads -------------------------------------------------------------------------
 
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="get")
     async def get(self, resource: str, namespace: str, name: str) -> Body:
         def get_blocking() -> Any:
             with self._pool.connection() as conn:
@@ -431,6 +434,7 @@ class PostgresStore(ChangeShortcuts):
             raise not_found(resource, name)
         return self._decode(*row)
 
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="list")
     async def list(self, query: ListQuery) -> ListPage:
         """Items ordered by (namespace, name) in byte order, filtered by selectors in SQL."""
         if query.limit < 0:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from porch_embedded import metrics
 from porch_embedded.errors import BadRequest, StoreUnavailable
 from porch_embedded.store._bodies import Body, stamp
 from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_change
@@ -181,6 +182,7 @@ class SqliteStore(ChangeShortcuts):
 
     # -- writes ------------------------------------------------------------------------
 
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="sqlite", operation="apply")
     async def apply(self, changes: Sequence[Change]) -> list[Body]:
         """Apply all changes in one transaction, or none (see the Store protocol)."""
         changes = list(changes)
@@ -304,6 +306,7 @@ class SqliteStore(ChangeShortcuts):
 
     # -- reads -------------------------------------------------------------------------
 
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="sqlite", operation="get")
     async def get(self, resource: str, namespace: str, name: str) -> Body:
         def get_blocking(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
             return conn.execute(
@@ -316,6 +319,7 @@ class SqliteStore(ChangeShortcuts):
             raise not_found(resource, name)
         return self._decode(*row)
 
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="sqlite", operation="list")
     async def list(self, query: ListQuery) -> ListPage:
         """Items ordered by (namespace, name), filtered by selectors compiled to SQL."""
         if query.limit < 0:

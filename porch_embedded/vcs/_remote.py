@@ -23,6 +23,7 @@ from dulwich.pack import pack_objects_to_data
 from dulwich.repo import Repo
 from urllib3.exceptions import ProtocolError
 
+from porch_embedded import metrics
 from porch_embedded.errors import (
     RefConflict,
     RepositoryAuthFailed,
@@ -88,22 +89,31 @@ class PushRejected(Exception):
         self.statuses = dict(statuses)
 
 
-def _buffered_read(response: Any) -> Callable[..., bytes]:
+def _buffered_read(response: Any, client: _Client) -> Callable[..., bytes]:
     """``read`` of an HTTP response through a 64 KiB buffer, with dulwich's error mapping.
 
     dulwich reads a ref advertisement one pkt-line at a time (two reads per ref), and
     each unbuffered urllib3 read costs tens of microseconds: at 10,000 refs that is most
-    of a push's client time. The buffer takes the body in large chunks instead.
+    of a push's client time. The buffer takes the body in large chunks instead. What is
+    read is counted on ``client`` (the porch_git_bytes metric).
     """
     buffered = io.BufferedReader(response, buffer_size=65536)
 
     def read(size: int = -1) -> bytes:
         try:
-            return buffered.read(size)
+            data = buffered.read(size)
         except ProtocolError as exc:
             raise GitProtocolError(str(exc)) from exc
+        client.received += len(data)
+        return data
 
     return read
+
+
+def _counted(chunks: Iterator[bytes], client: _Client) -> Iterator[bytes]:
+    for chunk in chunks:
+        client.sent += len(chunk)
+        yield chunk
 
 
 class _Client(Urllib3HttpGitClient):
@@ -124,6 +134,8 @@ class _Client(Urllib3HttpGitClient):
         )
         self._bearer = credentials.bearer_token
         self._bearer_origin = self._origin(url)
+        self.sent = 0
+        self.received = 0
 
     def _http_request(
         self,
@@ -134,8 +146,12 @@ class _Client(Urllib3HttpGitClient):
     ) -> Any:
         if self._bearer and self._origin(url) == self._bearer_origin:
             headers = {**(headers or {}), "Authorization": f"Bearer {self._bearer}"}
+        if isinstance(data, bytes):
+            self.sent += len(data)
+        elif data is not None:
+            data = _counted(data, self)
         response, _unbuffered = super()._http_request(url, headers, data, raise_for_status)
-        return response, _buffered_read(response)
+        return response, _buffered_read(response, self)
 
     def close(self) -> None:
         """Drop pooled connections now rather than at garbage collection."""
@@ -153,13 +169,19 @@ class Remote:
         self._masks = tuple(self.credentials.secrets()) + tuple(embedded.secrets())
 
     @contextmanager
-    def client(self) -> Iterator[_Client]:
-        """A client for one operation; its connections are closed afterwards."""
+    def client(self, operation: str) -> Iterator[_Client]:
+        """A client for one ``operation``; its connections are closed afterwards.
+
+        The operation's duration, result and bytes each way go to the git metrics.
+        """
         client = _Client(self.url, self.credentials)
         try:
-            yield client
+            with metrics.timed(metrics.GIT_SECONDS, operation=operation):
+                yield client
         finally:
             client.close()
+            metrics.record(metrics.GIT_BYTES, client.sent, operation=operation, direction="sent")
+            metrics.record(metrics.GIT_BYTES, client.received, operation=operation, direction="received")
 
     def redact(self, text: str) -> str:
         """``text`` with every secret value masked and user info dropped from URLs."""
@@ -199,7 +221,7 @@ class Remote:
 
     def ls_remote_blocking(self) -> dict[str, str]:
         """The remote's refs (peeled entries and HEAD dropped): full name -> object id."""
-        with self.errors("listing refs"), self.client() as client:
+        with self.errors("listing refs"), self.client("ls-remote") as client:
             result = client.get_refs(b"")
         return {
             name.decode(): sha.decode()
@@ -236,7 +258,7 @@ class Remote:
             return list(wants)
 
         prefixes = sorted(wanted) if wanted is not None else None
-        with self.errors("fetching"), self.client() as client:
+        with self.errors("fetching"), self.client("fetch") as client:
             result = client.fetch(b"", repo, determine_wants=determine_wants, ref_prefix=prefixes)  # type: ignore[arg-type]
         return {name.decode(): sha.decode() for name, sha in result.refs.items() if relevant(name, sha)}  # type: ignore[union-attr]
 
@@ -280,7 +302,7 @@ class Remote:
             known = {sha for sha in have if sha in store}
             return repo.generate_pack_data(known, set(want), ofs_delta=ofs_delta)
 
-        with self.errors("pushing"), self.client() as client:
+        with self.errors("pushing"), self.client("push") as client:
             try:
                 result = client.send_pack(b"", update_refs, pack_data, atomic=True)
             except GitProtocolError as exc:
