@@ -9,6 +9,7 @@ HTTP/2 framing, flow control, keep-alive, is hypercorn's.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ async def run_https(app: Asgi, settings: ServingSettings, *,
     config.h2_max_concurrent_streams = settings.max_concurrent_streams
     config.keep_alive_max_requests = 2**31
     config.keep_alive_timeout = 300
-    config.accesslog = None
+    config.accesslog = None  # the app logs each request itself, with the user
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our handlers and format, not its own
     context = WorkerContext(None)
     listeners = await trio.open_ssl_over_tcp_listeners(
         settings.port, _ssl_context(settings), host=settings.host, https_compatible=True)

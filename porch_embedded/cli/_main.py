@@ -17,6 +17,7 @@ import yaml
 from cryptography import x509
 
 from porch_embedded import __version__
+from porch_embedded.cli._logging import LOG_FORMATS, configure_logging
 from porch_embedded.cli._store import add_store_commands, run_store_command
 from porch_embedded.cli._porchctl import add_porchctl_commands, is_porchctl_command, porchctl_main
 from porch_embedded.errors import StatusError
@@ -215,6 +216,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--disable-controllers", action="store_true",
                        help="serve the API only: no repository sync (for benchmarks of the API machinery)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                       help="text lines, or one JSON object per record for log collectors (default: text)")
     _add_aggregated_flags(serve)
 
     certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
@@ -246,8 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cert, key = issue_client_certificate_files(args.data_dir, args.user, tuple(args.group), args.out)
         print(f"wrote {cert} and {key}")
         return 0
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format)
     if not args.aggregated:
         given = [flag for flag, value in _AGGREGATED_ONLY.items() if getattr(args, value) is not None]
         if given:
