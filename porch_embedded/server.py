@@ -2,9 +2,11 @@
 
 Only this module chooses concrete implementations. ``run`` owns every long-lived task
 (the HTTPS server, and later repository sync and the controllers) under one nursery,
-and binds the server's metrics registry for all of them. SIGTERM or SIGINT cancels that
-nursery. Store writes run in worker threads that finish their transaction even when
-cancelled, so stopping never leaves a half-written object.
+and binds the server's metrics registry for all of them. SIGTERM or SIGINT drains it:
+no new connections, /readyz fails, watches end cleanly, in-flight requests finish
+within the grace period; then the nursery is cancelled. Store writes run in worker
+threads that finish their transaction even when cancelled, so stopping never leaves a
+half-written object.
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ class Settings:
     """Replicas on one PostgreSQL store elect one controller leader; it holds a lease this long."""
     aggregated: AggregatedSettings | None = None
     """Serve behind a kube-apiserver (an APIService) instead of standalone."""
+    shutdown_grace_period_s: float = 25.0
+    """On SIGTERM, how long in-flight requests may take to finish (Kubernetes kills at 30 s)."""
 
     @property
     def resolved_store_url(self) -> str:
@@ -307,8 +311,9 @@ async def _run_controllers(engine: Engine, sync_settings: SyncSettings, injectio
             await nursery.start(run_package_variant_sets, engine)
 
 
-async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the server until cancelled; report the bound URL once it serves.
+async def run(settings: Settings, *, shutdown: trio.Event | None = None,
+              task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the server until cancelled, or drained once ``shutdown`` is set; report the bound URL.
 
     Standalone, it also writes an admin kubeconfig. Aggregated (``settings.aggregated``),
     it serves porch.kpt.dev only (the cluster serves config.porch.kpt.dev from CRDs),
@@ -320,10 +325,21 @@ async def run(settings: Settings, *, task_status: trio.TaskStatus[str] = trio.TA
     """
     meter = metrics.PrometheusMeter()
     with metrics.bound(meter):
-        await _serve(settings, meter, task_status)
+        await _serve(settings, meter, shutdown, task_status)
 
 
-async def _serve(settings: Settings, meter: metrics.PrometheusMeter, task_status: trio.TaskStatus[str]) -> None:
+async def _drain(app: ApiApp, stop_accepting: trio.Event, grace_s: float) -> None:
+    """Stop taking connections, then give in-flight requests ``grace_s`` to finish."""
+    log.info("draining: no new connections; in-flight requests have %.0f s to finish", grace_s)
+    stop_accepting.set()
+    with trio.move_on_after(grace_s) as grace:
+        await app.drain()
+    if grace.cancelled_caught:
+        log.warning("grace period of %.0f s over; stopping the requests still in flight", grace_s)
+
+
+async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: trio.Event | None,
+                 task_status: trio.TaskStatus[str]) -> None:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = _pki(settings)
@@ -371,7 +387,8 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, task_status
                                         settings.leader_lease_s,
                                         partial(_run_controllers, engine, sync_settings, StoreInjectionSource(store),
                                                 variant_sets=aggregated is None))
-                url = await nursery.start(run_https, app, serving)
+                stop_accepting = trio.Event()
+                url = await nursery.start(partial(run_https, app, serving, stop_accepting=stop_accepting))
                 if aggregated is None:
                     server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
                     write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
@@ -379,17 +396,30 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, task_status
                 log.info("serving on %s%s", url, "" if aggregated is not None
                          else f"; kubeconfig: {data_dir / 'kubeconfig'}")
                 task_status.started(url)
+                if shutdown is not None:
+                    await shutdown.wait()
+                    await _drain(app, stop_accepting, settings.shutdown_grace_period_s)
+                    nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await engine.aclose()
 
 
 async def serve_forever(settings: Settings) -> None:
-    """`porch-embedded serve`: run until SIGTERM or SIGINT."""
+    """`porch-embedded serve`: run until SIGTERM or SIGINT, then drain; a second signal stops at once."""
+    shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(run, settings)
-            async for signum in signals:
-                log.info("received %s; stopping", signal.Signals(signum).name)
-                nursery.cancel_scope.cancel()
-                break
+
+            async def on_signals() -> None:
+                async for signum in signals:
+                    if shutdown.is_set():
+                        log.info("received %s again; stopping now", signal.Signals(signum).name)
+                        nursery.cancel_scope.cancel()
+                        return
+                    log.info("received %s; shutting down", signal.Signals(signum).name)
+                    shutdown.set()
+
+            nursery.start_soon(on_signals)
+            await run(settings, shutdown=shutdown)
+            nursery.cancel_scope.cancel()

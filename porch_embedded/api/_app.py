@@ -1,4 +1,4 @@
-"""The API server as one ASGI application: authn, authz, routing, Status errors, metrics."""
+"""The API server as one ASGI application: authn, authz, routing, Status errors, metrics, drain."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from porch_embedded.api._handlers import HandlerSettings, ResourceHandlers
 from porch_embedded.api._http import Receive, Request, Scope, Send, send_bytes, send_json
 from porch_embedded.api._requestinfo import RequestInfo, parse_request_info
 from porch_embedded.api._status import status_body
+from porch_embedded.api._watch import WatchStop
 from porch_embedded.engine import Engine
 from porch_embedded.errors import Internal, NotFound, ServiceUnavailable, StatusError
 from porch_embedded.kinds import Kind
@@ -45,7 +46,8 @@ class ApiApp:
 
     Every failure a client can cause or suffer becomes a metav1.Status with the right
     code; an unexpected exception becomes a 500 Status and is logged with its traceback,
-    and the server keeps serving.
+    and the server keeps serving. ``drain`` ends it gracefully: /readyz fails, watches
+    end with their final chunk, and it returns once no request is in flight.
     """
 
     def __init__(self, engine: Engine, store: Store, kinds: Sequence[Kind], authenticator: Authenticator,
@@ -61,7 +63,8 @@ class ApiApp:
         self._authenticator = authenticator
         self._authorizer = authorizer
         self._settings = settings or ApiSettings()
-        self._handlers = ResourceHandlers(engine, store, self._settings.handlers)
+        self._watch_stop = WatchStop()
+        self._handlers = ResourceHandlers(engine, store, self._settings.handlers, self._watch_stop)
         self._documents: Documents = build_documents(kinds, version_info={
             "major": "1", "minor": "32", "gitVersion": f"v1.32.0-porch-embedded-{__version__}",
             "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
@@ -70,6 +73,21 @@ class ApiApp:
         self._meter = meter or metrics.PrometheusMeter()
         self.ready = trio.Event()
         """Set by the composition root once start-up work (reconciliation) is done."""
+        self.draining = False
+        self._in_flight = 0
+        self._quiet = trio.Event()
+
+    async def drain(self) -> None:
+        """Stop gracefully: fail /readyz, end every watch cleanly, wait for in-flight requests.
+
+        Requests that arrive meanwhile are still served (a load balancer takes a moment to
+        stop sending them); the caller bounds the wait with its grace period.
+        """
+        self.draining = True
+        self._watch_stop.stop()
+        while self._in_flight:
+            self._quiet = trio.Event()
+            await self._quiet.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -80,6 +98,7 @@ class ApiApp:
         request = Request(scope, receive)
         info = parse_request_info(request.method, request.path, request.query)
         started = time.perf_counter()
+        self._in_flight += 1
         inflight = {"request_kind": "mutating" if info.verb in _MUTATING else "readOnly"}
         self._meter.record(metrics.INFLIGHT, 1, inflight)
         code = 500
@@ -111,7 +130,10 @@ class ApiApp:
             else:
                 await self._send_error(send_tracking, failure)
         finally:
+            self._in_flight -= 1
             self._meter.record(metrics.INFLIGHT, -1, inflight)
+            if not self._in_flight:
+                self._quiet.set()
             elapsed = time.perf_counter() - started
             resource = info.resource or "nonresource"
             self._meter.record(metrics.API_REQUESTS, 1, {
@@ -173,6 +195,7 @@ class ApiApp:
                 checks.append(("store", True))
             except (StatusError, trio.TooSlowError):
                 checks.append(("store", False))
+            checks.append(("shutdown", not self.draining))
         healthy = all(ok for _, ok in checks)
         if "verbose" in request.query:
             lines = [f"[{'+' if ok else '-'}]{name} {'ok' if ok else 'failed'}" for name, ok in checks]

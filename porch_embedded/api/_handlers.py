@@ -20,7 +20,7 @@ from porch_embedded.api._http import Request, Send, send_bytes
 from porch_embedded.api._requestinfo import RequestInfo
 from porch_embedded.api._status import success_status
 from porch_embedded.api._table import table
-from porch_embedded.api._watch import WatchRequest, stream_watch
+from porch_embedded.api._watch import WatchRequest, WatchStop, stream_watch
 from porch_embedded.engine import Engine
 from porch_embedded.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
 from porch_embedded.kinds import Body, Kind, field_matches, prune_unknown
@@ -125,10 +125,12 @@ def _delete_options(options: Any) -> dict[str, str]:
 
 
 class ResourceHandlers:
-    def __init__(self, engine: Engine, store: Store, settings: HandlerSettings) -> None:
+    def __init__(self, engine: Engine, store: Store, settings: HandlerSettings,
+                 watch_stop: WatchStop | None = None) -> None:
         self._engine = engine
         self._store = store
         self._settings = settings
+        self._watch_stop = watch_stop or WatchStop()
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -274,7 +276,7 @@ class ResourceHandlers:
             as_table=accept.table, include_object=request.query.get("includeObject", "Metadata"),
             initial_events_end=initial and bookmarks and since is None,
             convert=kind.conversion.from_storage if kind.conversion is not None else None,
-        ), send)
+        ), send, self._watch_stop)
 
     async def create(self, kind: Kind, info: RequestInfo, request: Request, send: Send) -> None:
         self._kind_for(kind, "create", info.subresource)

@@ -13,6 +13,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,14 @@ def _ssl_context(settings: ServingSettings) -> ssl.SSLContext:
     return context
 
 
-async def run_https(app: Asgi, settings: ServingSettings, *,
+async def run_https(app: Asgi, settings: ServingSettings, *, stop_accepting: trio.Event | None = None,
                     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve ``app`` on https://host:port until cancelled; report the bound URL when listening."""
+    """Serve ``app`` on https://host:port until cancelled; report the bound URL when listening.
+
+    Once ``stop_accepting`` is set the listening sockets close (new connections are
+    refused, so a load balancer moves on) while open connections keep being served
+    until the caller cancels: the drain on SIGTERM.
+    """
     config = Config()
     config.h2_max_concurrent_streams = settings.max_concurrent_streams
     config.keep_alive_max_requests = 2**31
@@ -86,4 +92,11 @@ async def run_https(app: Asgi, settings: ServingSettings, *,
     host, port = listeners[0].transport_listener.socket.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     task_status.started(f"https://{shown}:{port}")
-    await trio.serve_listeners(handle, listeners)
+    async with trio.open_nursery() as connections:
+        async with trio.open_nursery() as accepting:
+            accepting.start_soon(partial(trio.serve_listeners, handle, listeners, handler_nursery=connections))
+            if stop_accepting is not None:
+                await stop_accepting.wait()
+                accepting.cancel_scope.cancel()
+        for listener in listeners:
+            await listener.aclose()

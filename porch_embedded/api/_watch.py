@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,38 @@ from porch_embedded.errors import Expired, StatusError
 from porch_embedded.kinds import Body, Kind
 from porch_embedded.store import ListQuery, Store, WatchQuery
 
-__all__ = ["WatchRequest", "stream_watch"]
+__all__ = ["WatchRequest", "WatchStop", "stream_watch"]
+
+
+class WatchStop:
+    """Ends every watch of a server cleanly when it drains (SIGTERM).
+
+    Only a watch's waits (for the next event or bookmark) are cancelled, never a send:
+    a send cancelled halfway would break the connection, while a watch stopped
+    between events ends its body with the final chunk, so the client sees the end of
+    the stream (as at ``timeoutSeconds``) and re-watches elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._waits: set[trio.CancelScope] = set()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """A wait that ``stop`` cancels (at once if the stop came first)."""
+        with trio.CancelScope() as scope:
+            if self.stopping:
+                scope.cancel()
+            self._waits.add(scope)
+            try:
+                yield
+            finally:
+                self._waits.discard(scope)
+
+    def stop(self) -> None:
+        self.stopping = True
+        for scope in self._waits:
+            scope.cancel()
 
 
 @dataclass(frozen=True)
@@ -41,8 +73,8 @@ def _line(event_type: str, obj: Any) -> bytes:
     return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
-async def stream_watch(store: Store, request: WatchRequest, send: Send) -> None:
-    """Send a watch response until the timeout, the client leaving, or cancellation.
+async def stream_watch(store: Store, request: WatchRequest, send: Send, stop: WatchStop | None = None) -> None:
+    """Send a watch response until the timeout, ``stop``, the client leaving, or cancellation.
 
     The response starts with 200 as soon as the store's watch is open (or the first
     initial event is ready); a store that fails before then raises, so the client gets
@@ -98,10 +130,14 @@ async def stream_watch(store: Store, request: WatchRequest, send: Send) -> None:
                 await start()
                 last_rv = since
                 iterator = events.__aiter__()
-                while True:
+                stop = stop or WatchStop()
+                while not stop.stopping:
                     event = None
-                    with trio.move_on_after(request.bookmark_interval_s if request.bookmarks else float("inf")):
+                    with trio.move_on_after(request.bookmark_interval_s if request.bookmarks else float("inf")), \
+                            stop.waiting():
                         event = await iterator.__anext__()
+                    if stop.stopping:
+                        break
                     if event is None:
                         await emit("BOOKMARK", bookmark(last_rv))
                         continue

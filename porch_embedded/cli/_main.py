@@ -218,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument("--log-format", default="text", choices=LOG_FORMATS,
                        help="text lines, or one JSON object per record for log collectors (default: text)")
+    serve.add_argument("--shutdown-grace-period", type=float, default=25.0, metavar="SECONDS",
+                       help="on SIGTERM, how long in-flight requests may take to finish before the server "
+                            "stops them; watches end at once, cleanly (default: 25)")
     _add_aggregated_flags(serve)
 
     certs = commands.add_parser("issue-client-cert", help="write a client certificate signed by the server's CA")
@@ -288,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry_auth_file=args.registry_auth_file, function_namespace=args.function_namespace,
         function_service_account=args.function_service_account, function_kubeconfig=args.function_kubeconfig,
         controllers=not args.disable_controllers, health_interval_s=args.repository_health_interval,
+        shutdown_grace_period_s=args.shutdown_grace_period,
         aggregated=_aggregated_settings(args),
     )
     unreadable = _unreadable_files(args)
