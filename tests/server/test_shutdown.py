@@ -124,6 +124,9 @@ def test_sigterm_finishes_in_flight_requests_ends_watches_cleanly_and_exits_0(se
     slow.start()
     wait_for(lambda: in_flight(server).get("mutating", 0) == 1, "the slow create is in flight")
 
+    kept = client(server)  # a connection opened before the signal stays usable while draining
+    assert kept.get("/readyz").status_code == 200
+
     assert server.process is not None
     server.process.send_signal(signal.SIGTERM)
 
@@ -133,6 +136,9 @@ def test_sigterm_finishes_in_flight_requests_ends_watches_cleanly_and_exits_0(se
     with pytest.raises(httpx.ConnectError), client(server) as http:
         http.get("/readyz")  # the listener is closed: new connections are refused
     assert server.process.poll() is None, "exited with a request still in flight"
+    ready = kept.get("/readyz", params={"verbose": ""})
+    kept.close()
+    assert ready.status_code == 503 and "[-]shutdown failed" in ready.text, ready.text
 
     slow.release.set()
     slow.join(EXIT_WAIT_S)
