@@ -15,26 +15,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from porch_embedded import metrics
 from tests.engine.conftest import Porch, porch
+from tests.engine.test_lifecycle import CONFIGMAP, PIPELINE_KPTFILE
 from tests.parts.git_server import git_server, package_files
 from tests.parts.server import RunningServer, start_server
 
 __all__ = ["git_server", "porch"]
 
 REPOSITORIES = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
-KPTFILE = """\
-apiVersion: kpt.dev/v1
-kind: Kptfile
-metadata:
-  name: app
-  annotations:
-    config.kubernetes.io/local-config: "true"
-pipeline:
-  mutators:
-    - image: gcr.io/kpt-fn/set-namespace:v0.4.1
-      configMap:
-        namespace: prod
-"""
-CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  k: v\n"
+SET_LABELS = "gcr.io/kpt-fn/set-labels:v0.2.0"
+SET_NAMESPACE = "gcr.io/kpt-fn/set-namespace:v0.4.1"
 
 
 async def samples(http: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -117,7 +106,7 @@ async def test_git_render_and_sync_metrics(porch: Porch) -> None:
     await porch.register("broken", repo="missing", wait=False)
     await porch.wait_ready("broken", status="False")
     draft = await porch.init("blueprints", "app", "ws1")
-    await porch.push_files(draft["metadata"]["name"], {"Kptfile": KPTFILE, "cm.yaml": CONFIGMAP})
+    await porch.push_files(draft["metadata"]["name"], {"Kptfile": PIPELINE_KPTFILE, "cm.yaml": CONFIGMAP})
     found = await samples(porch.http)
 
     assert value(found, "porch_git_operation_duration_seconds_count", operation="fetch", result="ok") >= 1
@@ -136,8 +125,8 @@ async def test_git_render_and_sync_metrics(porch: Porch) -> None:
                  repository="broken", result="ok") == 0
 
     assert value(found, "porch_render_function_duration_seconds_count",
-                 function="gcr.io/kpt-fn/set-namespace:v0.4.1", result="ok") == 1
-    failing = KPTFILE.replace("namespace: prod", "nothing: here")
+                 function=SET_LABELS, result="ok") == 1
+    failing = PIPELINE_KPTFILE.replace(SET_LABELS, SET_NAMESPACE)  # set-namespace without a namespace fails
     await porch.push_files(draft["metadata"]["name"], {"Kptfile": failing, "cm.yaml": CONFIGMAP}, code=422)
     assert value(await samples(porch.http), "porch_render_function_duration_seconds_count",
-                 function="gcr.io/kpt-fn/set-namespace:v0.4.1", result="error") == 1
+                 function=SET_NAMESPACE, result="error") == 1
