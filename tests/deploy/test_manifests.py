@@ -202,11 +202,11 @@ def test_rbac_delegates_authentication_and_covers_what_the_server_touches(shape:
 
 
 def test_the_crds_are_what_the_kinds_schemas_give() -> None:
-    generated = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate-crds")], capture_output=True,
+    generated = subprocess.run([sys.executable, "-m", "porch_embedded", "crds"], capture_output=True,
                                text=True, timeout=60, cwd=ROOT)
     assert generated.returncode == 0, generated.stderr
     assert (ROOT / "deploy" / "base" / "crds.yaml").read_text() == generated.stdout, \
-        "deploy/base/crds.yaml is stale: run scripts/generate-crds > deploy/base/crds.yaml"
+        "deploy/base/crds.yaml is stale: run porch-embedded crds > deploy/base/crds.yaml"
     crds = {c["spec"]["names"]["kind"]: c for c in yaml.safe_load_all(generated.stdout)}
     assert set(crds) == {"Repository", "PackageVariant", "PackageVariantSet"}
     repository = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
