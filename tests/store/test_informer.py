@@ -86,7 +86,7 @@ async def test_the_first_list_is_handled_before_started_and_the_watch_follows(st
 
 
 async def test_one_key_is_handled_one_event_at_a_time_coalesced_while_other_keys_go_on(store: Store) -> None:
-    release = trio.Event()
+    entered, release = trio.Event(), trio.Event()
     seen = Seen()
     running_now: dict[str, int] = {}
     most_at_once: dict[str, int] = {}
@@ -97,6 +97,7 @@ async def test_one_key_is_handled_one_event_at_a_time_coalesced_while_other_keys
         most_at_once[name] = max(most_at_once.get(name, 0), running_now[name])
         try:
             if name == "slow" and event.object["spec"]["colour"] == "red":
+                entered.set()
                 await release.wait()
             await seen.handle(event)
         finally:
@@ -105,6 +106,10 @@ async def test_one_key_is_handled_one_event_at_a_time_coalesced_while_other_keys
     informer = Informer(store, WIDGETS, handle, retry=QUICK)
     async with running(informer):
         slow = await store.create(WIDGETS, widget("slow"))
+        # The handler holds the first event; the updates must come while it does (a store that
+        # delivers several events at once would otherwise coalesce them before any handler ran).
+        with trio.fail_after(HANG_GUARD_S):
+            await entered.wait()
         for colour in ("orange", "yellow", "green", "blue"):
             slow = await store.update(WIDGETS, {**slow, "spec": {"colour": colour}},
                                       expect_rv=slow["metadata"]["resourceVersion"])
