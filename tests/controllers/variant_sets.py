@@ -7,6 +7,7 @@ from typing import Any
 
 import trio
 
+from tests.controllers.variants import eventually
 from tests.engine.conftest import Porch
 from tests.parts.git_server import package_files
 
@@ -89,12 +90,7 @@ class VariantSets:
     @staticmethod
     async def until(check: Callable[[], Awaitable[Any]]) -> Any:
         """Poll ``check`` until it returns something truthy."""
-        with trio.fail_after(30):
-            while True:
-                result = await check()
-                if result:
-                    return result
-                await trio.sleep(0.05)
+        return await eventually(check)
 
 
 def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
