@@ -56,6 +56,7 @@ from porch_embedded.controllers import (
     run_repository_sync,
     run_while_leader,
 )
+from porch_embedded.dashboard import Dashboard, DashboardServices, DashboardSettings, mount
 from porch_embedded.engine import AdapterFactory, ClusterClient, ClusterRepositorySource, Engine, run_cluster_mirror
 from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET, SERVED_KINDS
 from porch_embedded.meta import UserInfo
@@ -328,10 +329,11 @@ async def run(settings: Settings, *, shutdown: trio.Event | None = None,
         await _serve(settings, meter, shutdown, task_status)
 
 
-async def _drain(app: ApiApp, stop_accepting: trio.Event, grace_s: float) -> None:
+async def _drain(app: ApiApp, dashboard: Dashboard, stop_accepting: trio.Event, grace_s: float) -> None:
     """Stop taking connections, then give in-flight requests ``grace_s`` to finish."""
     log.info("draining: no new connections; in-flight requests have %.0f s to finish", grace_s)
     stop_accepting.set()
+    dashboard.drain()
     with trio.move_on_after(grace_s) as grace:
         await app.drain()
     if grace.cancelled_caught:
@@ -364,6 +366,9 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
         app = ApiApp(engine, store, served, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
                                      bookmark_interval_s=settings.bookmark_interval_s)), meter=meter)
+        dashboard = Dashboard(
+            DashboardServices(engine, store, authenticator, authorizer),
+            DashboardSettings(secret_key=_secret_file(data_dir / "dashboard.key", secrets.token_urlsafe(48).encode())))
         serving = ServingSettings(
             host=settings.host, port=settings.port,
             cert_file=settings.tls_cert_file or pki.serving_cert,
@@ -388,7 +393,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                                         partial(_run_controllers, engine, sync_settings, StoreInjectionSource(store),
                                                 variant_sets=aggregated is None))
                 stop_accepting = trio.Event()
-                url = await nursery.start(partial(run_https, app, serving, stop_accepting=stop_accepting))
+                url = await nursery.start(partial(run_https, mount(app, dashboard), serving, stop_accepting=stop_accepting))
                 if aggregated is None:
                     server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
                     write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)
@@ -398,7 +403,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                 task_status.started(url)
                 if shutdown is not None:
                     await shutdown.wait()
-                    await _drain(app, stop_accepting, settings.shutdown_grace_period_s)
+                    await _drain(app, dashboard, stop_accepting, settings.shutdown_grace_period_s)
                     nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):

@@ -7,6 +7,7 @@ from porch_embedded.api._auth import (
     Authorizer,
     RbacAuthorizer,
     StandaloneAuthenticator,
+    forbidden_for,
     load_token_file,
 )
 from porch_embedded.api._delegated import (
@@ -17,6 +18,7 @@ from porch_embedded.api._delegated import (
     delegated_authentication,
 )
 from porch_embedded.api._handlers import HandlerSettings
+from porch_embedded.api._requestinfo import RequestInfo
 from porch_embedded.api._serving import ServingSettings, run_https
 from porch_embedded.api._tls import Pki, ensure_pki, issue_client_certificate
 
@@ -32,11 +34,13 @@ __all__ = [
     "Pki",
     "RbacAuthorizer",
     "RequestHeaderSettings",
+    "RequestInfo",
     "ServingSettings",
     "StandaloneAuthenticator",
     "SubjectAccessReviewAuthorizer",
     "delegated_authentication",
     "ensure_pki",
+    "forbidden_for",
     "issue_client_certificate",
     "load_token_file",
     "run_https",

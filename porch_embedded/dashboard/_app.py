@@ -1,0 +1,123 @@
+"""The dashboard's quart-trio application and its mount beside the API.
+
+``Dashboard`` builds the app once per server: routes are blueprints under ``/ui`` (so the
+app sees the whole path, and links and the cookie path agree), the session and CSRF
+checks run before every route, and any StatusError a route raises (the engine's own,
+or a refusal here) becomes a page, or an htmx fragment in the page's message area, with
+the error's HTTP code and message. ``mount`` is the one ASGI dispatch: ``/ui`` to the
+dashboard, everything else to the API.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import Response, render_template, request
+from quart_trio import QuartTrio
+
+from porch_embedded.dashboard import _repositories, _session
+from porch_embedded.dashboard._services import EXTENSION, Services, may
+from porch_embedded.errors import Internal, StatusError
+
+__all__ = ["Dashboard", "DashboardSettings", "PREFIX", "mount"]
+
+log = logging.getLogger("porch_embedded.dashboard")
+
+PREFIX = "/ui"
+_HERE = Path(__file__).parent
+
+Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    secret_key: bytes
+    """Signs the session cookie; the composition root keeps it in the data directory."""
+    session_lifetime_s: float = 8 * 3600.0
+
+
+class Dashboard:
+    """The dashboard app, an ASGI callable; ``drain`` ends its live-update streams."""
+
+    def __init__(self, services: Services, settings: DashboardSettings) -> None:
+        app = QuartTrio(__name__, static_folder=str(_HERE / "static"), static_url_path=f"{PREFIX}/static",
+                        template_folder=str(_HERE / "templates"))
+        app.config.update(
+            SECRET_KEY=settings.secret_key,
+            SESSION_COOKIE_NAME="porch_ui_session",
+            SESSION_COOKIE_PATH=PREFIX,
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SECURE=True,
+            SESSION_COOKIE_SAMESITE="Strict",
+            PERMANENT_SESSION_LIFETIME=_dt.timedelta(seconds=settings.session_lifetime_s),
+            MAX_CONTENT_LENGTH=1024 * 1024,
+            TEMPLATES_AUTO_RELOAD=False,
+        )
+        app.jinja_env.autoescape = True
+        app.extensions[EXTENSION] = services
+        app.jinja_env.globals.update(csrf_token=_session.csrf_token, CSRF_FIELD=_session.CSRF_FIELD,
+                                     CSRF_HEADER=_session.CSRF_HEADER, may=may)
+        app.register_blueprint(_session.blueprint, url_prefix=PREFIX)
+        app.register_blueprint(_repositories.blueprint, url_prefix=PREFIX)
+        app.before_request(self._before)
+        app.register_error_handler(StatusError, self._status_error)
+        app.register_error_handler(Exception, self._unexpected)
+        self.app = app
+        self.stopping = trio.Event()
+        """Set on drain: every live-update stream ends, so in-flight requests can finish."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)  # type: ignore[arg-type]
+
+    def drain(self) -> None:
+        self.stopping.set()
+
+    async def _before(self) -> Response | None:
+        redirect = _session.load_user()
+        if redirect is not None:
+            return redirect
+        await _session.check_csrf()
+        return None
+
+    async def _status_error(self, error: StatusError) -> Any:
+        return await _error_response(error.code, error.message)
+
+    async def _unexpected(self, error: Exception) -> Any:
+        code = getattr(error, "code", None)
+        if isinstance(code, int) and 400 <= code < 500:  # werkzeug's NotFound, MethodNotAllowed, ...
+            return await _error_response(code, getattr(error, "description", str(error)))
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        failure = Internal("an internal error occurred; the server log has the details")
+        return await _error_response(failure.code, failure.message)
+
+
+async def _error_response(code: int, message: str) -> Response:
+    """The error as the message area's content for htmx, else as a page of its own."""
+    if request.headers.get("HX-Request"):
+        body = await render_template("_error.html", code=code, message=message)
+        response = Response(body, status=code)
+        response.headers["HX-Retarget"] = "#messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return Response(await render_template("error.html", code=code, message=message), status=code)
+
+
+def mount(api: Asgi, dashboard: Asgi) -> Asgi:
+    """One ASGI app: ``/ui`` and below to the dashboard, everything else (and lifespan) to the API."""
+
+    async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+            if path == PREFIX:
+                scope = {**scope, "path": PREFIX + "/", "raw_path": (PREFIX + "/").encode()}
+            await dashboard(scope, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    return dispatch
