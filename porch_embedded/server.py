@@ -382,6 +382,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
+                await nursery.start(dashboard.run)
                 if aggregated is not None and cluster is not None:
                     await nursery.start(partial(run_cluster_mirror, engine, cluster, CLUSTER_KINDS,
                                                 watch_timeout_s=aggregated.watch_timeout_s))

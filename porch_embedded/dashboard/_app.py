@@ -21,8 +21,11 @@ import trio
 from quart import Response, render_template, request
 from quart_trio import QuartTrio
 
-from porch_embedded.dashboard import _repositories, _session
-from porch_embedded.dashboard._services import EXTENSION, Services, may
+from porch_embedded.dashboard import _packages, _queue, _repositories, _revisions, _session, _variants
+from porch_embedded.dashboard._flash import take_notice
+from porch_embedded.dashboard._index import RevisionIndex
+from porch_embedded.dashboard._live import EVENTS_PATH, LiveSettings, serve_events
+from porch_embedded.dashboard._services import EXTENSION, INDEX_EXTENSION, Services, may
 from porch_embedded.errors import Internal, StatusError
 
 __all__ = ["Dashboard", "DashboardSettings", "PREFIX", "mount"]
@@ -43,7 +46,8 @@ class DashboardSettings:
 
 
 class Dashboard:
-    """The dashboard app, an ASGI callable; ``drain`` ends its live-update streams."""
+    """The dashboard app, an ASGI callable; ``run`` keeps its index current, ``drain`` ends its
+    live-update streams."""
 
     def __init__(self, services: Services, settings: DashboardSettings) -> None:
         app = QuartTrio(__name__, static_folder=str(_HERE / "static"), static_url_path=f"{PREFIX}/static",
@@ -60,19 +64,37 @@ class Dashboard:
             TEMPLATES_AUTO_RELOAD=False,
         )
         app.jinja_env.autoescape = True
+        self.index = RevisionIndex(services.store)
         app.extensions[EXTENSION] = services
+        app.extensions[INDEX_EXTENSION] = self.index
         app.jinja_env.globals.update(csrf_token=_session.csrf_token, CSRF_FIELD=_session.CSRF_FIELD,
-                                     CSRF_HEADER=_session.CSRF_HEADER, may=may)
-        app.register_blueprint(_session.blueprint, url_prefix=PREFIX)
-        app.register_blueprint(_repositories.blueprint, url_prefix=PREFIX)
+                                     CSRF_HEADER=_session.CSRF_HEADER, may=may, take_notice=take_notice,
+                                     events_path=EVENTS_PATH)
+        for blueprint in (_session.blueprint, _repositories.blueprint, _packages.blueprint, _revisions.blueprint,
+                          _queue.blueprint, _variants.blueprint):
+            app.register_blueprint(blueprint, url_prefix=PREFIX)
         app.before_request(self._before)
         app.register_error_handler(StatusError, self._status_error)
         app.register_error_handler(Exception, self._unexpected)
         self.app = app
+        self.services = services
+        self.settings = settings
+        self.live = LiveSettings()
         self.stopping = trio.Event()
         """Set on drain: every live-update stream ends, so in-flight requests can finish."""
 
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the revision index current until cancelled; started once it holds the first list."""
+        await self.index.run(task_status=task_status)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") == EVENTS_PATH:
+            serializer = self.app.session_interface.get_signing_serializer(self.app)  # type: ignore[attr-defined]
+            await serve_events(scope, receive, send, services=self.services, serializer=serializer,
+                               cookie_name=self.app.config["SESSION_COOKIE_NAME"],
+                               max_age_s=int(self.settings.session_lifetime_s), stopping=self.stopping,
+                               settings=self.live)
+            return
         await self.app(scope, receive, send)  # type: ignore[arg-type]
 
     def drain(self) -> None:

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from quart import current_app, g
 
 from porch_embedded.api import Authenticator, Authorizer, RequestInfo, forbidden_for
 from porch_embedded.engine import Engine
-from porch_embedded.kinds import Kind
+from porch_embedded.kinds import NAMESPACE, Kind
 from porch_embedded.meta import UserInfo
-from porch_embedded.store import Store
+from porch_embedded.store import ListQuery, Store
 
-__all__ = ["Services", "authorize", "current_user", "may", "request_info", "services"]
+if TYPE_CHECKING:
+    from porch_embedded.dashboard._index import RevisionIndex
+
+__all__ = ["Services", "authorize", "current_user", "index", "may", "request_info", "services", "visible_namespaces"]
 
 EXTENSION = "porch_embedded"
+INDEX_EXTENSION = "porch_embedded.index"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,12 @@ class Services:
 def services() -> Services:
     """The running dashboard's services (inside a request)."""
     found: Services = current_app.extensions[EXTENSION]
+    return found
+
+
+def index() -> RevisionIndex:
+    """The running dashboard's index of PackageRevisions (inside a request)."""
+    found: RevisionIndex = current_app.extensions[INDEX_EXTENSION]
     return found
 
 
@@ -66,3 +78,17 @@ async def authorize(verb: str, kind: Kind, namespace: str = "", name: str = "", 
     user = current_user()
     if not await services().authorizer.authorize(user, info):
         raise forbidden_for(user, info)
+
+
+async def visible_namespaces(kind: Kind, verb: str = "list") -> frozenset[str] | None:
+    """Where the current user may ``verb`` ``kind``: None for everywhere, else the namespaces.
+
+    A user bound to roles in some namespaces only sees those namespaces' objects in lists
+    that span namespaces (the approval queue, the variants), as the API would list them
+    namespace by namespace.
+    """
+    if await may(verb, kind):
+        return None
+    page = await services().store.list(ListQuery(NAMESPACE.resource))
+    names = [item["metadata"]["name"] for item in page.items]
+    return frozenset([name for name in names if await may(verb, kind, name)])
