@@ -63,10 +63,11 @@ class LiveSettings:
 
 def _session_user(scope: dict[str, Any], serializer: URLSafeTimedSerializer, cookie_name: str,
                   max_age_s: int) -> UserInfo | None:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+    # HTTP/2 clients may send each cookie as a header field of its own (RFC 9113 8.2.3).
+    jar = "; ".join(v.decode("latin-1") for k, v in scope.get("headers") or () if k.lower() == b"cookie")
     cookies = SimpleCookie()
     try:
-        cookies.load(headers.get("cookie", ""))
+        cookies.load(jar)
     except Exception:  # noqa: BLE001 - a malformed Cookie header is no session
         return None
     morsel = cookies.get(cookie_name)
