@@ -1,5 +1,9 @@
 """The approval queue: every Proposed and DeletionProposed revision the user may see, oldest first.
 
+Oldest means waiting longest: ordered by the resourceVersion of each revision's last
+change (normally the move that put it in the queue), which orders changes exactly where
+timestamps have one-second precision.
+
 Across repositories and namespaces (those where the user may list revisions). Each row
 says how big the change is (files added, changed or removed against the package's
 latest published revision, from the stored resources) and how its last render went, and
@@ -65,7 +69,7 @@ async def show() -> Any:
     namespaces = await visible_namespaces(PACKAGE_REVISION)
     waiting = sorted((row for row in revision_index().all()
                       if row.lifecycle in WAITING and (namespaces is None or row.namespace in namespaces)),
-                     key=lambda row: (row.created, row.namespace, row.name))
+                     key=lambda row: row.resource_version)
     rows = [await _queue_row(row) for row in waiting]
     return await render_template("queue.html", rows=rows, resource_version=await services().store.resource_version(),
                                  live="packagerevisions,packagerevisionresources", next_url=request.path)

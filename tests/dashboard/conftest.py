@@ -165,6 +165,9 @@ class Admin:
 
     def publish(self, name: str, namespace: str = "") -> dict[str, Any]:
         self.set_lifecycle(name, "Proposed", namespace=namespace)
+        return self.publish_proposed(name, namespace)
+
+    def publish_proposed(self, name: str, namespace: str = "") -> dict[str, Any]:
         return self.set_lifecycle(name, "Published", via="approval", namespace=namespace)
 
 
