@@ -16,7 +16,7 @@ __all__ = ["blueprint"]
 blueprint = Blueprint("variants", __name__)
 
 SET_LABEL = "config.porch.kpt.dev/packagevariantset"
-"""The label the PackageVariantSet controller puts on the PackageVariants it owns."""
+"""The label the PackageVariantSet controller puts on the PackageVariants it owns (the set's uid)."""
 
 
 def _upstream(spec: Body) -> str:
@@ -35,7 +35,7 @@ def _variant(body: Body) -> dict[str, Any]:
                         "render_error": ((target.get("renderStatus") or {}).get("error") or "")})
     return {"namespace": metadata.get("namespace", ""), "name": metadata["name"], "upstream": _upstream(spec),
             "downstream": f"{downstream.get('repo', '?')}/{downstream.get('package', '?')}",
-            "set": (metadata.get("labels") or {}).get(SET_LABEL, ""),
+            "set": (metadata.get("labels") or {}).get(SET_LABEL, ""), "set_name": "",
             "conditions": status.get("conditions") or [], "targets": targets}
 
 
@@ -43,7 +43,9 @@ def _variant_set(body: Body, variants: list[dict[str, Any]]) -> dict[str, Any]:
     metadata, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
     upstream = spec.get("upstream") or {}
     which = upstream.get("workspaceName") or (f"v{upstream['revision']}" if upstream.get("revision") else "latest")
-    owned = [v for v in variants if v["namespace"] == metadata.get("namespace", "") and v["set"] == metadata["name"]]
+    owned = [v for v in variants if v["namespace"] == metadata.get("namespace", "") and v["set"] == metadata.get("uid")]
+    for variant in owned:
+        variant["set_name"] = metadata["name"]
     return {"namespace": metadata.get("namespace", ""), "name": metadata["name"],
             "upstream": f"{upstream.get('repo', '?')}/{upstream.get('package', '?')} @ {which}",
             "targets": len(spec.get("targets") or ()), "conditions": status.get("conditions") or [],
@@ -59,6 +61,7 @@ async def _listed(kind: Any) -> list[Body]:
 @blueprint.get("/variants")
 async def show() -> Any:
     variants = [_variant(body) for body in await _listed(PACKAGE_VARIANT)]
+    variants.sort(key=lambda variant: (variant["namespace"], variant["name"]))
     sets = [_variant_set(body, variants) for body in await _listed(PACKAGE_VARIANT_SET)]
     return await render_template("variants.html", variants=variants, sets=sets,
                                  resource_version=await services().store.resource_version(),
