@@ -43,7 +43,7 @@ repository) this:
    first HTTP answer of any kind);
 9. prints the tables with ratios ours/git.
 
-``--huge`` (or any size of 100,000 and more) runs registration, the first sync, the
+``--huge`` (or any size of 100,000 and more, see --huge-from) runs registration, the first sync, the
 paged list, and create, propose and approve (with their git equivalents) only, and
 prints their figures; it works with ``--store postgres`` too.
 
@@ -573,7 +573,7 @@ def restart_to_ready(server: ServerProcess, store_url: str,
 
 
 def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path) -> SizeResult:
-    huge = size >= 100_000
+    huge = size >= args.huge_from
     if size >= 10_000:
         args = argparse.Namespace(**{**vars(args), "reps": min(args.reps, args.large_reps),
                                      "sync_reps": min(args.sync_reps, args.large_reps),
@@ -611,7 +611,7 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
             initial_sync_s = time.perf_counter() - started
             assert server.process is not None
             first_sync_peak = peak_rss_mib(server.process.pid)
-            listed = porch.list_revisions()
+            listed = porch.list_all_pages(PAGE) if huge else porch.list_revisions()
             print(f"   registration {register_s * 1000:.0f} ms; first sync (register -> Ready) {initial_sync_s:.2f} s; "
                   f"{listed:,} PackageRevisions listed (tagged revisions plus one main placeholder per package); "
                   f"peak RSS so far {first_sync_peak:.0f} MiB", flush=True)
@@ -784,6 +784,8 @@ def main() -> None:
                              "a size of 100,000 or more runs only registration, first sync, paged list, create, "
                              "propose and approve)")
     parser.add_argument("--huge", action="store_true", help="the same as --sizes 100000")
+    parser.add_argument("--huge-from", type=int, default=100_000, metavar="N",
+                        help="sizes from N on run only what --huge runs (default 100,000)")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
                         help="the server's store: SQLite in its data directory (default) or a fresh PostgreSQL "
                              "database on 127.0.0.1:5432 (dropped afterwards)")
