@@ -4,10 +4,25 @@ A package is a mapping of slash-separated relative file path to text, exactly th
 ``resources`` map of Porch's PackageRevisionResources. This layer parses Kptfiles,
 reads and writes package resources, builds ResourceLists and renders pipelines by
 calling an injected ``FunctionEvaluator``, and upgrades a package with kpt's three-way
-merge (``merge_package``). Catalog functions that run in-process live
+merge (``merge_package``), compares two packages by file and by resource
+(``diff_packages``) and lists what an edit breaks (``check_package``). Catalog functions that run in-process live
 in ``porch_embedded.kpt.functions``.
 """
 
+from porch_embedded.kpt._check import FileProblem, check_package
+from porch_embedded.kpt._diff import (
+    MAX_DIFF_LINES,
+    DiffLine,
+    FileChange,
+    Hunk,
+    PackageDiff,
+    ResourceChange,
+    ResourceKey,
+    SplitRow,
+    TextDiff,
+    diff_packages,
+    diff_text,
+)
 from porch_embedded.kpt._evaluation import FunctionEvaluator, FunctionOutput, InProcessEvaluator, InProcessOutput
 from porch_embedded.kpt._kptfile import (
     DEFAULT_IMAGE_PREFIX,
@@ -61,6 +76,19 @@ from porch_embedded.kpt._yaml import (
 )
 
 __all__ = [
+    "MAX_DIFF_LINES",
+    "DiffLine",
+    "FileChange",
+    "FileProblem",
+    "Hunk",
+    "PackageDiff",
+    "ResourceChange",
+    "ResourceKey",
+    "SplitRow",
+    "TextDiff",
+    "check_package",
+    "diff_packages",
+    "diff_text",
     "COPY_MERGE",
     "FAST_FORWARD",
     "FORCE_DELETE_REPLACE",
