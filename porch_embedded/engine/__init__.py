@@ -1,14 +1,31 @@
-"""The only writer: object semantics, package lifecycle, tasks, approval, registration."""
+"""The only writer: object semantics, package lifecycle, tasks, approval, registration; and the read-only
+diffs and previews a reviewer sees before a write."""
 
 from porch_embedded.engine._cluster import ClusterClient, ClusterRepositorySource, run_cluster_mirror
 from porch_embedded.engine._engine import Engine
 from porch_embedded.engine._objects import ObjectService, invalid
+from porch_embedded.engine._previews import (
+    Comparisons,
+    CreationPreview,
+    FunctionReport,
+    PackagePreviews,
+    RenderPreview,
+    ResultItem,
+    RevisionDiff,
+)
 from porch_embedded.engine._repositories import AdapterFactory, RepositorySource, StoreRepositorySource, SyncResult
 
 __all__ = [
     "AdapterFactory",
     "ClusterClient",
     "ClusterRepositorySource",
+    "Comparisons",
+    "CreationPreview",
+    "FunctionReport",
+    "PackagePreviews",
+    "RenderPreview",
+    "ResultItem",
+    "RevisionDiff",
     "Engine",
     "ObjectService",
     "RepositorySource",

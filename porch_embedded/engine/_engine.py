@@ -6,6 +6,7 @@ import trio
 
 from porch_embedded.engine._objects import ObjectService
 from porch_embedded.engine._packages import PackageLifecycle
+from porch_embedded.engine._previews import PackagePreviews
 from porch_embedded.engine._repository_index import RepositoryIndex
 from porch_embedded.engine._repositories import (
     AdapterFactory,
@@ -63,6 +64,7 @@ class Engine:
         self.objects = ObjectService(store)
         self.repositories = Repositories(store, open_adapter, source)
         self.packages = PackageLifecycle(store, self.repositories, evaluate)
+        self.previews = PackagePreviews(store, self.packages, evaluate)
         self.repository_index = RepositoryIndex()
         self._informers = {REPOSITORY.resource: Informer(store, REPOSITORY.resource, self._repository_changed,
                                                          name="engine: repositories")}

@@ -13,6 +13,7 @@ import copy
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -130,6 +131,32 @@ def _with_latest_label(labels: dict[str, str], latest: bool) -> dict[str, str]:
     return labels
 
 
+@dataclass(frozen=True)
+class _Creation:
+    """A checked request for a new revision: where, which package and workspace, its spec and first task."""
+
+    namespace: str
+    repository: str
+    package: str
+    workspace: str
+    spec: Body
+    task: Body
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What a creation would write: ``rendered`` (or ``files`` as the task left them when ``error`` says
+    the render failed), the task as recorded, and the render's status."""
+
+    handle: RepositoryHandle
+    siblings: list[Body]
+    task: Body
+    files: dict[str, str]
+    rendered: dict[str, str]
+    render_status: Body
+    error: str | None
+
+
 class PackageLifecycle:
     def __init__(self, store: Store, repositories: Repositories, evaluate: FunctionEvaluator) -> None:
         self._store = store
@@ -226,7 +253,8 @@ class PackageLifecycle:
 
     # ---- create --------------------------------------------------------------------------
 
-    async def create(self, body: Body, *, user: UserInfo | None, dry_run: bool = False) -> Body:
+    def _creation(self, body: Body) -> _Creation:
+        """Check a new PackageRevision's request (names, lifecycle, one task) before anything is read."""
         spec = body.get("spec")
         if not isinstance(spec, dict):
             raise BadRequest("spec is required: spec.repository, spec.packageName and spec.workspaceName")
@@ -244,29 +272,50 @@ class PackageLifecycle:
         tasks = spec.get("tasks") or []
         if len(tasks) > 1:
             raise BadRequest("task list must not contain more than one task")
+        task = dict(tasks[0]) if tasks else {"type": "init", "init": {"description": f"{package} description"}}
+        return _Creation(namespace, repository_name, package, workspace, spec, task)
+
+    async def _planned(self, new: _Creation, repository: Body) -> _Planned:
+        """The files a creation would write: the task's, the package metadata, rendered; nothing is written."""
+        handle = await self._repositories.handle(new.namespace, new.repository)
+        if not handle.synced_version:
+            await self._repositories.sync(new.namespace, new.repository)
+        siblings = await self._revisions_of_package(new.namespace, new.repository, new.package)
+        if any(s["spec"]["workspaceName"] == new.workspace for s in siblings):
+            raise Conflict(f"package revision workspaceNames must be unique; package revision with name "
+                           f"{new.package} in repo {new.repository} with workspaceName {new.workspace} already exists")
+        task_files = await self._tasks.files_for(NewRevision(repository, new.package, siblings, new.task))
+        files = apply_package_metadata(task_files.files, new.spec, replace=False)
+        rendered, render_status, error = await self._render(files)
+        return _Planned(handle, siblings, task_files.task, files, rendered, render_status, error)
+
+    async def plan(self, body: Body) -> _Planned:
+        """What ``create(body)`` would make, computed the same way and written nowhere.
+
+        A preview (a clone or an upgrade shown before it is made) reads these files; the
+        same refusals as a create are raised, except a failed render, which is returned.
+        """
+        new = self._creation(body)
+        return await self._planned(new, await self._repository(new.namespace, new.repository))
+
+    async def create(self, body: Body, *, user: UserInfo | None, dry_run: bool = False) -> Body:
+        new = self._creation(body)
+        namespace, repository_name, package, workspace = new.namespace, new.repository, new.package, new.workspace
         repository = await self._repository(namespace, repository_name)
         key = f"create:{namespace}/{repository_name}/{package}/{workspace}"
         with self._exclusive(key, creation_in_progress(namespace, repository_name, package, workspace)):
-            handle = await self._repositories.handle(namespace, repository_name)
-            if not handle.synced_version:
-                await self._repositories.sync(namespace, repository_name)
-            siblings = await self._revisions_of_package(namespace, repository_name, package)
-            if any(s["spec"]["workspaceName"] == workspace for s in siblings):
-                raise Conflict(f"package revision workspaceNames must be unique; package revision with name "
-                               f"{package} in repo {repository_name} with workspaceName {workspace} already exists")
-            task = dict(tasks[0]) if tasks else {"type": "init", "init": {"description": f"{package} description"}}
-            task_files = await self._tasks.files_for(NewRevision(repository, package, siblings, task))
-            files = apply_package_metadata(task_files.files, spec, replace=False)
-            files, render_status, error = await self._render(files)
-            if error is not None:
-                raise render_not_pushed(error)
+            planned = await self._planned(new, repository)
+            handle, siblings, files, render_status = planned.handle, planned.siblings, planned.rendered, \
+                planned.render_status
+            if planned.error is not None:
+                raise render_not_pushed(planned.error)
             if dry_run:
                 return body
             author = self._author(handle, user)
 
             async def land() -> Body:
                 saved = await handle.adapter.save_draft(DraftWrite(
-                    package=package, workspace=workspace, files=files, task=task_files.task, author=author))
+                    package=package, workspace=workspace, files=files, task=planned.task, author=author))
                 created = revision_body(repository, saved, kptfile_of(files), handle.adapter.self_lock(saved),
                                         kept={"metadata": {
                     k: v for k, v in body.get("metadata", {}).items() if k in ("labels", "annotations",
