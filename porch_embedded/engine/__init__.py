@@ -12,6 +12,7 @@ from porch_embedded.engine._previews import (
     RenderPreview,
     ResultItem,
     RevisionDiff,
+    files_digest,
 )
 from porch_embedded.engine._repositories import AdapterFactory, RepositorySource, StoreRepositorySource, SyncResult
 
@@ -31,6 +32,7 @@ __all__ = [
     "RepositorySource",
     "StoreRepositorySource",
     "SyncResult",
+    "files_digest",
     "invalid",
     "run_cluster_mirror",
 ]

@@ -11,6 +11,8 @@ package lifecycle computes the new revision's files exactly as its create would
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,7 @@ __all__ = [
     "RenderPreview",
     "ResultItem",
     "RevisionDiff",
+    "files_digest",
     "function_reports",
     "label",
 ]
@@ -128,6 +131,21 @@ class CreationPreview:
     task: Body
     render: RenderPreview
     diff: RevisionDiff
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the files, so a confirmation can insist on creating exactly what was shown."""
+        return files_digest(self.files)
+
+
+def files_digest(files: Mapping[str, str]) -> str:
+    """sha256 over the sorted paths and contents (length-prefixed, so no two packages collide by framing)."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        for part in (path.encode(), files[path].encode()):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
 
 
 def _spec(revision: Body) -> Body:
@@ -228,11 +246,12 @@ class PackagePreviews:
                  and (own <= 0 or _number(r) < own)]
         return max(older, key=_number) if older else None
 
-    async def upstream(self, revision: Body) -> Body | None:
-        """The newest published revision of the upstream package ``revision`` follows, if it follows one.
+    async def followed(self, revision: Body) -> Body | None:
+        """The upstream revision ``revision`` was last cloned or upgraded from, if it follows one.
 
-        The upstream is the package its clone named, or its last upgrade's new upstream,
-        found through a chain of edits (copies) back to that clone or upgrade.
+        That is the revision its clone named, or its last upgrade's new upstream, found
+        through a chain of edits (copies) back to that clone or upgrade; what an upgrade
+        of the package names as its old upstream.
         """
         namespace = revision["metadata"]["namespace"]
         current: Body | None = revision
@@ -242,14 +261,25 @@ class PackagePreviews:
             task = _first_task(current)
             if task.get("type") == "upgrade":
                 name = str(((task.get("upgrade") or {}).get("newUpstreamRef") or {}).get("name") or "")
-                return await self._newest_of(namespace, await self._find(namespace, name))
+                return await self._find(namespace, name)
             kind, name = _task_ref(task)
             if kind == "upstream":
-                return await self._newest_of(namespace, await self._find(namespace, name))
+                return await self._find(namespace, name)
             if kind != "origin" or not name:
                 return None
             current = await self._find(namespace, name)
         return None
+
+    async def upstream(self, revision: Body) -> Body | None:
+        """The newest published revision of the upstream package ``revision`` follows (see ``followed``)."""
+        return await self._newest_of(revision["metadata"]["namespace"], await self.followed(revision))
+
+    async def upstream_revisions(self, followed: Body) -> list[Body]:
+        """The published revisions of ``followed``'s package, newest first (what an upgrade can move to)."""
+        spec = _spec(followed)
+        published = await self._published_of(followed["metadata"]["namespace"], spec["repository"],
+                                              spec["packageName"])
+        return sorted(published, key=_number, reverse=True)
 
     async def _newest_of(self, namespace: str, upstream: Body | None) -> Body | None:
         if upstream is None:
