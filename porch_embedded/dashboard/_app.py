@@ -21,7 +21,7 @@ import trio
 from quart import Response, render_template, request
 from quart_trio import QuartTrio
 
-from porch_embedded.dashboard import _packages, _queue, _repositories, _revisions, _session, _variants
+from porch_embedded.dashboard import _diffs, _edits, _packages, _queue, _repositories, _revisions, _session, _variants
 from porch_embedded.dashboard._flash import take_notice
 from porch_embedded.dashboard._index import RevisionIndex
 from porch_embedded.dashboard._live import EVENTS_PATH, LiveSettings, serve_events
@@ -71,7 +71,7 @@ class Dashboard:
                                      CSRF_HEADER=_session.CSRF_HEADER, may=may, take_notice=take_notice,
                                      events_path=EVENTS_PATH)
         for blueprint in (_session.blueprint, _repositories.blueprint, _packages.blueprint, _revisions.blueprint,
-                          _queue.blueprint, _variants.blueprint):
+                          _queue.blueprint, _variants.blueprint, _diffs.blueprint, _edits.blueprint):
             app.register_blueprint(blueprint, url_prefix=PREFIX)
         app.before_request(self._before)
         app.register_error_handler(StatusError, self._status_error)
