@@ -64,8 +64,8 @@ async def show(namespace: str, name: str) -> Any:
     await may_read(namespace, name)
     previews = services().engine.previews
     choices = await previews.comparisons(namespace, name)
-    against = request.args.get("against") or ("origin" if choices.origin is not None else
-                                              "upstream" if choices.upstream is not None else "")
+    against = (request.args.get("other") or "").strip() or request.args.get("against") or (
+        "origin" if choices.origin is not None else "upstream" if choices.upstream is not None else "")
     compared = None
     if against:
         other = {"origin": choices.origin, "upstream": choices.upstream}.get(against)
@@ -75,8 +75,9 @@ async def show(namespace: str, name: str) -> Any:
     body = await services().store.get(PACKAGE_REVISION.resource, namespace, name)
     context = diff_context(compared, view, level) if compared is not None else {"view": view, "level": level}
     return await render_template(
-        "diff.html", body=body, spec=body.get("spec") or {}, against=against,
-        origin=choices.origin, upstream=choices.upstream, others=[_option(o) for o in choices.others], **context)
+        "diff.html", body=body, spec=body.get("spec") or {}, against=against, origin=choices.origin,
+        upstream=choices.upstream, others=[_option(o) for o in choices.others], **context,
+        unlisted=against not in ("", "origin", "upstream", *(o["metadata"]["name"] for o in choices.others)))
 
 
 async def review_links(body: Body) -> list[dict[str, str]]:

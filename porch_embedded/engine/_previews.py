@@ -65,7 +65,7 @@ class RevisionDiff:
 
 @dataclass(frozen=True)
 class Comparisons:
-    """What a revision can be compared with: its origin, the newest upstream, and every other revision."""
+    """What a revision can be compared with: its origin, the newest upstream, and the revisions of both packages."""
 
     origin: Body | None
     upstream: Body | None
@@ -289,13 +289,27 @@ class PackagePreviews:
         return max(published, key=_number) if published else upstream
 
     async def comparisons(self, namespace: str, name: str) -> Comparisons:
-        """What revision ``name`` can be compared with (the others: every revision of the namespace)."""
+        """What revision ``name`` can be compared with: its origin, its newest upstream, and as others
+        every revision of its own package and of the upstream package it follows.
+
+        Others are listed per package (two indexed queries), not per namespace, so the
+        choice stays short in a namespace of thousands of revisions; any other revision
+        can still be named to ``diff``.
+        """
         revision = await self._get(namespace, name)
-        page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace))
-        others = sorted((r for r in page.items if r["metadata"]["name"] != name and _number(r) >= 0),
-                        key=lambda r: (_spec(r).get("repository", ""), _spec(r).get("packageName", ""), -_number(r),
-                                       r["metadata"]["name"]))
-        return Comparisons(await self.origin(revision), await self.upstream(revision), others)
+        followed = await self.followed(revision)
+        packages = {(_spec(revision)["repository"], _spec(revision)["packageName"])}
+        if followed is not None:
+            packages.add((_spec(followed)["repository"], _spec(followed)["packageName"]))
+        others = []
+        for repository, package in sorted(packages):
+            page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace, fields=(
+                FieldMatch(("spec", "repository"), "=", repository), FieldMatch(("spec", "packageName"), "=", package))))
+            others += [r for r in page.items if r["metadata"]["name"] != name and _number(r) >= 0]
+        others.sort(key=lambda r: (_spec(r).get("repository", ""), _spec(r).get("packageName", ""), -_number(r),
+                                   r["metadata"]["name"]))
+        upstream = await self._newest_of(namespace, followed)
+        return Comparisons(await self.origin(revision), upstream, others)
 
     # ---- diffs -----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import VIEWER_TOKEN, Admin, Site, csrf_of, login
 
@@ -139,11 +139,14 @@ def test_a_draft_against_its_origin_upstream_and_a_picked_revision_in_both_views
     assert "-  color: green" in changed(page, 'section.change[data-resource="v1 ConfigMap app-config"] tr.removed')
     expect(page.locator("table.diff.unified").first).to_be_visible()
 
-    # Any other revision, picked from the list.
+    # Any other revision, picked from the list, or named.
     page.get_by_label("Compare with").select_option("catalog.app.v1")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_test_id("sides")).to_contain_text("catalog.app.v1 (Published v1) →")
     assert "+  size: huge" in changed(page, "tr.line.added")
+    page.get_by_label("or any revision by name").fill(f"{EDGE}.v1")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_test_id("sides")).to_contain_text(f"{EDGE}.v1 (Published v1) →")
 
 
 def open_editor(scene: Site, page: Page, name: str) -> None:

@@ -94,7 +94,9 @@ async def test_a_draft_against_its_origin_its_newest_upstream_and_any_revision(s
     assert choices.origin is not None and choices.origin["metadata"]["name"] == "deploy.my-ns.v1"
     # The clone named basens v1; the newest published revision of that package is v2.
     assert choices.upstream is not None and choices.upstream["metadata"]["name"] == "blueprints.basens.v2"
-    assert "blueprints.basens.v1" in [r["metadata"]["name"] for r in choices.others]
+    # Others: the revisions of its own package and of the upstream package, newest first.
+    assert [r["metadata"]["name"] for r in choices.others] == [
+        "blueprints.basens.v2", "blueprints.basens.v1", "deploy.my-ns.v1"]
 
     origin = await previews.diff("default", "deploy.my-ns.v2", "origin")
     assert (origin.old_label, origin.new_label) == ("deploy.my-ns.v1 (Published v1)", "deploy.my-ns.v2 (Draft)")
