@@ -268,6 +268,11 @@ def test_upgrade_shows_the_merge_before_the_draft_is_made(scene: Site, page: Pag
     expect(page.get_by_test_id("lifecycle")).to_have_text("Draft")
     merged = yaml.safe_load(files_of(scene.admin, f"{EDGE}.upgrade-v2")["config.yaml"])
     assert merged["data"] == {"color": "green", "size": "large"}
+    # Proposed, it waits in the queue, whose size figure opens its changes against the revision it upgraded.
+    scene.admin.set_lifecycle(f"{EDGE}.upgrade-v2", "Proposed")
+    page.goto(f"{scene.url}/ui/queue")
+    page.locator(f'tr[data-row="default/{EDGE}.upgrade-v2"]').get_by_test_id("diff").get_by_role("link").click()
+    expect(page.get_by_test_id("sides")).to_have_text(f"{EDGE}.v1 (Published v1) → {EDGE}.upgrade-v2 (Proposed)")
 
 
 def test_writes_need_the_right_and_a_create_needs_the_previewed_files(scene: Site) -> None:
