@@ -141,11 +141,17 @@ class TextDiff:
         return "".join(out)
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split on LF only, so a CR (a file saved with CRLF line ends) stays a visible difference."""
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") else lines if text else []
+
+
 def diff_text(old: str, new: str, *, context: int = 3) -> TextDiff:
     """The line diff of ``old`` and ``new`` with ``context`` lines around each change."""
     if old == new:
         return TextDiff()
-    a, b = old.splitlines(), new.splitlines()
+    a, b = _lines(old), _lines(new)
     if len(a) + len(b) > MAX_DIFF_LINES:
         return TextDiff(added=len(b), removed=len(a), too_large=True)
     if a == b:  # only the final newline differs

@@ -42,6 +42,11 @@ def test_a_lost_final_newline_is_a_change() -> None:
     assert "(no newline at end of file)" in diff.unified()
 
 
+def test_crlf_line_ends_are_a_change_not_an_empty_diff() -> None:
+    diff = diff_text("a\nb\n", "a\r\nb\r\n")
+    assert diff.changed and (diff.added, diff.removed) == (2, 2)
+
+
 def test_a_huge_file_is_reported_without_a_line_diff() -> None:
     big = "x\n" * MAX_DIFF_LINES
     diff = diff_text(big, big + "y\n")
