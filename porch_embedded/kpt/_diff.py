@@ -19,11 +19,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+import yaml as pyyaml
 
 from porch_embedded.kpt._kptfile import scalar_text
-from porch_embedded.kpt._package import PackageError, Resource, read_resources
-from porch_embedded.kpt._yaml import dump_document
+from porch_embedded.kpt._package import PackageError, _Ignore, in_git, is_resource_file, krm_error
+from porch_embedded.kpt._resource_merge import _PlainLoader
+from porch_embedded.kpt._yaml import YamlError, load_document, split_documents
 
 __all__ = [
     "MAX_DIFF_LINES",
@@ -275,32 +278,81 @@ def diff_packages(old: Mapping[str, str], new: Mapping[str, str], *, context: in
     return PackageDiff(tuple(files), tuple(resources), unchanged, same, error, counts)
 
 
-def _keyed(files: Mapping[str, str], side: str) -> dict[tuple[ResourceKey, int], tuple[str, str]]:
-    """Each resource of a package as (file, text) under its key and its occurrence number of that key."""
+def _texts(path: str, text: str) -> list[str]:
     try:
-        resources, _ = read_resources(files)
-    except PackageError as exc:
-        raise PackageError(f"the {side} side is not a readable kpt package: {exc}") from exc
+        return [text] if path.endswith(".json") else split_documents(text)
+    except YamlError as exc:
+        raise PackageError(f"{path}: {exc}") from exc
+
+
+def _load(path: str, text: str) -> Any:
+    """A document as plain data: libyaml first (fast, YAML 1.2 scalars), ruamel when libyaml cannot read it."""
+    try:
+        return pyyaml.load(text, Loader=_PlainLoader)
+    except pyyaml.YAMLError:
+        try:
+            return load_document(text)
+        except YamlError as exc:
+            raise PackageError(f"{path}: {exc}") from exc
+
+
+def _keyed(files: Mapping[str, str], paths: list[str], side: str) -> dict[tuple[ResourceKey, int], tuple[str, str]]:
+    """Each resource of ``paths`` (files of package ``files``) as (file, its document's text) under its key
+    and its occurrence number of that key. PackageError names the side that cannot be read."""
     seen: dict[ResourceKey, int] = {}
     keyed: dict[tuple[ResourceKey, int], tuple[str, str]] = {}
-    for resource in resources:
-        key = _key(resource)
-        occurrence = seen.get(key, 0)
-        seen[key] = occurrence + 1
-        keyed[(key, occurrence)] = (resource.file, dump_document(resource.obj, resource.seqindent))
+    try:
+        for path in paths:
+            for text in _texts(path, files[path]):
+                obj = _load(path, text)
+                if obj is None:
+                    continue
+                reason = krm_error(obj, path)
+                if reason:
+                    raise PackageError(f"{path}: not a KRM resource: {reason}")
+                key = _key(obj)
+                occurrence = seen.get(key, 0)
+                seen[key] = occurrence + 1
+                keyed[(key, occurrence)] = (path, text if text.endswith("\n") else text + "\n")
+    except PackageError as exc:
+        raise PackageError(f"the {side} side is not a readable kpt package: {exc}") from exc
     return keyed
 
 
-def _key(resource: Resource) -> ResourceKey:
-    obj = resource.obj
+def _key(obj: Any) -> ResourceKey:
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     return ResourceKey(scalar_text(obj.get("apiVersion")), scalar_text(obj.get("kind")),
                        scalar_text(metadata.get("namespace")), scalar_text(metadata.get("name")))
 
 
+def _resource_paths(files: Mapping[str, str], ignore: _Ignore) -> list[str]:
+    return [path for path in sorted(files)
+            if is_resource_file(path) and not in_git(path) and not ignore.ignored(path)]
+
+
+def _count_documents(path: str, text: str) -> int:
+    """Documents of a file holding something other than comments (what a parse would find), unparsed."""
+    try:
+        texts = _texts(path, text)
+    except PackageError:
+        return 0
+    return sum(1 for t in texts if any(line.strip() and not line.lstrip().startswith("#") for line in t.split("\n")))
+
+
 def _diff_resources(old: Mapping[str, str], new: Mapping[str, str],
                     context: int) -> tuple[list[ResourceChange], int]:
-    before, after = _keyed(old, "old"), _keyed(new, "new")
+    """Resources compared by key; only files that differ are read.
+
+    A file with the same text on both sides holds the same resources at the same place,
+    so none of them can have changed or moved (a resource moved into or out of it would
+    change its text); its documents are only counted.
+    """
+    old_ignore, new_ignore = _Ignore(old), _Ignore(new)
+    old_paths, new_paths = _resource_paths(old, old_ignore), _resource_paths(new, new_ignore)
+    same_files = [p for p in old_paths if new.get(p) == old[p] and p in new_paths]
+    kept = set(same_files)
+    before = _keyed(old, [p for p in old_paths if p not in kept], "old")
+    after = _keyed(new, [p for p in new_paths if p not in kept], "new")
     changes: list[ResourceChange] = []
     same = 0
     for slot in sorted(set(before) | set(after)):
@@ -321,5 +373,5 @@ def _diff_resources(old: Mapping[str, str], new: Mapping[str, str],
                                               diff_text(old_text, new_text, context=context)))
             else:
                 same += 1
-    return changes, same
+    return changes, same + sum(_count_documents(p, old[p]) for p in same_files)
 
