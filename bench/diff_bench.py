@@ -26,7 +26,8 @@ KPTFILE = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: bench\n"
 
 def config_map(index: int, color: str) -> str:
     data = "".join(f"  key{k}: value{k}-{color}\n" for k in range(20))
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{index}\n  namespace: ns-{index % 10}\ndata:\n{data}"
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{index}\n  namespace: ns-{index % 10}\n"
+            f"data:\n{data}")
 
 
 def packages(size: int) -> tuple[dict[str, str], dict[str, str]]:
@@ -42,7 +43,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,500,2000")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'resources':>10} {'files changed':>14} {'resources changed':>18} {'lines':>7} {'best s':>8} {'median s':>9}")
+    print(f"{'resources':>10} {'files changed':>14} {'resources changed':>18} {'lines':>7} {'best s':>8} "
+          f"{'median s':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
         old, new = packages(size)
         times = []

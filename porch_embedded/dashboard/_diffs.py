@@ -51,9 +51,10 @@ def diff_context(compared: RevisionDiff, view: str, level: str) -> dict[str, Any
 def _option(body: Body) -> dict[str, str]:
     spec = body.get("spec") or {}
     number = int(spec.get("revision") or 0)
+    version = f" (v{number})" if number > 0 else ""
     return {"name": body["metadata"]["name"],
-            "label": f"{spec.get('repository', '')}/{spec.get('packageName', '')} "
-                     f"{spec.get('workspaceName', '')}{f' (v{number})' if number > 0 else ''} · {spec.get('lifecycle', '')}"}
+            "label": f"{spec.get('repository', '')}/{spec.get('packageName', '')} {spec.get('workspaceName', '')}"
+                     f"{version} · {spec.get('lifecycle', '')}"}
 
 
 @blueprint.get("/revisions/<namespace>/<name>/diff")

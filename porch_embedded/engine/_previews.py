@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import trio
+
 from porch_embedded.engine._lifecycle import PUBLISHED
 from porch_embedded.engine._packages import PackageLifecycle
 from porch_embedded.engine._tasks import stored_files
@@ -46,6 +48,10 @@ __all__ = [
     "function_reports",
     "label",
 ]
+
+PURE_THREADS = 2
+"""Comparisons and checks run in worker threads (a package of thousands of resources takes tenths of a
+second), this many at a time; they are pure, so a cancelled request abandons them."""
 
 MAX_CHAIN = 64
 """How many edit/copy steps back a search for a revision's upstream follows (a guard against cycles)."""
@@ -203,6 +209,11 @@ class PackagePreviews:
         self._store = store
         self._packages = packages
         self._evaluate = evaluate
+        self._pure = trio.CapacityLimiter(PURE_THREADS)
+
+    async def _compared(self, old: Mapping[str, str], new: Mapping[str, str]) -> PackageDiff:
+        """``diff_packages`` off the event loop."""
+        return await trio.to_thread.run_sync(diff_packages, old, new, limiter=self._pure, abandon_on_cancel=True)
 
     async def _get(self, namespace: str, name: str) -> Body:
         return await self._store.get(PACKAGE_REVISION.resource, namespace, name)
@@ -304,7 +315,8 @@ class PackagePreviews:
         others = []
         for repository, package in sorted(packages):
             page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace, fields=(
-                FieldMatch(("spec", "repository"), "=", repository), FieldMatch(("spec", "packageName"), "=", package))))
+                FieldMatch(("spec", "repository"), "=", repository),
+                FieldMatch(("spec", "packageName"), "=", package))))
             others += [r for r in page.items if r["metadata"]["name"] != name and _number(r) >= 0]
         others.sort(key=lambda r: (_spec(r).get("repository", ""), _spec(r).get("packageName", ""), -_number(r),
                                    r["metadata"]["name"]))
@@ -333,7 +345,8 @@ class PackagePreviews:
         else:
             other = await self._get(namespace, against)
         old_files, new_files = await self.files(other), await self.files(revision)
-        return RevisionDiff(other, revision, label(other), label(revision), diff_packages(old_files, new_files))
+        compared = await self._compared(old_files, new_files)
+        return RevisionDiff(other, revision, label(other), label(revision), compared)
 
     # ---- previews --------------------------------------------------------------------------
 
@@ -343,7 +356,8 @@ class PackagePreviews:
         Problems in the files stop it before any function runs, as the save would refuse
         them; a function's failure is reported as the save would report it.
         """
-        problems = check_package(files)
+        problems = await trio.to_thread.run_sync(check_package, files, limiter=self._pure,
+                                                abandon_on_cancel=True)
         if KPTFILE not in files:
             problems.insert(0, FileProblem(KPTFILE, "No Kptfile found at the package root"))
         if problems:
@@ -354,7 +368,7 @@ class PackagePreviews:
             return RenderPreview([FileProblem(KPTFILE, error.message)])
         rendered = dict(result.files)
         return RenderPreview([], function_reports(result.results), result.error, rendered,
-                             diff_packages(files, rendered))
+                             await self._compared(files, rendered))
 
     async def preview_creation(self, body: Body) -> CreationPreview:
         """A new revision (``body`` as a PackageRevision create would carry it) computed and compared, unwritten.
@@ -371,10 +385,10 @@ class PackagePreviews:
         spec = _spec(body)
         new_label = f"new {spec.get('repository', '')}/{spec.get('packageName', '')} ({spec.get('workspaceName', '')})"
         result_preview = RenderPreview([], function_reports_of(planned.render_status), planned.error, files,
-                                       diff_packages(planned.files, files))
+                                       await self._compared(planned.files, files))
         return CreationPreview(files, planned.task, result_preview,
                                RevisionDiff(base, None, label(base) if base else "(empty)", new_label,
-                                            diff_packages(base_files, files)))
+                                            await self._compared(base_files, files)))
 
 
 def function_reports_of(render_status: Body) -> list[FunctionReport]:

@@ -187,7 +187,8 @@ def test_edit_refused_for_bad_files_then_rendered_in_preview_then_saved(scene: S
     page.locator('textarea[data-path="config.yaml"]').fill(before["config.yaml"])
     page.get_by_role("button", name="Preview render").click()
     expect(page.get_by_test_id("render-state")).to_have_text("Render passed")
-    function = page.locator('#render-functions tr[data-function="ghcr.io/kptdev/krm-functions-catalog/set-labels:v0.2.0"]')
+    image = "ghcr.io/kptdev/krm-functions-catalog/set-labels:v0.2.0"
+    function = page.locator(f'#render-functions tr[data-function="{image}"]')
     expect(function).to_have_count(1)
     expect(function.locator("td.severity-info")).to_have_text("info")
     expect(function).to_contain_text("set 1 labels in total")
