@@ -148,11 +148,17 @@ def test_a_draft_against_its_origin_upstream_and_a_picked_revision_in_both_views
     expect(config).to_have_attribute("data-status", "moved")
     assert "-  color: green" in changed(page, 'section.change[data-resource="v1 ConfigMap app-config"] tr.removed')
     expect(page.locator("table.diff.unified").first).to_be_visible()
+    page.get_by_role("link", name="Split").click()
+    expect(page.get_by_test_id("sides")).to_contain_text("catalog.app.v2 (Published v2) →")
+    expect(config.locator("td.line.removed", has_text="color: green")).to_have_count(1)
+    expect(config.locator("td.line.added", has_text="color: blue")).to_have_count(1)
 
-    # Any other revision, picked from the list, or named.
+    # Any other revision, picked from the list (split, as chosen last), then unified; or named.
     page.get_by_label("Compare with").select_option("catalog.app.v1")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_test_id("sides")).to_contain_text("catalog.app.v1 (Published v1) →")
+    expect(page.locator("table.diff.split td.line.added", has_text="size: huge")).to_have_count(1)
+    page.get_by_role("link", name="Unified").click()
     assert "+  size: huge" in changed(page, "tr.line.added")
     page.get_by_label("or any revision by name").fill(f"{EDGE}.v1")
     page.get_by_role("button", name="Show").click()
