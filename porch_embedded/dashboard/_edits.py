@@ -31,7 +31,7 @@ from porch_embedded.dashboard._services import index as revision_index
 from porch_embedded.engine import CreationPreview, RenderPreview, RevisionDiff
 from porch_embedded.errors import BadRequest, Conflict, Invalid, StatusError
 from porch_embedded.kinds import PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, Body
-from porch_embedded.kpt import STRATEGIES, check_package
+from porch_embedded.kpt import STRATEGIES
 from porch_embedded.store import ListQuery
 
 __all__ = ["blueprint", "edited_files"]
@@ -71,14 +71,16 @@ def _choice(value: str | None, allowed: tuple[str, ...]) -> str:
 
 # ---- edit ----------------------------------------------------------------------------------
 
-async def _draft(namespace: str, name: str) -> tuple[Body, Body]:
-    """The revision and its resources; the editor is for drafts only (the engine says so on save too)."""
+async def _draft(namespace: str, name: str) -> tuple[Body, Body, str]:
+    """The revision, its resources, and why its files cannot be edited ("" for a Draft; the engine refuses
+    a save of any other lifecycle too)."""
     revision = await services().store.get(PACKAGE_REVISION.resource, namespace, name)
     resources = await services().store.get(PACKAGE_REVISION_RESOURCES.resource, namespace, name)
     lifecycle = (revision.get("spec") or {}).get("lifecycle", "")
-    if lifecycle != "Draft":
-        raise Invalid(f"{name} is {lifecycle}: only a Draft's files can be edited; copy it into a new draft first")
-    return revision, resources
+    refusal = "" if lifecycle == "Draft" else (
+        f"{name} is {lifecycle}: only a Draft's files can be edited; reject it back to Draft, or copy it into a "
+        "new draft")
+    return revision, resources, refusal
 
 
 async def _edit_page(revision: Body, files: dict[str, str], resource_version: str, *, code: int = 200,
@@ -93,7 +95,9 @@ async def _edit_page(revision: Body, files: dict[str, str], resource_version: st
 async def edit_form(namespace: str, name: str) -> Any:
     await authorize("update", PACKAGE_REVISION_RESOURCES, namespace, name)
     await may_read(namespace, name)
-    revision, resources = await _draft(namespace, name)
+    revision, resources, refusal = await _draft(namespace, name)
+    if refusal:
+        raise Invalid(refusal)
     files = dict((resources.get("spec") or {}).get("resources") or {})
     return await _edit_page(revision, files, resources["metadata"]["resourceVersion"])
 
@@ -103,11 +107,14 @@ async def edit(namespace: str, name: str) -> Any:
     """``action=check``/``preview`` show problems or the render without writing; ``action=save`` saves."""
     await authorize("update", PACKAGE_REVISION_RESOURCES, namespace, name)
     form = await request.form
-    revision, current = await _draft(namespace, name)
+    revision, current, refusal = await _draft(namespace, name)
     seen = form.get("resource_version", "")
     view, level = _choice(form.get("view"), VIEWS), _choice(form.get("level"), LEVELS)
     files = edited_files(form)
-    problems = check_package(files)
+    if refusal:  # proposed (or published) after the editor was opened: keep the user's text
+        return await _edit_page(revision, files, seen, code=409, error=f"Not saved: {refusal}. Your text is kept "
+                                "below.")
+    problems = await services().engine.previews.check(files)
     if form.get("action") == "preview":
         preview = await services().engine.previews.preview_render(files)
         shown = diff_context(_as_revision_diff(preview), view, level) if preview.ran else {"view": view, "level": level}

@@ -350,16 +350,21 @@ class PackagePreviews:
 
     # ---- previews --------------------------------------------------------------------------
 
+    async def check(self, files: Mapping[str, str]) -> list[FileProblem]:
+        """Every problem kpt would refuse in ``files`` (``kpt.check_package``), off the event loop."""
+        problems: list[FileProblem] = await trio.to_thread.run_sync(check_package, files, limiter=self._pure,
+                                                                    abandon_on_cancel=True)
+        return problems
+
     async def preview_render(self, files: Mapping[str, str]) -> RenderPreview:
         """Check ``files`` and run their pipeline; nothing is written anywhere.
 
         Problems in the files stop it before any function runs, as the save would refuse
         them; a function's failure is reported as the save would report it.
         """
-        problems = await trio.to_thread.run_sync(check_package, files, limiter=self._pure,
-                                                abandon_on_cancel=True)
+        problems = await self.check(files)
         if KPTFILE not in files:
-            problems.insert(0, FileProblem(KPTFILE, "No Kptfile found at the package root"))
+            problems.insert(0, FileProblem(KPTFILE, "No Kptfile found at the package root: a render needs one"))
         if problems:
             return RenderPreview(problems)
         try:

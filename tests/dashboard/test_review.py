@@ -235,6 +235,15 @@ def test_a_save_over_someone_elses_save_is_a_409_explained_with_a_reload(scene: 
     assert "size: theirs" in files_of(admin, name)["config.yaml"]  # theirs stands
     conflict.get_by_test_id("reload").click()
     expect(page.locator('textarea[data-path="config.yaml"]')).to_have_value(theirs["config.yaml"])
+    # Proposed meanwhile: refused too, and said so, with the text kept.
+    admin.set_lifecycle(name, "Proposed")
+    page.locator('textarea[data-path="config.yaml"]').fill("late: edit\n")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/edit")) as answer:
+        page.get_by_role("button", name="Save").click()
+    assert answer.value.status == 409
+    expect(page.get_by_test_id("edit-error")).to_contain_text(f"{name} is Proposed: only a Draft's files can be edited")
+    expect(page.locator('textarea[data-path="config.yaml"]')).to_have_value("late: edit\n")
+    assert "size: theirs" in files_of(admin, name)["config.yaml"]
 
 
 def test_clone_previewed_then_created_on_confirmation(scene: Site, page: Page) -> None:
