@@ -114,11 +114,11 @@ async def edit(namespace: str, name: str) -> Any:
     if refusal:  # proposed (or published) after the editor was opened: keep the user's text
         return await _edit_page(revision, files, seen, code=409, error=f"Not saved: {refusal}. Your text is kept "
                                 "below.")
-    problems = await services().engine.previews.check(files)
     if form.get("action") == "preview":
         preview = await services().engine.previews.preview_render(files)
         shown = diff_context(_as_revision_diff(preview), view, level) if preview.ran else {"view": view, "level": level}
         return await _edit_page(revision, files, seen, preview=preview, problems=preview.problems, **shown)
+    problems = await services().engine.previews.check(files)
     if form.get("action") != "save":
         return await _edit_page(revision, files, seen, problems=problems, checked=True, view=view, level=level,
                                 code=422 if problems else 200)
