@@ -38,6 +38,7 @@ from porch_embedded.vcs._protocol import Author, DraftWrite, Lifecycle, Revision
 from porch_embedded.vcs._remote import (
     ABSENT,
     ANY,
+    BaseNotAdvertised,
     Credentials,
     PushRejected,
     Remote,
@@ -157,15 +158,18 @@ class GitAdapter:
         store.add_object(commit)
         return commit.id
 
-    def _push(self, repo: Repo, updates: Mapping[str, tuple[str, str]], created: Recorder | None = None) -> None:
+    def _push(self, repo: Repo, updates: Mapping[str, tuple[str, str]], created: Recorder | None = None,
+              based_on: Sequence[str] = ()) -> None:
         """Push ``updates`` and record them in the cache.
 
         ``created`` holds every object the write made: commits only ever get parents the
         server has (the fetched or pushed ref values the update expects), so the pack is
         exactly these objects and no history is walked (see ``pack_of_created``). A write
-        that made nothing (a ref move) sends an empty pack.
+        that made nothing (a ref move) sends an empty pack. ``based_on``: parents taken
+        from the cache's view rather than from a ref the update expects; the push raises
+        BaseNotAdvertised when the server no longer points a ref at one of them.
         """
-        self.remote.push_blocking(repo, updates, created.added if created is not None else {})
+        self.remote.push_blocking(repo, updates, created.added if created is not None else {}, based_on)
         apply_updates(repo, self._shared, updates)
 
     def _fetch_blocking(self, repo: Repo, only: tuple[str, ...] | None = None) -> dict[str, str]:
@@ -331,11 +335,22 @@ class GitAdapter:
         author = self._author(write.author)
 
         def save(repo: Repo) -> Revision:
+            try:
+                return build_and_push(repo, fresh=False)
+            except BaseNotAdvertised:
+                # The branch moved on the server since the cache last saw it: fetch just that
+                # ref and build on its new value (O(1) refs, not a walk of the whole history).
+                self._fetch_blocking(repo, (self._branch_ref,))
+                return build_and_push(repo, fresh=True)
+
+        def build_and_push(repo: Repo, *, fresh: bool) -> Revision:
             store = Recorder(repo.object_store)
             parent = write.parent
+            based_on: tuple[str, ...] = ()
             if parent is None:
                 ref, expected = layout.draft_ref(path, write.workspace), ABSENT
                 base = self._shared.view(repo).get(self._branch_ref, "")
+                based_on = (base,) if base and not fresh else ()
             else:
                 ref, expected, base = parent.locator, parent.commit, parent.commit
             base_tree = self._shared.history.commit(repo.object_store, base.encode()).tree if base else None
@@ -347,7 +362,7 @@ class GitAdapter:
             )
             commit = self._commit(store, root, [base.encode()] if base else [], author, message)
             try:
-                self._push(repo, {ref: (expected, commit.decode())}, store)
+                self._push(repo, {ref: (expected, commit.decode())}, store, based_on)
             except (StaleRef, PushRejected) as exc:
                 what = (
                     f"creating draft {ref.removeprefix(layout.HEADS)} (it already exists)"

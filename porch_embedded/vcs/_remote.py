@@ -35,6 +35,7 @@ from porch_embedded.vcs._protocol import Credentials
 
 __all__ = [
     "ANY",
+    "BaseNotAdvertised",
     "PushRejected",
     "Remote",
     "StaleRef",
@@ -79,6 +80,19 @@ class StaleRef(Exception):
     def __init__(self, ref: str, expected: str, actual: str) -> None:
         super().__init__(f"{ref} is at {actual or 'nothing'}, expected {expected or 'nothing'}")
         self.ref, self.expected, self.actual = ref, expected, actual
+
+
+class BaseNotAdvertised(Exception):
+    """A push built on a commit that no ref on the server points at any more (raised before sending).
+
+    The write's parent came from the cache's view of a ref that has since moved on the
+    server: the server most likely still has it, but a push cannot prove that without
+    walking history, so the writer refreshes the ref and builds again on its new value.
+    """
+
+    def __init__(self, commit: str) -> None:
+        super().__init__(f"{commit} is no longer the value of any ref on the server")
+        self.commit = commit
 
 
 class PushRejected(Exception):
@@ -267,6 +281,7 @@ class Remote:
         repo: Repo,
         updates: Mapping[str, tuple[str, str]],
         created: Mapping[bytes, ShaFile] | None = None,
+        based_on: Collection[str] = (),
     ) -> dict[str, str]:
         """Update several remote refs in one receive-pack, atomically when the server allows.
 
@@ -278,8 +293,16 @@ class Remote:
         ``created`` (the objects the caller's write made, see ``pack_of_created``) lets the
         pack be built in O(those objects); without it, or when it cannot be proven enough,
         dulwich finds the missing objects by walking history, which costs O(repository).
+        ``based_on`` (commit ids the created commits have as parents) must each be the value
+        of some ref the server advertises, else BaseNotAdvertised is raised before anything
+        is sent: the caller refreshes its base instead of paying for that walk.
         """
         def update_refs(remote: dict[bytes, bytes]) -> dict[bytes, bytes]:
+            if based_on:
+                advertised = set(remote.values())
+                for commit in based_on:
+                    if commit.encode() not in advertised:
+                        raise BaseNotAdvertised(commit)
             new = dict(remote)
             for ref, (expected, value) in updates.items():
                 key = ref.encode()

@@ -16,6 +16,7 @@ from dulwich.objects import ShaFile
 from dulwich.repo import Repo
 
 from porch_embedded.vcs import DraftWrite, GitCache, GitSpec, open_git_adapter
+from porch_embedded.vcs._git import GitAdapter
 from porch_embedded.vcs import _discovery, _remote
 from porch_embedded.vcs._cache import remote_view
 from tests.parts.git_server import GitServer, Seeder, kptfile, package_files, run_git
@@ -87,10 +88,30 @@ async def test_pushes_send_only_what_the_write_created(
     git_server.git("big", "fsck", "--connectivity-only")  # nothing the refs reach is missing
 
 
+async def test_a_draft_on_a_branch_that_moved_is_built_on_its_new_head_without_a_walk(
+    git_server: GitServer, open_repo: Opener, packs: list[list[bytes]]
+) -> None:
+    """The cache's branch head is no ref value on the server any more: the write fetches
+    that one ref and builds on the new head, so the pack is still just what it created."""
+    seed = git_server.create_repo("stale")
+    seed.commit(package_files("p"))  # no tag: only main points at this commit
+    async with open_repo("stale") as repo:
+        moved = seed.commit({"elsewhere.txt": "x\n"}, tags=[f"other/t{n}" for n in range(20)])
+        draft = await repo.save_draft(DraftWrite("q", "ws", {"Kptfile": kptfile("q")}, task=INIT))
+    assert show_parents(git_server, "stale", draft.commit) == [moved]
+    assert sorted(packs[-1]) == sorted(new_objects(git_server, "stale", draft.commit))
+    assert git_server.refs("stale")["refs/heads/drafts/q/ws"] == draft.commit
+    git_server.git("stale", "fsck", "--connectivity-only")
+
+
 async def test_a_commit_on_a_base_the_server_may_lack_falls_back_to_a_complete_pack(
     git_server: GitServer, open_repo: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When a parent is not an advertised ref value, the history walk decides the pack."""
+    """When a parent is not an advertised ref value, the history walk decides the pack.
+
+    Here main moves again right after the write refreshed it, so the rebuilt commit's
+    parent is once more no ref value on the server when it pushes.
+    """
     seed = git_server.create_repo("moved")
     seed.commit(package_files("p"))  # no tag: only main points at this commit
     walked: list[int] = []
@@ -100,9 +121,17 @@ async def test_a_commit_on_a_base_the_server_may_lack_falls_back_to_a_complete_p
         walked.append(1)
         return real(self, *args, **kwargs)
 
+    real_fetch = GitAdapter._fetch_blocking
+
+    def fetch_then_move(self: GitAdapter, *args: Any, **kwargs: Any) -> Any:
+        refs = real_fetch(self, *args, **kwargs)
+        seed.commit({"again.txt": "y\n"})
+        return refs
+
     monkeypatch.setattr(Repo, "generate_pack_data", counting)
     async with open_repo("moved") as repo:
         seed.commit({"elsewhere.txt": "x\n"})  # main moves on; the cache still has the old head
+        monkeypatch.setattr(GitAdapter, "_fetch_blocking", fetch_then_move)
         draft = await repo.save_draft(DraftWrite("q", "ws", {"Kptfile": kptfile("q")}, task=INIT))
     assert walked == [1]
     assert git_server.refs("moved")["refs/heads/drafts/q/ws"] == draft.commit
