@@ -13,6 +13,7 @@ from porch_embedded.kinds._porch import (
     PACKAGE_REVISION,
     PACKAGE_REVISION_RESOURCES,
 )
+from porch_embedded.kinds._references import REFERENCING_RESOURCES, references_of, upstream_names
 from porch_embedded.kinds._schema import prune_unknown, schema_causes
 from porch_embedded.kinds._cel import CEL_VARIABLES, CelError, evaluate_string
 from porch_embedded.kinds._variant_set import PACKAGE_VARIANT_SET, variant_set_causes
@@ -36,6 +37,7 @@ __all__ = [
     "PACKAGE_VARIANT_SET",
     "PACKAGE_VARIANT_SET_V1ALPHA1",
     "PrinterColumn",
+    "REFERENCING_RESOURCES",
     "REPOSITORY",
     "SECRET",
     "SERVED_KINDS",
@@ -44,8 +46,10 @@ __all__ = [
     "field_matches",
     "package_variant_causes",
     "prune_unknown",
+    "references_of",
     "schema_causes",
     "evaluate_string",
+    "upstream_names",
     "variant_set_causes",
 ]
 

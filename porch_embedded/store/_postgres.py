@@ -49,6 +49,7 @@ from porch_embedded.store._protocol import (
     WatchEvent,
     WatchQuery,
 )
+from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows
 from porch_embedded.store._sealing import Sealer
 
 __all__ = ["PostgresStore", "open_postgres_store"]
@@ -389,6 +390,14 @@ class PostgresStore(ChangeShortcuts):
             "VALUES (%s, %s, %s, %s, %s, %s::json, %s)",
             (rv, resource, namespace, name, kind, public_json, sealed),
         )
+        if resource in REFERENCING_RESOURCES:
+            conn.execute("DELETE FROM porch_refs WHERE resource = %s AND namespace = %s AND name = %s",
+                         (resource, namespace, name))
+            rows = reference_rows(resource, namespace, name, None if kind == "DELETED" else body)
+            if rows:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO porch_refs (resource, namespace, target, name) VALUES (%s, %s, %s, %s)", rows)
         return body
 
     async def compact(self, *, keep: int) -> int:
@@ -433,6 +442,19 @@ class PostgresStore(ChangeShortcuts):
         if row is None:
             raise not_found(resource, name)
         return self._decode(*row)
+
+    async def referrers(self, resource: str, namespace: str, name: str) -> list[str]:
+        """Names of the ``resource`` objects in ``namespace`` that reference ``name`` (sorted)."""
+        def referrers_blocking() -> list[str]:
+            with self._pool.connection() as conn:
+                rows = conn.execute(
+                    "SELECT name FROM porch_refs WHERE resource = %s AND namespace = %s AND target = %s "
+                    "ORDER BY name",
+                    (resource, namespace, name),
+                ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._thread(referrers_blocking, "read references")
 
     @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="list")
     async def list(self, query: ListQuery) -> ListPage:

@@ -8,9 +8,12 @@ after read-only queries, before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import psycopg
 
 from porch_embedded.errors import StoreUnavailable
+from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows_of_stored
 from porch_embedded.store._sealing import Sealer
 
 __all__ = ["MIGRATIONS", "MIGRATE_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate_blocking",
@@ -56,7 +59,26 @@ CREATE TABLE porch_leases (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+
+
+def _v3(conn: psycopg.Connection) -> None:
+    """Reference rows (see store/_references.py), filled from the objects already stored."""
+    conn.execute(
+        "CREATE TABLE porch_refs (resource text COLLATE \"C\" NOT NULL, namespace text COLLATE \"C\" NOT NULL, "
+        "target text COLLATE \"C\" NOT NULL, name text COLLATE \"C\" NOT NULL, "
+        "PRIMARY KEY (resource, namespace, target, name))"
+    )
+    conn.execute("CREATE INDEX porch_refs_by_source ON porch_refs (resource, namespace, name)")
+    stored = conn.execute(
+        "SELECT resource, namespace, name, body::text FROM porch_objects WHERE resource = ANY(%s)",
+        (sorted(REFERENCING_RESOURCES),),
+    ).fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany("INSERT INTO porch_refs (resource, namespace, target, name) VALUES (%s, %s, %s, %s)",
+                           list(reference_rows_of_stored(stored)))
+
+
+MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [_V1, _V2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -85,7 +107,10 @@ def migrate_blocking(conn: psycopg.Connection, sealer: Sealer, where: str) -> No
         version = schema_version_blocking(conn)
         refuse_newer(version, where)
         for step in MIGRATIONS[version:]:
-            conn.execute(step)  # type: ignore[call-overload]
+            if callable(step):
+                step(conn)
+            else:
+                conn.execute(step)  # type: ignore[call-overload]
         conn.execute(
             "INSERT INTO porch_meta (key, value) VALUES ('schema_version', %s) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

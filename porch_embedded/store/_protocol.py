@@ -146,6 +146,15 @@ class Store(Protocol):
         """Items ordered by (namespace, name), filtered by selectors inside the database."""
         ...
 
+    async def referrers(self, resource: str, namespace: str, name: str) -> list[str]:
+        """Names (sorted) of the ``resource`` objects in ``namespace`` that reference ``name``.
+
+        What an object references is ``kinds.references_of`` (a PackageRevision: the
+        revisions it follows as upstream); the store keeps those as rows written in the
+        same transaction as the object, so this is an index lookup, not a scan.
+        """
+        ...
+
     def watch(self, query: WatchQuery) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
         """Open a stream of events after ``query.since``, in resourceVersion order.
 

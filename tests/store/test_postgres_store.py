@@ -289,6 +289,34 @@ async def test_a_version_1_database_is_migrated_and_gains_leases(
     assert version == (str(_postgres_schema.SCHEMA_VERSION),)
 
 
+REVS = "packagerevisions.porch.kpt.dev"
+
+
+def clone_of(name: str, upstream: str, number: int = 0) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns"},
+            "spec": {"revision": number, "tasks": [
+                {"type": "clone", "clone": {"upstreamRef": {"upstreamRef": {"name": upstream}}}}]}}
+
+
+async def test_a_version_2_database_gains_the_reference_rows_of_the_revisions_it_holds(
+    postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from porch_embedded.store import _postgres_schema
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_postgres_schema, "MIGRATIONS", _postgres_schema.MIGRATIONS[:2])
+        patched.setattr(_postgres_schema, "SCHEMA_VERSION", 2)
+        patched.setattr(_postgres, "REFERENCING_RESOURCES", frozenset())  # as a version 2 server wrote it
+        async with open_store(postgres_database_url, encryption_key=KEY) as store:
+            for body in (clone_of("b", "up"), clone_of("a", "up"), clone_of("main", "up", number=-1)):
+                await store.create(REVS, body)
+    async with open_store(postgres_database_url, encryption_key=KEY) as store:
+        assert await store.referrers(REVS, "ns", "up") == ["a", "b"]
+    with psycopg.connect(postgres_database_url, autocommit=True) as conn:
+        version = conn.execute("SELECT value FROM porch_meta WHERE key = 'schema_version'").fetchone()
+    assert version == (str(_postgres_schema.SCHEMA_VERSION),)
+
+
 def _advisory_locks(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         return int(conn.execute(

@@ -656,3 +656,54 @@ async def test_a_lock_needs_a_name_and_a_sane_timeout(store: Store) -> None:
         with pytest.raises(BadRequest):
             async with store.lock(name, timeout_s=timeout_s):
                 pass
+
+
+# -- reference rows: who follows whom ------------------------------------------------------
+
+
+def revision(name: str, namespace: str = "default", *, clone_of: str = "", upgrade_to: str = "",
+             upgrade_from: str = "", number: int = 0) -> dict[str, Any]:
+    tasks: list[dict[str, Any]] = []
+    if clone_of:
+        tasks.append({"type": "clone", "clone": {"upstreamRef": {"type": "git", "upstreamRef": {"name": clone_of}}}})
+    if upgrade_to or upgrade_from:
+        tasks.append({"type": "upgrade", "upgrade": {"oldUpstreamRef": {"name": upgrade_from},
+                                                     "newUpstreamRef": {"name": upgrade_to}}})
+    return {"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
+            "spec": {"revision": number, "tasks": tasks}}
+
+
+async def test_referrers_are_the_revisions_whose_clone_or_upgrade_follows_a_name(store: Store) -> None:
+    await store.create(REVS, revision("up"))
+    await store.create(REVS, revision("b-clone", clone_of="up"))
+    await store.create(REVS, revision("a-upgraded", clone_of="older", upgrade_from="older", upgrade_to="up"))
+    await store.create(REVS, revision("moved-away", upgrade_from="up", upgrade_to="newer"))
+    await store.create(REVS, revision("placeholder", clone_of="up", number=-1))
+    await store.create(REVS, revision("elsewhere", "other", clone_of="up"))
+    assert await store.referrers(REVS, "default", "up") == ["a-upgraded", "b-clone"]
+    assert await store.referrers(REVS, "default", "older") == ["a-upgraded"]
+    assert await store.referrers(REVS, "default", "newer") == ["moved-away"]
+    assert await store.referrers(REVS, "other", "up") == ["elsewhere"]
+    assert await store.referrers(REVS, "default", "nobody") == []
+    assert await store.referrers(REPOS, "default", "up") == []
+
+
+async def test_reference_rows_follow_updates_deletes_and_failed_transactions(store: Store) -> None:
+    clone = await store.create(REVS, revision("clone", clone_of="up"))
+    moved = revision("clone", upgrade_from="up", upgrade_to="up2")
+    moved["metadata"]["resourceVersion"] = rv_of(clone)
+    moved = await store.update(REVS, moved, expect_rv=rv_of(clone))
+    assert await store.referrers(REVS, "default", "up") == []
+    assert await store.referrers(REVS, "default", "up2") == ["clone"]
+    # A transaction that fails on a later change leaves no rows of its earlier ones.
+    with pytest.raises(AlreadyExists):
+        await store.apply([Create(REVS, revision("doomed", clone_of="up")), Create(REVS, revision("clone"))])
+    assert await store.referrers(REVS, "default", "up") == []
+    await store.delete(REVS, "default", "clone")
+    assert await store.referrers(REVS, "default", "up2") == []
+    await store.apply([Create(REVS, revision("again", clone_of="up2")),
+                       Create(REVS, revision("also", clone_of="up2"))])
+    assert await store.referrers(REVS, "default", "up2") == ["again", "also"]
+    await store.apply([Delete(REVS, "default", "again")])
+    assert await store.referrers(REVS, "default", "up2") == ["also"]
