@@ -563,18 +563,9 @@ class PackageLifecycle:
 
         As in Porch: a clone's upstreamRef and an upgrade's newUpstreamRef count (an
         upgrade's oldUpstreamRef is what it moved away from), and branch placeholders,
-        which repeat the tasks of their latest published revision, do not.
+        which repeat the tasks of their latest published revision, do not
+        (``kinds.upstream_names``). The store keeps these references as rows beside the
+        revisions, so this is one indexed lookup whatever the namespace holds.
         """
-        page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace))
-        dependents = []
-        for item in page.items:
-            if int(item["spec"].get("revision", 0)) == -1:
-                continue
-            for task in item["spec"].get("tasks") or ():
-                clone = ((task.get("clone") or {}).get("upstreamRef") or {}).get("upstreamRef") or {}
-                upgrade = task.get("upgrade") or {}
-                referenced = {clone.get("name"), (upgrade.get("newUpstreamRef") or {}).get("name")}
-                if name in referenced:
-                    dependents.append(item["metadata"]["name"])
-        return dependents
+        return await self._store.referrers(PACKAGE_REVISION.resource, namespace, name)
 
