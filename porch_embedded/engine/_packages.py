@@ -59,15 +59,21 @@ from porch_embedded.errors import (
     Invalid,
     NotFound,
 )
-from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, Body
+from porch_embedded.kinds import (
+    PACKAGE,
+    PACKAGE_REVISION,
+    PACKAGE_REVISION_RESOURCES,
+    REPOSITORY,
+    Body,
+    package_key,
+    upstream_key,
+)
 from porch_embedded.kpt import FunctionEvaluator, render
 from porch_embedded.meta import UserInfo, now_rfc3339
 from porch_embedded.store import (
     Change,
     Create,
     Delete,
-    FieldMatch,
-    ListQuery,
     Store,
     Update,
     forbidden,
@@ -186,9 +192,9 @@ class PackageLifecycle:
         return await self._store.get(REPOSITORY.resource, namespace, name)
 
     async def _revisions_of_package(self, namespace: str, repository: str, package: str) -> list[Body]:
-        page = await self._store.list(ListQuery(PACKAGE_REVISION.resource, namespace, fields=(
-            FieldMatch(("spec", "repository"), "=", repository), FieldMatch(("spec", "packageName"), "=", package))))
-        return page.items
+        """Every stored revision of one package (the placeholder included), ordered by name: one
+        indexed lookup (``kinds.package_key``), however many revisions the namespace holds."""
+        return await self._store.indexed(PACKAGE_REVISION.resource, namespace, package_key(repository, package))
 
     async def _render(self, files: Mapping[str, str]) -> tuple[dict[str, str], Body, str | None]:
         """Render the Kptfile pipeline; returns files, the renderStatus, and the error (None if it passed)."""
@@ -564,8 +570,9 @@ class PackageLifecycle:
         As in Porch: a clone's upstreamRef and an upgrade's newUpstreamRef count (an
         upgrade's oldUpstreamRef is what it moved away from), and branch placeholders,
         which repeat the tasks of their latest published revision, do not
-        (``kinds.upstream_names``). The store keeps these references as rows beside the
+        (``kinds.upstream_names``). The store keeps these as index-key rows beside the
         revisions, so this is one indexed lookup whatever the namespace holds.
         """
-        return await self._store.referrers(PACKAGE_REVISION.resource, namespace, name)
+        followers = await self._store.indexed(PACKAGE_REVISION.resource, namespace, upstream_key(name))
+        return [follower["metadata"]["name"] for follower in followers]
 

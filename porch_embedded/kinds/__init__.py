@@ -13,7 +13,7 @@ from porch_embedded.kinds._porch import (
     PACKAGE_REVISION,
     PACKAGE_REVISION_RESOURCES,
 )
-from porch_embedded.kinds._references import REFERENCING_RESOURCES, references_of, upstream_names
+from porch_embedded.kinds._index_keys import INDEXED_RESOURCES, index_keys, package_key, upstream_key, upstream_names
 from porch_embedded.kinds._schema import prune_unknown, schema_causes
 from porch_embedded.kinds._cel import CEL_VARIABLES, CelError, evaluate_string
 from porch_embedded.kinds._variant_set import PACKAGE_VARIANT_SET, variant_set_causes
@@ -26,6 +26,7 @@ __all__ = [
     "CLUSTER_KINDS",
     "CONFIG_MAP",
     "CelError",
+    "INDEXED_RESOURCES",
     "Conversion",
     "Kind",
     "LIFECYCLES",
@@ -37,18 +38,19 @@ __all__ = [
     "PACKAGE_VARIANT_SET",
     "PACKAGE_VARIANT_SET_V1ALPHA1",
     "PrinterColumn",
-    "REFERENCING_RESOURCES",
     "REPOSITORY",
     "SECRET",
     "SERVED_KINDS",
     "SelectableField",
     "custom_resource_definition",
     "field_matches",
+    "index_keys",
+    "package_key",
     "package_variant_causes",
     "prune_unknown",
-    "references_of",
     "schema_causes",
     "evaluate_string",
+    "upstream_key",
     "upstream_names",
     "variant_set_causes",
 ]

@@ -169,7 +169,7 @@ def _copy_blocking(
                                      "COPY porch_objects (resource, namespace, name, rv, body, sealed)")
                 events = _copy_rows(conn, _sealed_rows(reader.execute(_EVENTS), sealer, 1, 5),
                                     "COPY porch_events (rv, resource, namespace, name, type, body, sealed)")
-                _copy_rows(conn, _reference_rows(reader), "COPY porch_refs (resource, namespace, target, name)")
+                _copy_rows(conn, _key_rows(reader), "COPY porch_object_keys (resource, namespace, key, name)")
                 conn.execute("UPDATE porch_meta SET value = %s WHERE key = 'resource_version'", (str(counter),))
                 conn.execute("UPDATE porch_meta SET value = %s WHERE key = 'events_floor'", (str(floor),))
                 if counter > 0:
@@ -239,14 +239,14 @@ def _sealed_rows(
         yield (*row[:body_at], body, token)
 
 
-def _reference_rows(reader: sqlite3.Connection) -> Iterator[tuple[str, str, str, str]]:
-    """The reference rows of the copied objects, derived from them as a schema migration does."""
-    from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows_of_stored
+def _key_rows(reader: sqlite3.Connection) -> Iterator[tuple[str, str, str, str]]:
+    """The index-key rows of the copied objects, derived from them as a schema migration does."""
+    from porch_embedded.store._index_keys import INDEXED_RESOURCES, key_rows_of_stored
 
-    marks = ", ".join("?" for _ in REFERENCING_RESOURCES)
+    marks = ", ".join("?" for _ in INDEXED_RESOURCES)
     stored = reader.execute(f"SELECT resource, namespace, name, body FROM objects WHERE resource IN ({marks})",
-                            tuple(sorted(REFERENCING_RESOURCES)))
-    return reference_rows_of_stored(stored)
+                            tuple(sorted(INDEXED_RESOURCES)))
+    return key_rows_of_stored(stored)
 
 
 def _copy_rows(conn: psycopg.Connection, rows: Iterator[tuple[Any, ...]], statement: str) -> int:

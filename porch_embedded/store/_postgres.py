@@ -49,7 +49,7 @@ from porch_embedded.store._protocol import (
     WatchEvent,
     WatchQuery,
 )
-from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows
+from porch_embedded.store._index_keys import INDEXED_RESOURCES, key_rows
 from porch_embedded.store._sealing import Sealer
 
 __all__ = ["PostgresStore", "open_postgres_store"]
@@ -390,14 +390,15 @@ class PostgresStore(ChangeShortcuts):
             "VALUES (%s, %s, %s, %s, %s, %s::json, %s)",
             (rv, resource, namespace, name, kind, public_json, sealed),
         )
-        if resource in REFERENCING_RESOURCES:
-            conn.execute("DELETE FROM porch_refs WHERE resource = %s AND namespace = %s AND name = %s",
+        if resource in INDEXED_RESOURCES:
+            conn.execute("DELETE FROM porch_object_keys WHERE resource = %s AND namespace = %s AND name = %s",
                          (resource, namespace, name))
-            rows = reference_rows(resource, namespace, name, None if kind == "DELETED" else body)
+            rows = key_rows(resource, namespace, name, None if kind == "DELETED" else body)
             if rows:
                 with conn.cursor() as cursor:
                     cursor.executemany(
-                        "INSERT INTO porch_refs (resource, namespace, target, name) VALUES (%s, %s, %s, %s)", rows)
+                        "INSERT INTO porch_object_keys (resource, namespace, key, name) VALUES (%s, %s, %s, %s)",
+                        rows)
         return body
 
     async def compact(self, *, keep: int) -> int:
@@ -443,18 +444,19 @@ class PostgresStore(ChangeShortcuts):
             raise not_found(resource, name)
         return self._decode(*row)
 
-    async def referrers(self, resource: str, namespace: str, name: str) -> list[str]:
-        """Names of the ``resource`` objects in ``namespace`` that reference ``name`` (sorted)."""
-        def referrers_blocking() -> list[str]:
+    async def indexed(self, resource: str, namespace: str, key: str) -> list[Body]:
+        """The ``resource`` objects in ``namespace`` with the index key ``key``, ordered by name."""
+        def indexed_blocking() -> list[Any]:
             with self._pool.connection() as conn:
-                rows = conn.execute(
-                    "SELECT name FROM porch_refs WHERE resource = %s AND namespace = %s AND target = %s "
-                    "ORDER BY name",
-                    (resource, namespace, name),
+                return conn.execute(
+                    "SELECT o.body::text, o.sealed FROM porch_object_keys k JOIN porch_objects o "
+                    "ON o.resource = k.resource AND o.namespace = k.namespace AND o.name = k.name "
+                    "WHERE k.resource = %s AND k.namespace = %s AND k.key = %s ORDER BY k.name",
+                    (resource, namespace, key),
                 ).fetchall()
-            return [row[0] for row in rows]
 
-        return await self._thread(referrers_blocking, "read references")
+        rows = await self._thread(indexed_blocking, "read indexed objects")
+        return [self._decode(body, sealed) for body, sealed in rows]
 
     @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="list")
     async def list(self, query: ListQuery) -> ListPage:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import psycopg
 
 from porch_embedded.errors import StoreUnavailable
-from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows_of_stored
+from porch_embedded.store._index_keys import INDEXED_RESOURCES, key_rows_of_stored
 from porch_embedded.store._sealing import Sealer
 
 __all__ = ["MIGRATIONS", "MIGRATE_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate_blocking",
@@ -62,20 +62,20 @@ CREATE TABLE porch_leases (
 
 
 def _v3(conn: psycopg.Connection) -> None:
-    """Reference rows (see store/_references.py), filled from the objects already stored."""
+    """Index-key rows (see store/_index_keys.py), filled from the objects already stored."""
     conn.execute(
-        "CREATE TABLE porch_refs (resource text COLLATE \"C\" NOT NULL, namespace text COLLATE \"C\" NOT NULL, "
-        "target text COLLATE \"C\" NOT NULL, name text COLLATE \"C\" NOT NULL, "
-        "PRIMARY KEY (resource, namespace, target, name))"
+        "CREATE TABLE porch_object_keys (resource text COLLATE \"C\" NOT NULL, namespace text COLLATE \"C\" NOT NULL, "
+        "key text COLLATE \"C\" NOT NULL, name text COLLATE \"C\" NOT NULL, "
+        "PRIMARY KEY (resource, namespace, key, name))"
     )
-    conn.execute("CREATE INDEX porch_refs_by_source ON porch_refs (resource, namespace, name)")
+    conn.execute("CREATE INDEX porch_object_keys_by_object ON porch_object_keys (resource, namespace, name)")
     stored = conn.execute(
         "SELECT resource, namespace, name, body::text FROM porch_objects WHERE resource = ANY(%s)",
-        (sorted(REFERENCING_RESOURCES),),
+        (sorted(INDEXED_RESOURCES),),
     ).fetchall()
     with conn.cursor() as cursor:
-        cursor.executemany("INSERT INTO porch_refs (resource, namespace, target, name) VALUES (%s, %s, %s, %s)",
-                           list(reference_rows_of_stored(stored)))
+        cursor.executemany("INSERT INTO porch_object_keys (resource, namespace, key, name) VALUES (%s, %s, %s, %s)",
+                           list(key_rows_of_stored(stored)))
 
 
 MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [_V1, _V2, _v3]

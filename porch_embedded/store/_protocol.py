@@ -146,12 +146,13 @@ class Store(Protocol):
         """Items ordered by (namespace, name), filtered by selectors inside the database."""
         ...
 
-    async def referrers(self, resource: str, namespace: str, name: str) -> list[str]:
-        """Names (sorted) of the ``resource`` objects in ``namespace`` that reference ``name``.
+    async def indexed(self, resource: str, namespace: str, key: str) -> list[Body]:
+        """The ``resource`` objects in ``namespace`` that have the index key ``key``, ordered by name.
 
-        What an object references is ``kinds.references_of`` (a PackageRevision: the
-        revisions it follows as upstream); the store keeps those as rows written in the
-        same transaction as the object, so this is an index lookup, not a scan.
+        An object's keys are ``kinds.index_keys`` (a PackageRevision: ``upstream:<name>``
+        per revision it follows, ``package:<repository>/<package>``); the store keeps them
+        as rows written in the same transaction as the object, so this is an index
+        lookup whatever the namespace holds, never a scan.
         """
         ...
 

@@ -40,7 +40,7 @@ from porch_embedded.store._protocol import (
     WatchEvent,
     WatchQuery,
 )
-from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows
+from porch_embedded.store._index_keys import INDEXED_RESOURCES, key_rows
 from porch_embedded.store._sealing import Sealer
 from porch_embedded.store._sqlite_query import compile_list_filter
 from porch_embedded.store._sqlite_schema import connect_blocking, open_writer_blocking
@@ -269,12 +269,12 @@ class SqliteStore(ChangeShortcuts):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (rv, resource, namespace, name, kind, public_json, sealed),
         )
-        if resource in REFERENCING_RESOURCES:
-            conn.execute("DELETE FROM refs WHERE resource = ? AND namespace = ? AND name = ?",
+        if resource in INDEXED_RESOURCES:
+            conn.execute("DELETE FROM object_keys WHERE resource = ? AND namespace = ? AND name = ?",
                          (resource, namespace, name))
             conn.executemany(
-                "INSERT INTO refs (resource, namespace, target, name) VALUES (?, ?, ?, ?)",
-                reference_rows(resource, namespace, name, None if kind == "DELETED" else body),
+                "INSERT INTO object_keys (resource, namespace, key, name) VALUES (?, ?, ?, ?)",
+                key_rows(resource, namespace, name, None if kind == "DELETED" else body),
             )
         full_json = public_json if sealed is None else json.dumps(body, separators=(",", ":"))
         return body, LoggedEvent(rv, resource, namespace, kind, full_json)  # type: ignore[arg-type]
@@ -328,16 +328,18 @@ class SqliteStore(ChangeShortcuts):
         return self._decode(*row)
 
     @metrics.timed_calls(metrics.STORE_SECONDS, store="sqlite", operation="list")
-    async def referrers(self, resource: str, namespace: str, name: str) -> list[str]:
-        """Names of the ``resource`` objects in ``namespace`` that reference ``name`` (sorted)."""
-        def referrers_blocking(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT name FROM refs WHERE resource = ? AND namespace = ? AND target = ? ORDER BY name",
-                (resource, namespace, name),
+    async def indexed(self, resource: str, namespace: str, key: str) -> list[Body]:
+        """The ``resource`` objects in ``namespace`` with the index key ``key``, ordered by name."""
+        def indexed_blocking(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT o.body, o.sealed FROM object_keys k JOIN objects o ON o.resource = k.resource "
+                "AND o.namespace = k.namespace AND o.name = k.name "
+                "WHERE k.resource = ? AND k.namespace = ? AND k.key = ? ORDER BY k.name",
+                (resource, namespace, key),
             ).fetchall()
-            return [row[0] for row in rows]
 
-        return await self._read(referrers_blocking, "read references")
+        rows = await self._read(indexed_blocking, "read indexed objects")
+        return [self._decode(body, sealed) for body, sealed in rows]
 
     async def list(self, query: ListQuery) -> ListPage:
         """Items ordered by (namespace, name), filtered by selectors compiled to SQL."""

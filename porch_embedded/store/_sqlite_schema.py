@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from porch_embedded.errors import StoreUnavailable
-from porch_embedded.store._references import REFERENCING_RESOURCES, reference_rows_of_stored
+from porch_embedded.store._index_keys import INDEXED_RESOURCES, key_rows_of_stored
 from porch_embedded.store._sealing import Sealer
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StoredState", "open_writer_blocking"]
@@ -49,24 +49,24 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     )
 
 
-def _add_references_v2(db: sqlite_utils.Database) -> None:
-    """Reference rows (see store/_references.py), filled from the objects already stored."""
+def _add_index_keys_v2(db: sqlite_utils.Database) -> None:
+    """Index-key rows (see store/_index_keys.py), filled from the objects already stored."""
     conn = db.conn
     conn.execute(
-        "CREATE TABLE refs (resource TEXT NOT NULL, namespace TEXT NOT NULL, target TEXT NOT NULL, "
-        "name TEXT NOT NULL, PRIMARY KEY (resource, namespace, target, name)) WITHOUT ROWID"
+        "CREATE TABLE object_keys (resource TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL, "
+        "name TEXT NOT NULL, PRIMARY KEY (resource, namespace, key, name)) WITHOUT ROWID"
     )
-    conn.execute("CREATE INDEX refs_by_source ON refs (resource, namespace, name)")
-    marks = ", ".join("?" for _ in REFERENCING_RESOURCES)
+    conn.execute("CREATE INDEX object_keys_by_object ON object_keys (resource, namespace, name)")
+    marks = ", ".join("?" for _ in INDEXED_RESOURCES)
     stored = conn.execute(
         f"SELECT resource, namespace, name, body FROM objects WHERE resource IN ({marks})",
-        tuple(sorted(REFERENCING_RESOURCES)),
+        tuple(sorted(INDEXED_RESOURCES)),
     )
-    conn.executemany("INSERT INTO refs (resource, namespace, target, name) VALUES (?, ?, ?, ?)",
-                     reference_rows_of_stored(stored))
+    conn.executemany("INSERT INTO object_keys (resource, namespace, key, name) VALUES (?, ?, ?, ?)",
+                     key_rows_of_stored(stored))
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1, _add_references_v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1, _add_index_keys_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,6 +17,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from porch_embedded.errors import BadRequest, Conflict, Expired, NotFound, StoreUnavailable
+from porch_embedded.kinds import upstream_key
 from porch_embedded.store import Create, ListQuery, Store, WatchEvent, WatchQuery, migrate_store, open_store
 
 KEY = Fernet.generate_key()
@@ -138,14 +139,15 @@ async def test_objects_watch_history_and_counter_move_to_postgres(
     assert "bmV3LXNlY3JldC0xMjM" not in raw and "c2VjcmV0LXBhc3N3b3Jk" not in raw, "still sealed"
 
 
-async def test_reference_rows_move_with_the_revisions(tmp_path: Path, postgres_database_url: str) -> None:
+async def test_index_keys_move_with_the_revisions(tmp_path: Path, postgres_database_url: str) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     clone = {"spec": {"tasks": [{"type": "clone", "clone": {"upstreamRef": {"upstreamRef": {"name": "up"}}}}]}}
     async with open_store(url, encryption_key=KEY, sealed_fields=SEALED) as store:
         await store.apply([Create(REVS, obj("b", **clone)), Create(REVS, obj("a", **clone)), Create(REVS, obj("up"))])
     await migrate_store(url, postgres_database_url, encryption_key=KEY, sealed_fields=SEALED)
     async with open_store(postgres_database_url, encryption_key=KEY, sealed_fields=SEALED) as target:
-        assert await target.referrers(REVS, "default", "up") == ["a", "b"]
+        assert [item["metadata"]["name"] for item in await target.indexed(REVS, "default", upstream_key("up"))] == \
+            ["a", "b"]
 
 
 async def test_a_non_empty_target_is_refused_and_left_unchanged(

@@ -11,6 +11,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from porch_embedded.errors import Conflict, StoreUnavailable
+from porch_embedded.kinds import package_key, upstream_key
 from porch_embedded.store import ListQuery, WatchEvent, WatchQuery, open_store
 from porch_embedded.store import _postgres
 
@@ -294,11 +295,11 @@ REVS = "packagerevisions.porch.kpt.dev"
 
 def clone_of(name: str, upstream: str, number: int = 0) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "ns"},
-            "spec": {"revision": number, "tasks": [
+            "spec": {"repository": "r", "packageName": "p", "revision": number, "tasks": [
                 {"type": "clone", "clone": {"upstreamRef": {"upstreamRef": {"name": upstream}}}}]}}
 
 
-async def test_a_version_2_database_gains_the_reference_rows_of_the_revisions_it_holds(
+async def test_a_version_2_database_gains_the_index_keys_of_the_revisions_it_holds(
     postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from porch_embedded.store import _postgres_schema
@@ -306,12 +307,15 @@ async def test_a_version_2_database_gains_the_reference_rows_of_the_revisions_it
     with monkeypatch.context() as patched:
         patched.setattr(_postgres_schema, "MIGRATIONS", _postgres_schema.MIGRATIONS[:2])
         patched.setattr(_postgres_schema, "SCHEMA_VERSION", 2)
-        patched.setattr(_postgres, "REFERENCING_RESOURCES", frozenset())  # as a version 2 server wrote it
+        patched.setattr(_postgres, "INDEXED_RESOURCES", frozenset())  # as a version 2 server wrote it
         async with open_store(postgres_database_url, encryption_key=KEY) as store:
             for body in (clone_of("b", "up"), clone_of("a", "up"), clone_of("main", "up", number=-1)):
                 await store.create(REVS, body)
     async with open_store(postgres_database_url, encryption_key=KEY) as store:
-        assert await store.referrers(REVS, "ns", "up") == ["a", "b"]
+        assert [item["metadata"]["name"] for item in await store.indexed(REVS, "ns", upstream_key("up"))] == \
+            ["a", "b"]
+        assert [item["metadata"]["name"] for item in await store.indexed(REVS, "ns", package_key("r", "p"))] == \
+            ["a", "b", "main"]
     with psycopg.connect(postgres_database_url, autocommit=True) as conn:
         version = conn.execute("SELECT value FROM porch_meta WHERE key = 'schema_version'").fetchone()
     assert version == (str(_postgres_schema.SCHEMA_VERSION),)

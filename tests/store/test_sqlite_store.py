@@ -17,6 +17,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from porch_embedded.errors import BadRequest, Expired, StoreUnavailable
+from porch_embedded.kinds import package_key, upstream_key
 from porch_embedded.store import Create, FieldMatch, ListQuery, WatchQuery, open_store
 from porch_embedded.store import _sqlite, _sqlite_schema
 
@@ -79,23 +80,26 @@ REVS = "packagerevisions.porch.kpt.dev"
 
 def clone_of(name: str, upstream: str, number: int = 0) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "ns"},
-            "spec": {"revision": number, "tasks": [
+            "spec": {"repository": "r", "packageName": "p", "revision": number, "tasks": [
                 {"type": "clone", "clone": {"upstreamRef": {"upstreamRef": {"name": upstream}}}}]}}
 
 
-async def test_a_version_1_database_gains_the_reference_rows_of_the_revisions_it_holds(
+async def test_a_version_1_database_gains_the_index_keys_of_the_revisions_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "s.db"
     with monkeypatch.context() as patched:
         patched.setattr(_sqlite_schema, "MIGRATIONS", _sqlite_schema.MIGRATIONS[:1])
         patched.setattr(_sqlite_schema, "SCHEMA_VERSION", 1)
-        patched.setattr(_sqlite, "REFERENCING_RESOURCES", frozenset())  # as a version 1 server wrote it
+        patched.setattr(_sqlite, "INDEXED_RESOURCES", frozenset())  # as a version 1 server wrote it
         async with open_store(url(path), encryption_key=KEY) as store:
             await store.apply([Create(REVS, clone_of("b", "up")), Create(REVS, clone_of("a", "up")),
                                Create(REVS, clone_of("main", "up", number=-1)), Create(THINGS, thing("t"))])
     async with open_store(url(path), encryption_key=KEY) as store:
-        assert await store.referrers(REVS, "ns", "up") == ["a", "b"]
+        assert [item["metadata"]["name"] for item in await store.indexed(REVS, "ns", upstream_key("up"))] == \
+            ["a", "b"]
+        assert [item["metadata"]["name"] for item in await store.indexed(REVS, "ns", package_key("r", "p"))] == \
+            ["a", "b", "main"]
     db = sqlite_utils.Database(path)
     assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == \
         str(_sqlite_schema.SCHEMA_VERSION)

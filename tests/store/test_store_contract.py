@@ -11,6 +11,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from porch_embedded.errors import AlreadyExists, BadRequest, Conflict, Expired, NotFound, StoreUnavailable
+from porch_embedded.kinds import package_key, upstream_key
 from porch_embedded.meta import LabelSelector
 from porch_embedded.store import (
     Create,
@@ -658,11 +659,11 @@ async def test_a_lock_needs_a_name_and_a_sane_timeout(store: Store) -> None:
                 pass
 
 
-# -- reference rows: who follows whom ------------------------------------------------------
+# -- index keys: who follows whom, which revisions make a package ---------------------------
 
 
 def revision(name: str, namespace: str = "default", *, clone_of: str = "", upgrade_to: str = "",
-             upgrade_from: str = "", number: int = 0) -> dict[str, Any]:
+             upgrade_from: str = "", number: int = 0, repository: str = "repo", package: str = "pkg") -> dict[str, Any]:
     tasks: list[dict[str, Any]] = []
     if clone_of:
         tasks.append({"type": "clone", "clone": {"upstreamRef": {"type": "git", "upstreamRef": {"name": clone_of}}}})
@@ -671,39 +672,61 @@ def revision(name: str, namespace: str = "default", *, clone_of: str = "", upgra
                                                      "newUpstreamRef": {"name": upgrade_to}}})
     return {"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
-            "spec": {"revision": number, "tasks": tasks}}
+            "spec": {"repository": repository, "packageName": package, "revision": number, "tasks": tasks}}
 
 
-async def test_referrers_are_the_revisions_whose_clone_or_upgrade_follows_a_name(store: Store) -> None:
+async def followers(store: Store, namespace: str, name: str) -> list[str]:
+    return [item["metadata"]["name"] for item in await store.indexed(REVS, namespace, upstream_key(name))]
+
+
+async def test_indexed_finds_the_revisions_whose_clone_or_upgrade_follows_a_name(store: Store) -> None:
     await store.create(REVS, revision("up"))
     await store.create(REVS, revision("b-clone", clone_of="up"))
     await store.create(REVS, revision("a-upgraded", clone_of="older", upgrade_from="older", upgrade_to="up"))
     await store.create(REVS, revision("moved-away", upgrade_from="up", upgrade_to="newer"))
     await store.create(REVS, revision("placeholder", clone_of="up", number=-1))
     await store.create(REVS, revision("elsewhere", "other", clone_of="up"))
-    assert await store.referrers(REVS, "default", "up") == ["a-upgraded", "b-clone"]
-    assert await store.referrers(REVS, "default", "older") == ["a-upgraded"]
-    assert await store.referrers(REVS, "default", "newer") == ["moved-away"]
-    assert await store.referrers(REVS, "other", "up") == ["elsewhere"]
-    assert await store.referrers(REVS, "default", "nobody") == []
-    assert await store.referrers(REPOS, "default", "up") == []
+    assert await followers(store, "default", "up") == ["a-upgraded", "b-clone"]
+    assert await followers(store, "default", "older") == ["a-upgraded"]
+    assert await followers(store, "default", "newer") == ["moved-away"]
+    assert await followers(store, "other", "up") == ["elsewhere"]
+    assert await followers(store, "default", "nobody") == []
+    assert await store.indexed(REPOS, "default", upstream_key("up")) == []
+    clone = await store.get(REVS, "default", "b-clone")
+    assert (await store.indexed(REVS, "default", upstream_key("up")))[1] == clone, "whole objects, as stored"
 
 
-async def test_reference_rows_follow_updates_deletes_and_failed_transactions(store: Store) -> None:
+async def test_indexed_finds_the_revisions_of_one_package_of_one_repository(store: Store) -> None:
+    for name, repository, package in [("r.p.v2", "r", "p"), ("r.p.v1", "r", "p"), ("r.p.main", "r", "p"),
+                                      ("r.p-2.v1", "r", "p-2"), ("s.p.v1", "s", "p"), ("r.a.b.p.v1", "r", "a/b/p")]:
+        await store.create(REVS, revision(name, repository=repository, package=package))
+    in_p = await store.indexed(REVS, "default", package_key("r", "p"))
+    assert [item["metadata"]["name"] for item in in_p] == ["r.p.main", "r.p.v1", "r.p.v2"]
+    assert in_p == (await store.list(ListQuery(REVS, "default", fields=(
+        FieldMatch(("spec", "repository"), "=", "r"), FieldMatch(("spec", "packageName"), "=", "p"))))).items
+    nested = await store.indexed(REVS, "default", package_key("r", "a/b/p"))
+    assert [item["metadata"]["name"] for item in nested] == ["r.a.b.p.v1"]
+    assert await store.indexed(REVS, "other", package_key("r", "p")) == []
+
+
+async def test_index_keys_follow_updates_deletes_and_failed_transactions(store: Store) -> None:
     clone = await store.create(REVS, revision("clone", clone_of="up"))
-    moved = revision("clone", upgrade_from="up", upgrade_to="up2")
+    moved = revision("clone", upgrade_from="up", upgrade_to="up2", package="renamed")
     moved["metadata"]["resourceVersion"] = rv_of(clone)
     moved = await store.update(REVS, moved, expect_rv=rv_of(clone))
-    assert await store.referrers(REVS, "default", "up") == []
-    assert await store.referrers(REVS, "default", "up2") == ["clone"]
+    assert await followers(store, "default", "up") == []
+    assert await followers(store, "default", "up2") == ["clone"]
+    assert await store.indexed(REVS, "default", package_key("repo", "pkg")) == []
+    assert await store.indexed(REVS, "default", package_key("repo", "renamed")) == [moved]
     # A transaction that fails on a later change leaves no rows of its earlier ones.
     with pytest.raises(AlreadyExists):
         await store.apply([Create(REVS, revision("doomed", clone_of="up")), Create(REVS, revision("clone"))])
-    assert await store.referrers(REVS, "default", "up") == []
+    assert await followers(store, "default", "up") == []
     await store.delete(REVS, "default", "clone")
-    assert await store.referrers(REVS, "default", "up2") == []
+    assert await followers(store, "default", "up2") == []
+    assert await store.indexed(REVS, "default", package_key("repo", "renamed")) == []
     await store.apply([Create(REVS, revision("again", clone_of="up2")),
                        Create(REVS, revision("also", clone_of="up2"))])
-    assert await store.referrers(REVS, "default", "up2") == ["again", "also"]
+    assert await followers(store, "default", "up2") == ["again", "also"]
     await store.apply([Delete(REVS, "default", "again")])
-    assert await store.referrers(REVS, "default", "up2") == ["also"]
+    assert await followers(store, "default", "up2") == ["also"]
