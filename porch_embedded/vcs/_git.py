@@ -301,9 +301,13 @@ class GitAdapter:
     async def highest_revision(self, package: str) -> int:
         path = layout.full_path(self.directory, package)
 
+        prefix = f"{layout.TAGS}{path}/"
+
         def highest(repo: Repo) -> int:
-            names = repo.refs.keys(base=f"refs/tags/{path}/".encode())
-            numbers = [layout.revision_of_tag(n.decode()) for n in names if b"/" not in n]
+            # The in-memory view of the cache's refs, not the packed-refs file: reading and
+            # parsing that file costs O(every ref) on each approval.
+            names = [ref[len(prefix):] for ref in self._shared.view(repo) if ref.startswith(prefix)]
+            numbers = [layout.revision_of_tag(name) for name in names if "/" not in name]
             return max([0, *numbers])
 
         return await self._run(highest, pure=True)
