@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import stat
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dulwich.client import HTTPProxyUnauthorized, HTTPUnauthorized, Urllib3HttpGitClient
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
-from dulwich.objects import ZERO_SHA, Commit, ShaFile
+from dulwich.objects import S_ISGITLINK, ZERO_SHA, Commit, ShaFile
 from dulwich.pack import pack_objects_to_data
 from dulwich.repo import Repo
 from urllib3.exceptions import ProtocolError
@@ -293,16 +294,23 @@ class Remote:
         ``created`` (the objects the caller's write made, see ``pack_of_created``) lets the
         pack be built in O(those objects); without it, or when it cannot be proven enough,
         dulwich finds the missing objects by walking history, which costs O(repository).
-        ``based_on`` (commit ids the created commits have as parents) must each be the value
-        of some ref the server advertises, else BaseNotAdvertised is raised before anything
-        is sent: the caller refreshes its base instead of paying for that walk.
+        ``based_on`` (commit ids the created commits have as parents, taken from the cache's
+        view) must each be the value of some ref the server advertises, or lead back to such
+        values within a few commits (``objects_since``; those commits and what they changed
+        then go in the pack too, as the git CLI would send them), else BaseNotAdvertised is
+        raised before anything is sent: the caller refreshes its base instead of walking.
         """
+        extra: dict[bytes, ShaFile] = {}
+
         def update_refs(remote: dict[bytes, bytes]) -> dict[bytes, bytes]:
             if based_on:
                 advertised = set(remote.values())
-                for commit in based_on:
-                    if commit.encode() not in advertised:
-                        raise BaseNotAdvertised(commit)
+                missing = [commit.encode() for commit in based_on if commit.encode() not in advertised]
+                if missing:
+                    since = objects_since(repo.object_store, missing, advertised)
+                    if since is None:
+                        raise BaseNotAdvertised(missing[0].decode())
+                    extra.update((obj.id, obj) for obj in since)
             new = dict(remote)
             for ref, (expected, value) in updates.items():
                 key = ref.encode()
@@ -317,7 +325,7 @@ class Remote:
 
         def pack_data(have: Any, want: Any, *, ofs_delta: bool = False, progress: Callable[..., None] | None = None) -> Any:
             if created is not None:
-                objects = pack_of_created(created, set(have), set(want))
+                objects = pack_of_created({**extra, **created}, set(have), set(want))
                 if objects is not None:
                     return pack_objects_to_data(objects, ofs_delta=ofs_delta)
                 log.debug("%s: push needs objects the write did not create; finding them in history", self.url)
@@ -362,6 +370,65 @@ def pack_of_created(created: Mapping[bytes, ShaFile], have: set[bytes], want: se
         if isinstance(obj, Commit) and any(p not in have and p not in created for p in obj.parents):
             return None
     return list(created.values())
+
+
+BASE_WALK_LIMIT = 64
+"""How many commits ``objects_since`` walks back from a stale base before giving up."""
+
+
+def objects_since(store: Any, commits: Collection[bytes], have: Collection[bytes],
+                  limit: int = BASE_WALK_LIMIT) -> list[ShaFile] | None:
+    """What a server that has ``have`` lacks of ``commits``, when they lead back to ``have`` quickly.
+
+    A write built on the cache's stale view of a branch has, as parent, a commit that no
+    ref on the server points at any more, though the server most likely still has it (the
+    branch moved on from it). Walk back from it through the local object store: every
+    commit met that is not advertised is sent, with the trees and blobs it changed
+    against its first parent (whose own closure is either on the server, being
+    advertised, or sent in turn), until every path reaches an advertised commit. This is
+    what ``git push`` does with the refs it has in common with the server. None (prove
+    nothing, send nothing) when a path reaches a root commit, a commit missing locally, or
+    more than ``limit`` commits.
+    """
+    have = set(have)
+    found: dict[bytes, ShaFile] = {}
+    queue = list(commits)
+    seen: set[bytes] = set()
+    while queue:
+        sha = queue.pop()
+        if sha in have or sha in seen:
+            continue
+        seen.add(sha)
+        if len(seen) > limit or sha not in store:
+            return None
+        commit = store[sha]
+        if not isinstance(commit, Commit) or not commit.parents:
+            return None
+        found[commit.id] = commit
+        first = store[commit.parents[0]] if commit.parents[0] in store else None
+        if first is None:
+            return None
+        for obj in _tree_changes(store, commit.tree, first.tree):
+            found.setdefault(obj.id, obj)
+        queue.extend(commit.parents)
+    return list(found.values())
+
+
+def _tree_changes(store: Any, new: bytes, old: bytes | None) -> Iterator[ShaFile]:
+    """The trees and blobs under tree ``new`` that are not where they were under ``old``."""
+    if new == old:
+        return
+    tree = store[new]
+    yield tree
+    before = {name: (mode, sha) for name, mode, sha in store[old].iteritems()} if old is not None else {}
+    for name, mode, sha in tree.iteritems():
+        previous = before.get(name)
+        if previous is not None and previous[1] == sha:
+            continue
+        if stat.S_ISDIR(mode):
+            yield from _tree_changes(store, sha, previous[1] if previous and stat.S_ISDIR(previous[0]) else None)
+        elif not S_ISGITLINK(mode):
+            yield store[sha]
 
 
 def conflict(remote: Remote, exc: StaleRef | PushRejected, what: str) -> RefConflict:

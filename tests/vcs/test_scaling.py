@@ -88,6 +88,32 @@ async def test_pushes_send_only_what_the_write_created(
     git_server.git("big", "fsck", "--connectivity-only")  # nothing the refs reach is missing
 
 
+async def test_a_draft_on_a_stale_head_that_leads_back_to_a_tag_is_pushed_without_a_fetch_or_a_walk(
+    git_server: GitServer, open_repo: Opener, packs: list[list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``git push`` would: the stale head is one untagged commit past a tag the server
+    advertises, so the pack is what the write created plus that commit and what it changed."""
+    seed = git_server.create_repo("behind")
+    seed_history(seed, packages=3, revisions=2)
+    stale = seed.commit({"catalog/p0/note.yaml": "n: 1\n"})  # untagged: only main points at it
+    fetches: list[object] = []
+    real_fetch = GitAdapter._fetch_blocking
+
+    def counting(self: GitAdapter, *args: Any, **kwargs: Any) -> Any:
+        fetches.append(args)
+        return real_fetch(self, *args, **kwargs)
+
+    async with open_repo("behind") as repo:
+        seed.commit({"elsewhere.txt": "x\n"})  # main moves on; the cache still has ``stale``
+        monkeypatch.setattr(GitAdapter, "_fetch_blocking", counting)
+        draft = await repo.save_draft(DraftWrite("q", "ws", {"Kptfile": kptfile("q")}, task=INIT))
+    assert fetches == []
+    assert show_parents(git_server, "behind", draft.commit) == [stale]
+    assert sorted(packs[-1]) == sorted(new_objects(git_server, "behind", draft.commit)
+                                       | new_objects(git_server, "behind", stale))
+    git_server.git("behind", "fsck", "--connectivity-only")
+
+
 async def test_a_draft_on_a_branch_that_moved_is_built_on_its_new_head_without_a_walk(
     git_server: GitServer, open_repo: Opener, packs: list[list[bytes]]
 ) -> None:
