@@ -401,13 +401,16 @@ class Porch:
                          "tasks": [{"type": "init", "init": {"description": "benchmark package"}}]}}
         return self.ok(self.http.post(f"{PORCH}/packagerevisions", json=body), 201)
 
-    def update_resources(self, revision: dict[str, Any]) -> dict[str, Any]:
-        """Add one file to a draft through its PackageRevisionResources (GET, then PUT); the PackageRevision."""
+    def update_resources(self, revision: dict[str, Any]) -> None:
+        """Add one file to a draft through its PackageRevisionResources (GET, then PUT, as porchctl
+        rpkg push does)."""
         name = revision["metadata"]["name"]
         resources = self.ok(self.http.get(f"{PORCH}/packagerevisionresources/{name}"))
         resources["spec"]["resources"]["extra.yaml"] = BENCH_CONFIGMAP
         self.ok(self.http.put(f"{PORCH}/packagerevisionresources/{name}", json=resources))
-        return self.ok(self.http.get(f"{PORCH}/packagerevisions/{name}"))
+
+    def get(self, revision: dict[str, Any]) -> dict[str, Any]:
+        return self.ok(self.http.get(f"{PORCH}/packagerevisions/{revision['metadata']['name']}"))
 
     def set_lifecycle(self, revision: dict[str, Any], lifecycle: str, via: str = "") -> dict[str, Any]:
         revision = {**revision, "spec": {**revision["spec"], "lifecycle": lifecycle}}
@@ -623,7 +626,8 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
                     draft = porch.create(name, path, workspace)
                 if not huge:
                     with timings.time("update"):
-                        draft = porch.update_resources(draft)
+                        porch.update_resources(draft)
+                    draft = porch.get(draft)  # its new resourceVersion, for the next write (not timed)
                 with timings.time("propose"):
                     proposed = porch.set_lifecycle(draft, "Proposed")
                 with timings.time("approve"):
