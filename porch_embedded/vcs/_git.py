@@ -166,8 +166,9 @@ class GitAdapter:
         server has (the fetched or pushed ref values the update expects), so the pack is
         exactly these objects and no history is walked (see ``pack_of_created``). A write
         that made nothing (a ref move) sends an empty pack. ``based_on``: parents taken
-        from the cache's view rather than from a ref the update expects; the push raises
-        BaseNotAdvertised when the server no longer points a ref at one of them.
+        from the cache's view rather than from a ref the update expects; when the server no
+        longer points a ref at one of them, the push sends the few commits back to ones it
+        does (``objects_since``), or raises BaseNotAdvertised before sending anything.
         """
         self.remote.push_blocking(repo, updates, created.added if created is not None else {}, based_on)
         apply_updates(repo, self._shared, updates)
@@ -300,7 +301,6 @@ class GitAdapter:
 
     async def highest_revision(self, package: str) -> int:
         path = layout.full_path(self.directory, package)
-
         prefix = f"{layout.TAGS}{path}/"
 
         def highest(repo: Repo) -> int:
@@ -342,7 +342,8 @@ class GitAdapter:
             try:
                 return build_and_push(repo, fresh=False)
             except BaseNotAdvertised:
-                # The branch moved on the server since the cache last saw it: fetch just that
+                # The branch moved on the server since the cache last saw it, and its old head
+                # does not lead back to advertised commits within a few steps: fetch just that
                 # ref and build on its new value (O(1) refs, not a walk of the whole history).
                 self._fetch_blocking(repo, (self._branch_ref,))
                 return build_and_push(repo, fresh=True)
