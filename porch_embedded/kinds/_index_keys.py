@@ -17,13 +17,11 @@ selectors are.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
+from porch_embedded.kinds._kind import Body
 from porch_embedded.kinds._porch import PACKAGE_REVISION
 
 __all__ = ["INDEXED_RESOURCES", "index_keys", "package_key", "upstream_key", "upstream_names"]
-
-Body = dict[str, Any]
 
 
 def upstream_key(name: str) -> str:
