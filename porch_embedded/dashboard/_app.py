@@ -26,13 +26,15 @@ from porch_embedded.dashboard._flash import take_notice
 from porch_embedded.dashboard._index import RevisionIndex
 from porch_embedded.dashboard._live import EVENTS_PATH, LiveSettings, serve_events
 from porch_embedded.dashboard._services import EXTENSION, INDEX_EXTENSION, Services, may
-from porch_embedded.errors import Internal, StatusError
+from porch_embedded.errors import Internal, ServiceUnavailable, StatusError
 
 __all__ = ["Dashboard", "DashboardSettings", "PREFIX", "mount"]
 
 log = logging.getLogger("porch_embedded.dashboard")
 
 PREFIX = "/ui"
+INDEX_WAIT_S = 30.0
+"""How long a page waits for the revision index right after the server started."""
 _HERE = Path(__file__).parent
 
 Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
@@ -84,8 +86,14 @@ class Dashboard:
         """Set on drain: every live-update stream ends, so in-flight requests can finish."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep the revision index current until cancelled; started once it holds the first list."""
-        await self.index.run(task_status=task_status)
+        """Keep the revision index current until cancelled.
+
+        Reports started at once: the API must not wait for the dashboard's index (a store
+        of 10,000 revisions takes seconds to list), so pages wait for it instead
+        (``INDEX_WAIT_S``), and a server that just started answers its API at once.
+        """
+        task_status.started()
+        await self.index.run()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("path") == EVENTS_PATH:
@@ -105,6 +113,12 @@ class Dashboard:
         if redirect is not None:
             return redirect
         await _session.check_csrf()
+        if request.endpoint != "static":
+            with trio.move_on_after(INDEX_WAIT_S):
+                await self.index.ready.wait()
+            if not self.index.ready.is_set():
+                raise ServiceUnavailable("the dashboard is still reading the store after the server started; "
+                                         "try again in a few seconds")
         return None
 
     async def _status_error(self, error: StatusError) -> Any:

@@ -81,10 +81,15 @@ class RevisionIndex:
         self._rows: dict[tuple[str, str], RevisionRow] = {}
         self._by_repository: dict[tuple[str, str], dict[str, RevisionRow]] = {}
         self._informer = Informer(store, PACKAGE_REVISION.resource, self._changed, name="dashboard: revisions")
+        self.ready = trio.Event()
+        """Set once the first list is indexed; pages wait for it so that none shows a partial index."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow the store until cancelled; reports started once the first list is indexed."""
-        await self._informer.run(task_status=task_status)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._informer.run)
+            self.ready.set()
+            task_status.started()
 
     async def wait_handled(self, body: Body) -> None:
         """Return once the index holds ``body`` (a write's result), or after FOLLOW_BUDGET_S."""

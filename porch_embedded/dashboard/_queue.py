@@ -28,6 +28,8 @@ __all__ = ["blueprint", "changed_files"]
 blueprint = Blueprint("queue", __name__)
 
 WAITING = ("Proposed", "DeletionProposed")
+PER_PAGE = 50
+"""Rows per page: each row reads two revisions' files from the store for its diff size."""
 
 
 def changed_files(before: dict[str, str], after: dict[str, str]) -> dict[str, int]:
@@ -70,6 +72,13 @@ async def show() -> Any:
     waiting = sorted((row for row in revision_index().all()
                       if row.lifecycle in WAITING and (namespaces is None or row.namespace in namespaces)),
                      key=lambda row: row.resource_version)
-    rows = [await _queue_row(row) for row in waiting]
-    return await render_template("queue.html", rows=rows, resource_version=await services().store.resource_version(),
-                                 live="packagerevisions,packagerevisionresources", next_url=request.path)
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    pages = max(1, -(-len(waiting) // PER_PAGE))
+    page = min(page, pages)
+    rows = [await _queue_row(row) for row in waiting[(page - 1) * PER_PAGE:page * PER_PAGE]]
+    return await render_template("queue.html", rows=rows, total=len(waiting), page=page, pages=pages,
+                                 resource_version=await services().store.resource_version(),
+                                 live="packagerevisions,packagerevisionresources", next_url=request.full_path)
