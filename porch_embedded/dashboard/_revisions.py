@@ -84,9 +84,10 @@ def _kptfile(resources: dict[str, str]) -> dict[str, Any]:
 
 def render_summary(resources_body: Body | None) -> dict[str, Any]:
     """The stored render result: per function, its exit code and results with severity and file."""
-    status = ((resources_body or {}).get("status") or {}).get("renderStatus") or {}
+    recorded = (resources_body or {}).get("status") or {}
+    status = recorded.get("renderStatus") or {}
     if not status:
-        return {"state": "none", "error": "", "functions": [], "errors": 0, "warnings": 0}
+        return {"state": "none", "error": "", "functions": [], "errors": 0, "warnings": 0, "refused": False}
     functions = []
     errors = warnings = 0
     for item in ((status.get("result") or {}).get("items") or ()):
@@ -102,7 +103,10 @@ def render_summary(resources_body: Body | None) -> dict[str, Any]:
                           "stderr": item.get("stderr", ""), "results": results})
     error = status.get("error") or ""
     state = "failed" if error else ("warnings" if errors or warnings else "passed")
-    return {"state": state, "error": error, "functions": functions, "errors": errors, "warnings": warnings}
+    # A refused update's render is recorded with the resourceVersion its retry may carry: the
+    # files shown are still the last accepted ones, and the page says so.
+    return {"state": state, "error": error, "functions": functions, "errors": errors, "warnings": warnings,
+            "refused": "retryResourceVersion" in recorded}
 
 
 async def _resources(namespace: str, name: str) -> Body | None:

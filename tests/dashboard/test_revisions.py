@@ -53,6 +53,7 @@ def test_the_revision_page_shows_pipeline_render_results_and_files(site: Site) -
     expect(page.get_by_text("gcr.io/kpt-fn/set-labels:v0.2.0", exact=True)).to_be_visible()
     expect(page.get_by_test_id("render-state")).to_contain_text("Render failed")
     expect(page.get_by_test_id("render-error")).to_contain_text("no-such-function")
+    expect(page.get_by_text("an update that was refused because of it")).to_be_visible()
     page.reload()  # the failure is stored on the revision, not in the browser
     expect(page.get_by_test_id("render-error")).to_contain_text("no-such-function")
     expect(page.locator("summary", has_text="cm.yaml")).to_be_visible()
