@@ -333,9 +333,10 @@ async def _drain(app: ApiApp, dashboard: Dashboard, stop_accepting: trio.Event, 
     """Stop taking connections, then give in-flight requests ``grace_s`` to finish."""
     log.info("draining: no new connections; in-flight requests have %.0f s to finish", grace_s)
     stop_accepting.set()
-    dashboard.drain()
     with trio.move_on_after(grace_s) as grace:
-        await app.drain()
+        async with trio.open_nursery() as both:
+            both.start_soon(app.drain)
+            both.start_soon(dashboard.drain)
     if grace.cancelled_caught:
         log.warning("grace period of %.0f s over; stopping the requests still in flight", grace_s)
 

@@ -84,6 +84,8 @@ class Dashboard:
         self.live = LiveSettings()
         self.stopping = trio.Event()
         """Set on drain: every live-update stream ends, so in-flight requests can finish."""
+        self._in_flight = 0
+        self._quiet = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the revision index current until cancelled.
@@ -96,17 +98,30 @@ class Dashboard:
         await self.index.run()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("path") == EVENTS_PATH:
-            serializer = self.app.session_interface.get_signing_serializer(self.app)  # type: ignore[attr-defined]
-            await serve_events(scope, receive, send, services=self.services, serializer=serializer,
-                               cookie_name=self.app.config["SESSION_COOKIE_NAME"],
-                               max_age_s=int(self.settings.session_lifetime_s), stopping=self.stopping,
-                               settings=self.live)
-            return
-        await self.app(scope, receive, send)  # type: ignore[arg-type]
+        self._in_flight += 1
+        try:
+            if scope["type"] == "http" and scope.get("path") == EVENTS_PATH:
+                serializer = self.app.session_interface.get_signing_serializer(self.app)  # type: ignore[attr-defined]
+                await serve_events(scope, receive, send, services=self.services, serializer=serializer,
+                                   cookie_name=self.app.config["SESSION_COOKIE_NAME"],
+                                   max_age_s=int(self.settings.session_lifetime_s), stopping=self.stopping,
+                                   settings=self.live)
+            else:
+                await self.app(scope, receive, send)  # type: ignore[arg-type]
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
 
-    def drain(self) -> None:
+    async def drain(self) -> None:
+        """End every live-update stream (with its final chunk) and wait for in-flight requests.
+
+        The caller bounds the wait with its grace period, as for the API's drain.
+        """
         self.stopping.set()
+        while self._in_flight:
+            self._quiet = trio.Event()
+            await self._quiet.wait()
 
     async def _before(self) -> Response | None:
         redirect = _session.load_user()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import ssl
+from functools import partial
+from pathlib import Path
+
 import httpx
+import trio
 from playwright.sync_api import expect
 
+from porch_embedded.server import Settings, run
 from tests.dashboard.conftest import Site, login
 
 
@@ -57,3 +64,27 @@ def test_the_stream_resumes_from_last_event_id(site: Site) -> None:
 def test_the_stream_needs_a_session(site: Site) -> None:
     with httpx.Client(base_url=site.url, verify=False, timeout=10) as client:
         assert client.get("/ui/events?topics=packagerevisions").status_code == 401
+
+
+async def test_the_stream_ends_cleanly_when_the_server_drains(tmp_path: Path) -> None:
+    """On SIGTERM the drain ends every event stream with its final chunk, so the browser reconnects
+    (elsewhere) with its Last-Event-ID instead of holding the server's drain to its grace period."""
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        settings = Settings(data_dir=tmp_path / "data", port=0, controllers=False, shutdown_grace_period_s=20)
+        url = await nursery.start(partial(run, settings, shutdown=shutdown))
+        context = ssl.create_default_context(cafile=str(tmp_path / "data" / "pki" / "ca.crt"))
+        async with httpx.AsyncClient(base_url=url, verify=context, timeout=30) as browser:
+            form = await browser.get("/ui/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert csrf is not None
+            token = (tmp_path / "data" / "admin-token").read_text().strip()
+            assert (await browser.post("/ui/login", data={"token": token, "csrf_token": csrf.group(1)})).status_code == 302
+            async with browser.stream("GET", "/ui/events?topics=repositories") as stream:
+                assert stream.status_code == 200
+                chunks = stream.aiter_text()
+                assert (await chunks.__anext__()).startswith("retry:")
+                with trio.fail_after(15):  # a bound for a hung drain, not a timing claim
+                    shutdown.set()
+                    rest = [chunk async for chunk in chunks]
+        assert not "".join(rest).strip()  # ended, cleanly: no error, nothing half-sent

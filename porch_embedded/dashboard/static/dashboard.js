@@ -28,7 +28,7 @@
     index = Math.max(0, Math.min(index, all.length - 1));
     all.forEach(function (row, i) {
       row.classList.toggle("selected", i === index);
-      row.setAttribute("aria-selected", i === index ? "true" : "false");
+      if (i === index) { row.setAttribute("aria-current", "true"); } else { row.removeAttribute("aria-current"); }
     });
     sessionStorage.setItem("queue-selected", String(index));
     return all[index];
