@@ -34,9 +34,9 @@ async def browse(namespace: str, name: str) -> Any:
     if sort.lstrip("-") not in SORTS:
         sort = "name"
     text = request.args.get("q", "")
-    found = revision_index().page(revision_index().of_repository(namespace, name), lifecycles=lifecycles, text=text,
-                                  sort=sort, page=_int(request.args.get("page"), 1),
-                                  per_page=min(max(_int(request.args.get("per_page"), PER_PAGE), 1), 500))
+    found = revision_index().page_of_repository(
+        namespace, name, lifecycles=lifecycles, text=text, sort=sort, page=_int(request.args.get("page"), 1),
+        per_page=min(max(_int(request.args.get("per_page"), PER_PAGE), 1), 500))
     return await render_template(
         "packages.html", repository=repository, namespace=namespace, name=name, found=found,
         lifecycles=lifecycles, all_lifecycles=LIFECYCLES, sort=sort, text=text, sorts=sorted(SORTS),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
 from quart import Blueprint, render_template, request
 
 from porch_embedded.dashboard._index import RevisionRow
@@ -78,7 +79,15 @@ async def show() -> Any:
         page = 1
     pages = max(1, -(-len(waiting) // PER_PAGE))
     page = min(page, pages)
-    rows = [await _queue_row(row) for row in waiting[(page - 1) * PER_PAGE:page * PER_PAGE]]
+    shown = waiting[(page - 1) * PER_PAGE:page * PER_PAGE]
+    rows: list[dict[str, Any]] = [{} for _ in shown]
+
+    async def fill(position: int, row: RevisionRow) -> None:
+        rows[position] = await _queue_row(row)
+
+    async with trio.open_nursery() as nursery:  # the rows' store reads overlap (the store bounds its threads)
+        for position, row in enumerate(shown):
+            nursery.start_soon(fill, position, row)
     return await render_template("queue.html", rows=rows, total=len(waiting), page=page, pages=pages,
                                  resource_version=await services().store.resource_version(),
                                  live="packagerevisions,packagerevisionresources", next_url=request.full_path)
