@@ -9,7 +9,7 @@ from typing import Any
 from quart import Blueprint, render_template, request, url_for
 
 from porch_embedded.dashboard._flash import done
-from porch_embedded.dashboard._services import authorize, current_user, may, services
+from porch_embedded.dashboard._services import authorize, current_user, may, services, visible_namespaces
 from porch_embedded.dashboard._services import index as revision_index
 from porch_embedded.errors import Conflict, Invalid, StatusError
 from porch_embedded.kinds import REPOSITORY, SECRET, Body
@@ -51,9 +51,11 @@ def repository_row(repository: Body) -> dict[str, Any]:
 
 
 async def _rows() -> tuple[list[dict[str, Any]], int]:
-    await authorize("list", REPOSITORY)
+    """The Repositories the user may list: all of them, or those of the namespaces where they may."""
+    namespaces = await visible_namespaces(REPOSITORY)
     page = await services().store.list(ListQuery(REPOSITORY.resource))
-    rows = [repository_row(item) for item in page.items]
+    rows = [repository_row(item) for item in page.items
+            if namespaces is None or item["metadata"].get("namespace") in namespaces]
     for row in rows:
         row["revisions"] = sum(1 for _ in revision_index().of_repository(row["namespace"], row["name"]))
         row["can_sync"] = await may("update", REPOSITORY, row["namespace"], row["name"])

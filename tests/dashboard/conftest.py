@@ -36,6 +36,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWER_TOKEN = "viewer-token-3c1f0e9a7b"
 APPROVER_TOKEN = "approver-token-8d2b6f4a1c"
+TEAM_A_TOKEN = "team-a-token-5e7c9d1b3f"
 
 POLICY = """
 apiVersion: rbac.authorization.k8s.io/v1
@@ -65,6 +66,12 @@ kind: ClusterRoleBinding
 metadata: {name: porch-approvers}
 roleRef: {kind: ClusterRole, name: porch-approver}
 subjects: [{kind: Group, name: porch-approvers}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: team-a-viewers, namespace: team-a}
+roleRef: {kind: ClusterRole, name: porch-viewer}
+subjects: [{kind: Group, name: team-a}]
 """
 
 
@@ -212,7 +219,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
     root = tmp_path_factory.mktemp("dashboard")
     tokens = root / "tokens.csv"
     tokens.write_text(f'{VIEWER_TOKEN},viewer,viewer-uid,"porch-viewers"\n'
-                      f'{APPROVER_TOKEN},approver,approver-uid,"porch-approvers"\n')
+                      f'{APPROVER_TOKEN},approver,approver-uid,"porch-approvers"\n'
+                      f'{TEAM_A_TOKEN},teamer,teamer-uid,"team-a"\n')
     policy = root / "policy.yaml"
     policy.write_text(POLICY)
     with serve_git(root / "git") as git:

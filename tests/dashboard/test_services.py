@@ -6,7 +6,7 @@ import html
 
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import APPROVER_TOKEN, VIEWER_TOKEN, Site, csrf_of, login
+from tests.dashboard.conftest import APPROVER_TOKEN, TEAM_A_TOKEN, VIEWER_TOKEN, Site, csrf_of, login
 
 
 def test_a_read_only_user_sees_no_write_buttons_and_a_forged_write_is_refused(site: Site) -> None:
@@ -55,4 +55,27 @@ def test_an_approver_may_approve(site: Site) -> None:
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_test_id("lifecycle")).to_have_text("Published")
     expect(page.get_by_test_id("approved-by")).to_have_text("approver")
+    context.close()
+
+
+def test_a_user_of_one_namespace_sees_that_namespace_only(site: Site) -> None:
+    admin = site.admin
+    admin.ok(admin.http.post("/api/v1/namespaces", json={"metadata": {"name": "team-a"}}), 201)
+    admin.register("ours", namespace="team-a")
+    admin.register("theirs")
+    admin.init("ours", "app", "ws1", namespace="team-a")
+    admin.set_lifecycle("ours.app.ws1", "Proposed", namespace="team-a")
+    admin.init("theirs", "app", "ws1")
+    admin.set_lifecycle("theirs.app.ws1", "Proposed")
+    context = site.context()
+    page = context.new_page()
+    login(page, site, TEAM_A_TOKEN)
+    expect(page.locator("tr[data-repository=ours]")).to_be_visible()
+    expect(page.locator("tr[data-repository=theirs]")).to_have_count(0)
+    page.goto(f"{site.url}/ui/queue")
+    rows = page.locator("#queue-table tbody tr[data-row]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-row", "team-a/ours.app.ws1")
+    response = page.goto(f"{site.url}/ui/revisions/default/theirs.app.ws1")
+    assert response is not None and response.status == 403
     context.close()
