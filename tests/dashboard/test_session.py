@@ -15,6 +15,9 @@ def test_sign_in_with_a_token_then_out(site: Site) -> None:
     login(page, site)
     expect(page.get_by_test_id("user")).to_have_text("admin")
     expect(page.get_by_role("heading", name="Repositories")).to_be_visible()
+    headers = page.request.get(f"{site.url}/ui/").headers
+    assert headers["x-frame-options"] == "DENY"  # no approve button clickable through another site's frame
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
     cookie = next(c for c in context.cookies() if c["name"] == "porch_ui_session")
     assert (cookie["path"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == ("/ui", True, True, "Strict")
     page.get_by_role("button", name="Sign out").click()

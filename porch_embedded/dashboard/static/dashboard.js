@@ -13,6 +13,13 @@
     selectRow(Number(sessionStorage.getItem("queue-selected") || 0));
   });
 
+  // The Reload button of a 409 (no inline script: the Content-Security-Policy forbids it).
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.closest && event.target.closest("[data-reload]")) {
+      window.location.reload();
+    }
+  });
+
   // A live refresh replaces the queue: keep the same row selected.
   document.addEventListener("htmx:afterSwap", function () {
     selectRow(Number(sessionStorage.getItem("queue-selected") || 0));
