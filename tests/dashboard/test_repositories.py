@@ -56,3 +56,19 @@ def test_registering_a_clash_says_what_to_fix(site: Site) -> None:
     expect(page.get_by_role("alert")).to_contain_text("Not_A_Name")
     expect(page.get_by_label("Git URL")).to_have_value("http://127.0.0.1:9/x.git")  # the form keeps what was typed
     context.close()
+
+
+def test_a_repository_that_fails_to_sync_shows_error_and_why(site: Site) -> None:
+    admin = site.admin
+    admin.secret("missing-auth")
+    admin.ok(admin.http.post(admin.repositories_url(), json={
+        "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository", "metadata": {"name": "missing"},
+        "spec": {"type": "git", "git": {"repo": admin.git.url("no-such-repository"), "branch": "main",
+                                        "secretRef": {"name": "missing-auth"}}}}), 201)
+    context = site.context()
+    page = context.new_page()
+    login(page, site)
+    row = page.locator("tr[data-repository=missing]")
+    expect(row.get_by_test_id("ready")).to_have_text("Error", timeout=15000)  # arrives live once the sync failed
+    expect(row.locator(".detail")).not_to_be_empty()
+    context.close()
