@@ -25,6 +25,8 @@ import trio
 import yaml
 from cryptography import x509
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from porch_embedded import metrics
 from porch_embedded.api import (
@@ -209,6 +211,17 @@ def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str) -> None
     temporary.replace(path)
 
 
+def _dashboard_key(store_key: bytes) -> bytes:
+    """The key that signs the dashboard's session cookies, derived from the store's key.
+
+    Replicas that share a PostgreSQL store already share that key (--store-key-file), so a
+    browser's session is good on whichever replica the load balancer picks; a distinct
+    HKDF label keeps the two uses apart (the signing key reveals nothing of the store key).
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"porch-embedded dashboard session cookies").derive(store_key)
+
+
 def _pki(settings: Settings) -> Pki:
     return ensure_pki(settings.data_dir / "pki", settings.tls_extra_names)
 
@@ -369,7 +382,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                                      bookmark_interval_s=settings.bookmark_interval_s)), meter=meter)
         dashboard = Dashboard(
             DashboardServices(engine, store, authenticator, authorizer),
-            DashboardSettings(secret_key=_secret_file(data_dir / "dashboard.key", secrets.token_urlsafe(48).encode())))
+            DashboardSettings(secret_key=_dashboard_key(encryption_key)))
         serving = ServingSettings(
             host=settings.host, port=settings.port,
             cert_file=settings.tls_cert_file or pki.serving_cert,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import httpx
 from playwright.sync_api import expect
 
 from tests.dashboard.conftest import Site, login
+from tests.parts.server import start_server
 
 
 def test_sign_in_with_a_token_then_out(site: Site) -> None:
@@ -57,3 +62,23 @@ def test_a_write_without_the_csrf_token_is_refused(site: Site) -> None:
     page.reload()
     expect(page.get_by_test_id("user")).to_have_text("admin")  # still signed in: the write was refused
     context.close()
+
+
+async def test_replicas_sharing_a_store_key_accept_each_others_sessions(tmp_path: Path) -> None:
+    """Behind a load balancer the next request may reach another replica: the session must hold there."""
+    key = tmp_path / "shared-store.key"
+    async with start_server(tmp_path / "a", store_key_file=key, controllers=False) as first, \
+            start_server(tmp_path / "b", store_key_file=key, controllers=False) as second, \
+            start_server(tmp_path / "c", controllers=False) as stranger:
+        async with first.client(token=None) as browser:
+            form = await browser.get("/ui/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert csrf is not None
+            signed_in = await browser.post("/ui/login", data={"token": first.token, "csrf_token": csrf.group(1)})
+            assert signed_in.status_code == 302
+            cookie = browser.cookies["porch_ui_session"]
+        for replica, accepted in ((second, True), (stranger, False)):
+            async with replica.client(token=None) as other:
+                other.cookies.set("porch_ui_session", cookie, domain=httpx.URL(replica.url).host, path="/ui")
+                page = await other.get("/ui/")
+                assert (page.status_code == 200 and "Signed in as" in page.text) is accepted, page.status_code
