@@ -1,13 +1,16 @@
 """Live updates: one server-sent-event stream per browser tab, fed by the store's watch.
 
 ``GET /ui/events?topics=packagerevisions,repositories&since=RV`` streams one event per
-stored change of those resources, named after the resource, with the change's
-resourceVersion as its id; the page's parts refresh themselves on the events they show
-(htmx's SSE extension), so nothing polls. ``since`` is the resourceVersion the page was
-rendered at, so that nothing changed between rendering and connecting is missed; the
-browser's ``Last-Event-ID``, sent when it reconnects, takes precedence. When the history
-is gone (410 Expired) the stream names every topic once, so each part reloads whole, and
-goes on from now.
+stored change of those resources, named after the resource; the page's parts refresh
+themselves on the events they show (htmx's SSE extension), so nothing polls. ``since`` is
+the resourceVersion the page was rendered at, so that nothing changed between rendering
+and connecting is missed. Each event's id holds the resourceVersion reached by every
+watch of the stream (``packagerevisions@=41;repositories@=38``): the watches run side by
+side and one resource's event may be sent after a newer one of another, so one number
+could skip an event on resume. The browser sends the last id back as ``Last-Event-ID``
+when it reconnects, and each watch resumes where it was (a plain resourceVersion is
+accepted too). When the history is gone (410 Expired) the stream names every topic once,
+so each part reloads whole, and goes on from now.
 
 It is plain ASGI rather than a quart route: each stream is one nursery (a task per watch
 plus the writer) that ends when the client leaves or the server drains, which an async
@@ -110,9 +113,10 @@ async def serve_events(scope: dict[str, Any], receive: Receive, send: Send, *, s
     topics = [topic for topic in ",".join(query.get("topics", [])).split(",") if topic in TOPICS]
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
     try:
-        since = int(headers.get("last-event-id") or (query.get("since") or ["0"])[0])
+        since = int((query.get("since") or ["0"])[0])
+        resumed = _positions(headers.get("last-event-id", ""))
     except ValueError:
-        await _plain(send, 400, "Last-Event-ID and since must be resourceVersions (integers)")
+        await _plain(send, 400, "since must be a resourceVersion and Last-Event-ID an id this stream sent")
         return
     if since <= 0:
         since = await services.store.resource_version()
@@ -120,11 +124,14 @@ async def serve_events(scope: dict[str, Any], receive: Receive, send: Send, *, s
     for topic in topics:
         namespaces = await _namespaces(services, user, TOPICS[topic])
         watches += [(topic, "")] if namespaces is None else [(topic, namespace) for namespace in namespaces]
+    fallback = resumed.get("", since)
+    positions = {f"{topic}@{namespace}": resumed.get(f"{topic}@{namespace}", fallback)
+                 for topic, namespace in watches}
     await send({"type": "http.response.start", "status": 200, "headers": [
         (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no")]})
     await send({"type": "http.response.body", "body": f"retry: {settings.retry_ms}\n\n".encode(), "more_body": True})
-    outgoing, incoming = trio.open_memory_channel[bytes](64)
+    outgoing, incoming = trio.open_memory_channel[tuple[str, int, bytes]](64)
     async with trio.open_nursery() as nursery:
 
         async def until_gone() -> None:
@@ -139,10 +146,14 @@ async def serve_events(scope: dict[str, Any], receive: Receive, send: Send, *, s
         async def heartbeat() -> None:
             while True:
                 await trio.sleep(settings.heartbeat_s)
-                await outgoing.send(b": keep-alive\n\n")
+                await outgoing.send(("", 0, b": keep-alive\n\n"))
 
         async def write() -> None:
-            async for chunk in incoming:
+            async for key, resource_version, text in incoming:
+                chunk = text
+                if key:
+                    positions[key] = resource_version
+                    chunk = f"id: {_id(positions)}\n".encode() + text
                 try:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -154,28 +165,43 @@ async def serve_events(scope: dict[str, Any], receive: Receive, send: Send, *, s
         nursery.start_soon(heartbeat)
         nursery.start_soon(write)
         for topic, namespace in watches:
-            nursery.start_soon(_follow, services, topic, namespace, since, outgoing)
+            nursery.start_soon(_follow, services, topic, namespace, positions[f"{topic}@{namespace}"], outgoing)
     try:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, RuntimeError):
         pass
 
 
+def _positions(last_event_id: str) -> dict[str, int]:
+    """The watches' resourceVersions in a Last-Event-ID (``""`` holds a plain resourceVersion)."""
+    text = last_event_id.strip()
+    if not text:
+        return {}
+    if "=" not in text:
+        return {"": int(text)}
+    pairs = (part.rpartition("=") for part in text.split(";") if part)
+    return {key: int(value) for key, _, value in pairs}
+
+
+def _id(positions: dict[str, int]) -> str:
+    return ";".join(f"{key}={value}" for key, value in sorted(positions.items()))
+
+
 async def _follow(services: Services, topic: str, namespace: str, since: int,
-                  outgoing: trio.MemorySendChannel[bytes]) -> None:
+                  outgoing: trio.MemorySendChannel[tuple[str, int, bytes]]) -> None:
     """Turn the store's events of one resource into SSE events, from ``since`` on."""
-    resource = TOPICS[topic].resource
+    resource, key = TOPICS[topic].resource, f"{topic}@{namespace}"
     while True:
         try:
             async with services.store.watch(WatchQuery(resource, namespace, since)) as events:
                 async for event in events:
                     metadata = event.object.get("metadata") or {}
                     data = f"{event.type} {metadata.get('namespace', '')}/{metadata.get('name', '')}"
-                    await outgoing.send(f"id: {event.resource_version}\nevent: {topic}\ndata: {data}\n\n".encode())
+                    await outgoing.send((key, event.resource_version, f"event: {topic}\ndata: {data}\n\n".encode()))
                     since = event.resource_version
         except Expired:
             since = await services.store.resource_version()
-            await outgoing.send(f"id: {since}\nevent: {topic}\ndata: EXPIRED\n\n".encode())
+            await outgoing.send((key, since, f"event: {topic}\ndata: EXPIRED\n\n".encode()))
         except StatusError as error:  # the store is unavailable: tell the page nothing, try again
             log.warning("live updates of %s paused: %s", topic, error.message)
             await trio.sleep(1.0)

@@ -162,6 +162,9 @@ class Admin:
                 "spec": {"repository": repository, "packageName": package, "workspaceName": workspace, **spec}}
         return self.ok(self.http.post(self.revisions_url(namespace=namespace), json=body), 201)
 
+    def get_repository(self, name: str, namespace: str = "") -> dict[str, Any]:
+        return self.ok(self.http.get(self.repositories_url(name, namespace)))
+
     def get(self, name: str, namespace: str = "") -> dict[str, Any]:
         return self.ok(self.http.get(self.revisions_url(name, namespace=namespace)))
 

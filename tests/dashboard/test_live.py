@@ -36,6 +36,19 @@ def test_a_revision_made_through_the_api_appears_in_the_open_page(site: Site) ->
     context.close()
 
 
+def _read_until(client: httpx.Client, url: str, wanted: str, last_event_id: str = "") -> str:
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = ""
+        for chunk in response.iter_text():
+            text += chunk
+            if wanted in text and text.endswith("\n\n"):
+                return text
+    raise AssertionError(f"the stream ended before {wanted!r}: {text}")
+
+
 def test_the_stream_resumes_from_last_event_id(site: Site) -> None:
     """What a reconnecting browser gets: the changes after the id it last saw, and no others."""
     context = site.context()
@@ -44,21 +57,22 @@ def test_the_stream_resumes_from_last_event_id(site: Site) -> None:
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     context.close()
     site.admin.register("resumed")
+    start = site.admin.get_repository("resumed")["metadata"]["resourceVersion"]
     first = site.admin.init("resumed", "one", "ws1")
-    site.admin.init("resumed", "two", "ws1")
-    seen = int(first["metadata"]["resourceVersion"])
+    url = f"/ui/events?topics=packagerevisions,repositories&since={start}"
     with httpx.Client(base_url=site.url, verify=False, cookies=cookies, timeout=10) as client:
-        with client.stream("GET", "/ui/events?topics=packagerevisions&since=1",
-                           headers={"Last-Event-ID": str(seen)}) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            text = ""
-            for chunk in response.iter_text():
-                text += chunk
-                if "resumed.two.ws1" in text:
-                    break
-    assert "resumed.one.ws1" not in text
-    assert "event: packagerevisions" in text
+        seen = _read_until(client, url, "resumed.one.ws1")
+        last_id = [line[4:] for line in seen.splitlines() if line.startswith("id: ")][-1]
+        assert "packagerevisions@=" in last_id and "repositories@=" in last_id  # one position per watch
+        site.admin.init("resumed", "two", "ws1")
+        resumed = _read_until(client, url, "resumed.two.ws1", last_event_id=last_id)
+        assert "resumed.one.ws1" not in resumed
+        assert "event: packagerevisions" in resumed
+        # a plain resourceVersion (what a client of the first format would send) resumes every watch there
+        newest = max(int(position) for position in re.findall(r"=(\d+)", last_id))
+        assert newest >= int(first["metadata"]["resourceVersion"])
+        plain = _read_until(client, url, "resumed.two.ws1", last_event_id=str(newest))
+        assert "resumed.one.ws1" not in plain
 
 
 def test_the_stream_needs_a_session(site: Site) -> None:
