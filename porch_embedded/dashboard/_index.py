@@ -42,6 +42,8 @@ class RevisionRow:
     created: str
     latest: bool
     resource_version: int
+    search: str = ""
+    """Package and workspace names, lowercased once here rather than on every filtered request."""
 
     @classmethod
     def of(cls, body: Body) -> RevisionRow:
@@ -53,6 +55,7 @@ class RevisionRow:
             lifecycle=spec.get("lifecycle", "Draft"), created=metadata.get("creationTimestamp", ""),
             latest=(metadata.get("labels") or {}).get("kpt.dev/latest-revision") == "true",
             resource_version=int(metadata.get("resourceVersion") or 0),
+            search=f"{spec.get('packageName', '')}\n{spec.get('workspaceName', '')}".lower(),
         )
 
 
@@ -155,7 +158,7 @@ class RevisionIndex:
         text = text.strip().lower()
         matched = [row for row in rows
                    if (not lifecycles or row.lifecycle in lifecycles)
-                   and (not text or text in row.package.lower() or text in row.workspace.lower())]
+                   and (not text or text in row.search)]
         if sort:
             matched.sort(key=SORTS.get(sort.lstrip("-"), SORTS["name"]), reverse=sort.startswith("-"))
         pages = max(1, -(-len(matched) // per_page))
