@@ -153,9 +153,9 @@ def main() -> None:
                     name, value = tail(samples, 0.9)
                     print(f"{label:<46} {statistics.median(samples):>8.1f} {value:>8.1f} {name:>12} "
                           f"{size / 1024:>7.1f}")
-                api = httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt")),
-                                   headers={"Authorization": f"Bearer {(data_dir / 'admin-token').read_text().strip()}"},
-                                   timeout=120)
+                verify = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt"))
+                admin = {"Authorization": f"Bearer {(data_dir / 'admin-token').read_text().strip()}"}
+                api = httpx.Client(base_url=server.url, verify=verify, headers=admin, timeout=120)
                 with api:
                     started = time.perf_counter()
                     listed = api.get(f"/apis/porch.kpt.dev/v1alpha1/namespaces/{NAMESPACE}/packagerevisions",

@@ -408,7 +408,8 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                                         partial(_run_controllers, engine, sync_settings, StoreInjectionSource(store),
                                                 variant_sets=aggregated is None))
                 stop_accepting = trio.Event()
-                url = await nursery.start(partial(run_https, mount(app, dashboard), serving, stop_accepting=stop_accepting))
+                url = await nursery.start(partial(run_https, mount(app, dashboard), serving,
+                                                  stop_accepting=stop_accepting))
                 if aggregated is None:
                     server_url = settings.kubeconfig_server or url.replace("https://0.0.0.0:", "https://127.0.0.1:")
                     write_kubeconfig(data_dir / "kubeconfig", server_url, pki.ca_cert, admin_token)

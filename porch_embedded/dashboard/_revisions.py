@@ -195,6 +195,7 @@ async def act(namespace: str, name: str, key: str) -> Any:
             "propose-deletion": "proposed for deletion"}.get(key, key)
     if key == "approve" and form.get("lifecycle") == "DeletionProposed":
         if "/revisions/" in target:
-            target = url_for("packages.browse", namespace=namespace, name=(result.get("spec") or {}).get("repository", ""))
+            repository = (result.get("spec") or {}).get("repository", "")
+            target = url_for("packages.browse", namespace=namespace, name=repository)
         return done(f"{name}: deletion approved; the revision is gone", target)
     return done(f"{name} {verb}; it is now {lifecycle}", target)

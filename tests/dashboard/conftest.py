@@ -231,7 +231,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
                                function_runner="none", sync_interval_s=3600, health_interval_s=3600)
         try:
             server = running.server
-            with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(server.ca_file)), timeout=30,
+            verify = ssl.create_default_context(cafile=str(server.ca_file))
+            with httpx.Client(base_url=server.url, verify=verify, timeout=30,
                               headers={"Authorization": f"Bearer {server.token}"}) as http:
                 yield Site(server, Admin(server, http, git), browser, root / "data")
         finally:

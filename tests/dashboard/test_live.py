@@ -93,7 +93,8 @@ async def test_the_stream_ends_cleanly_when_the_server_drains(tmp_path: Path) ->
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
             assert csrf is not None
             token = (tmp_path / "data" / "admin-token").read_text().strip()
-            assert (await browser.post("/ui/login", data={"token": token, "csrf_token": csrf.group(1)})).status_code == 302
+            signed_in = await browser.post("/ui/login", data={"token": token, "csrf_token": csrf.group(1)})
+            assert signed_in.status_code == 302
             async with browser.stream("GET", "/ui/events?topics=repositories") as stream:
                 assert stream.status_code == 200
                 chunks = stream.aiter_text()

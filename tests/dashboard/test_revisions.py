@@ -86,9 +86,17 @@ def test_propose_approve_then_propose_deletion_and_reject_it(site: Site) -> None
     expect(page.get_by_test_id("lifecycle")).to_have_text("DeletionProposed")
     page.get_by_role("button", name="Reject deletion").click()
     expect(page.get_by_test_id("lifecycle")).to_have_text("Published")
+    page.get_by_role("button", name="Propose deletion").click()
+    expect(page.get_by_test_id("lifecycle")).to_have_text("DeletionProposed")
+    page.get_by_role("button", name="Approve deletion").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Packages of default/flow")  # the revision is gone
+    expect(page.get_by_role("status")).to_contain_text("flow.web.ws1: deletion approved")
+    assert site.admin.http.get(site.admin.revisions_url("flow.web.ws1")).status_code == 404
     assert dialogs == ["Reject flow.web.ws1 and send it back to Draft?", "Approve and publish flow.web.ws1?",
                        "Propose deleting flow.web.ws1? An approver must then approve the deletion.",
-                       "Keep flow.web.ws1 published and reject its deletion?"]
+                       "Keep flow.web.ws1 published and reject its deletion?",
+                       "Propose deleting flow.web.ws1? An approver must then approve the deletion.",
+                       "Delete flow.web.ws1 for good? Its tag is removed from git."]
     context.close()
 
 
