@@ -10,9 +10,11 @@ browser's back. Nothing here downloads a browser: chromium is the system's.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import queue
 import re
 import ssl
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -248,9 +250,15 @@ def login(page: Page, site: Site, token: str | None = None) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Keep a picture of a main page for the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    """Take a picture of a main page; with UPDATE_SCREENSHOTS=1 it replaces the README's.
+
+    Without the variable the picture goes to a temporary folder, so a test run leaves the
+    checkout as it found it; the page is rendered and captured either way.
+    """
+    wanted = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    folder = SCREENSHOTS if wanted else Path(tempfile.gettempdir()) / "porch-embedded-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def csrf_of(page: Page) -> str:
