@@ -11,6 +11,10 @@ for a boolean, the JSON text of any other value (``1``, ``{"a":1}``); a missing 
 JSON null reads as ``missing`` (``""`` unless the kind says otherwise: Porch serves a
 Draft's absent ``spec.revision`` as 0). ``=`` holds when that text equals the value,
 ``!=`` when it does not.
+
+A match may name a ``twin``: the resource whose object of the same namespace and name
+holds the path (a PackageRevisionResources' lifecycle is its PackageRevision's). Only a
+store can follow it, by looking the twin up in the same query; ``matches`` refuses one.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ class FieldMatch:
     value: str
     missing: str = ""
     """What an absent (or null) value reads as."""
+    twin: str = ""
+    """When set, the store resource whose same-named object in the same namespace holds the path."""
 
     def matches(self, body: Mapping[str, Any]) -> bool:
+        """Whether ``body`` satisfies the match; a twin match cannot be decided from one body."""
+        if self.twin:
+            raise ValueError(f"a match on {self.twin} needs that object, not only this body")
         return text_matches(field_text(body, self.path), self.operator, self.value, self.missing)

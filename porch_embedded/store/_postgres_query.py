@@ -18,9 +18,9 @@ from porch_embedded.store._query import list_filter
 __all__ = ["compile_list_filter"]
 
 
-def _text_of(path: list[str], params: list[Any]) -> str:
+def _text_of(path: list[str], params: list[Any], alias: str = "o") -> str:
     params.append(path)
-    return "(o.body #>> %s::text[])"
+    return f"({alias}.body #>> %s::text[])"
 
 
 def _label_sql(req: LabelRequirement, params: list[Any]) -> str:
@@ -56,15 +56,15 @@ def _label_sql(req: LabelRequirement, params: list[Any]) -> str:
     raise AssertionError(req.operator)
 
 
-def _field_sql(match: FieldMatch, params: list[Any]) -> str:
+def _field_sql(match: FieldMatch, params: list[Any], alias: str) -> str:
     """meta.FieldMatch's rule: the text at the path, ``missing`` when absent, compared."""
     if not match.path:
         raise BadRequest("a field selector needs a non-empty path")
-    value = _text_of(list(match.path), params)
+    value = _text_of(list(match.path), params, alias)
     params += [match.missing, match.value]
     return f"COALESCE({value}, %s) {'=' if match.operator == '=' else '<>'} %s"
 
 
 def compile_list_filter(query: ListQuery) -> tuple[str, list[Any]]:
     """The WHERE condition (over table alias ``o``) and its parameters for a list."""
-    return list_filter(query, "%s", _label_sql, _field_sql)
+    return list_filter(query, "%s", _label_sql, _field_sql, "porch_objects")

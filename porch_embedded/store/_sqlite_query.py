@@ -29,15 +29,15 @@ def _json_path(path: tuple[str, ...]) -> str:
     return "$" + "".join(f'."{part}"' for part in path)
 
 
-def _text_of(path: str, params: list[Any]) -> str:
-    """SQL for the value at ``path`` as text: strings as-is, other scalars as JSON text.
+def _text_of(path: str, params: list[Any], alias: str = "o") -> str:
+    """SQL for the value at ``path`` of ``alias``'s body as text: strings as-is, other scalars as JSON text.
 
     NULL when the path is missing or holds JSON null.
     """
     params.extend([path, path, path])
     return (
-        "(CASE json_type(o.body, ?) WHEN 'text' THEN json_extract(o.body, ?) "
-        "WHEN 'null' THEN NULL ELSE o.body -> ? END)"
+        f"(CASE json_type({alias}.body, ?) WHEN 'text' THEN json_extract({alias}.body, ?) "
+        f"WHEN 'null' THEN NULL ELSE {alias}.body -> ? END)"
     )
 
 
@@ -75,13 +75,13 @@ def _label_sql(req: LabelRequirement, params: list[Any]) -> str:
     raise AssertionError(req.operator)
 
 
-def _field_sql(match: FieldMatch, params: list[Any]) -> str:
+def _field_sql(match: FieldMatch, params: list[Any], alias: str) -> str:
     """meta.FieldMatch's rule: the text at the path, ``missing`` when absent, compared."""
-    value = _text_of(_json_path(match.path), params)
+    value = _text_of(_json_path(match.path), params, alias)
     params += [match.missing, match.value]
     return f"COALESCE({value}, ?) {'=' if match.operator == '=' else '<>'} ?"
 
 
 def compile_list_filter(query: ListQuery) -> tuple[str, list[Any]]:
     """The WHERE condition (over table alias ``o``) and its parameters for a list."""
-    return list_filter(query, "?", _label_sql, _field_sql)
+    return list_filter(query, "?", _label_sql, _field_sql, "objects")

@@ -305,6 +305,25 @@ async def test_field_selectors_filter_in_the_database(
     assert python == expected, "the SQL and meta.FieldMatch's rule agree"
 
 
+async def test_a_twin_field_is_read_from_the_same_named_object_of_the_twin_resource(labelled: Store) -> None:
+    """a's and e's twins are Published, b's is a Draft, c has a twin elsewhere only, d none."""
+    await labelled.apply([
+        Create(REVS, obj("a", spec={"lifecycle": "Published"})),
+        Create(REVS, obj("b", spec={"lifecycle": "Draft", "packageMetadata": {"labels": {"team": "blue"}}})),
+        Create(REVS, obj("c", "other", spec={"lifecycle": "Published"})),
+        Create(REVS, obj("e", "other", spec={"lifecycle": "Published"})),
+    ])
+    published = FieldMatch(("spec", "lifecycle"), "=", "Published", twin=REVS)
+    assert await _names(labelled, fields=(published,)) == ["a", "e"]
+    assert await _names(labelled, namespace="default", fields=(published,)) == ["a"]
+    assert await _names(labelled, fields=(FieldMatch(("spec", "lifecycle"), "!=", "Published", twin=REVS),)) == ["b"]
+    blue = FieldMatch(("spec", "packageMetadata", "labels", "team"), "=", "blue", twin=REVS)
+    assert await _names(labelled, fields=(blue, FieldMatch(("spec", "enabled"), "=", "false"))) == ["b"]
+    assert await _names(labelled, labels=LabelSelector.parse("env=prod"), fields=(published,)) == ["a", "e"]
+    with pytest.raises(ValueError):
+        published.matches(obj("a"))
+
+
 async def test_list_by_namespace_and_across_namespaces(labelled: Store) -> None:
     assert await _names(labelled, namespace="other") == ["e"]
     assert await _names(labelled, namespace="default") == ["a", "b", "c", "d"]
