@@ -48,7 +48,7 @@ def field_matches(kind: Kind, selector: FieldSelector, namespace: str = "") -> t
         field = kind.selectable(requirement.field)
         assert field is not None, "checked above"
         value = field.canonical(requirement.value) if field.canonical else requirement.value
-        matches.append(FieldMatch(field.path, requirement.operator, value, field.missing))
+        matches.append(FieldMatch(field.path, requirement.operator, value, field.missing, field.twin))
     return tuple(matches)
 
 

@@ -55,6 +55,9 @@ class SelectableField:
     """When set, the only values a selector may ask for (Porch refuses an unknown lifecycle)."""
     canonical: Callable[[str], str] | None = None
     """Rewrites a requested value to the stored form (Porch reads spec.revision=v1 as 1)."""
+    twin: str = ""
+    """The store resource whose same-named object holds the path, when this kind lacks the field
+    (a PackageRevisionResources selects on its PackageRevision's lifecycle)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ class Kind:
             prefix, _, key = name[:-1].partition("[")
             base = self.field_selectors.get(prefix + "[]")
             if base is not None and key:
-                return SelectableField((*base.path, key), base.missing, base.values, base.canonical)
+                return SelectableField((*base.path, key), base.missing, base.values, base.canonical, base.twin)
         return None
 
     def selectable_fields(self) -> list[str]:

@@ -7,6 +7,7 @@ printer columns, selectable fields, as Porch serves them.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from porch_embedded.kinds._common import condition_schema, envelope
 from porch_embedded.kinds._kind import Kind, PrinterColumn, SelectableField
@@ -146,7 +147,15 @@ PACKAGE_REVISION_RESOURCES = Kind(
         PrinterColumn("Repository", "string", ".spec.repository"),
         PrinterColumn("Files", "integer", ".spec.resources.@count"),
     ),
-    field_selectors=PACKAGE_REVISION.field_selectors,
+    # Porch filters these through the PackageRevision of the same name: the fields it lacks
+    # (lifecycle, package metadata) are read from that twin.
+    field_selectors={
+        **PACKAGE_REVISION.field_selectors,
+        "spec.lifecycle": replace(PACKAGE_REVISION.field_selectors["spec.lifecycle"],
+                                  twin=PACKAGE_REVISION.resource),
+        "spec.packageMetadata.labels[]": replace(PACKAGE_REVISION.field_selectors["spec.packageMetadata.labels[]"],
+                                                 twin=PACKAGE_REVISION.resource),
+    },
     field_selector_rules="porch",
     refusal="packagerevisionresources exist with their PackageRevision: create the PackageRevision, "
             "then update its resources",

@@ -3,7 +3,9 @@
 Unknown fields, operators other than equality, empty values and unknown lifecycles are
 400 BadRequest with Porch's messages, on list and on watch; ``spec.revision`` reads as
 Porch reads it (``v1`` is 1, a Draft's or a Proposed revision's absent revision is 0, a
-word is the placeholder's -1), in the store's query and in the watch filter alike. Every
+word is the placeholder's -1), in the store's query and in the watch filter alike. On
+PackageRevisionResources, which carry neither a lifecycle nor package metadata, those
+fields select through the PackageRevision of the same name, as Porch filters them. Every
 test runs on both stores.
 """
 
@@ -18,7 +20,7 @@ import trio
 
 from tests.engine.conftest import Porch, porch
 from tests.parts.git_server import git_server, package_files
-from tests.parts.server import RunningServer
+from tests.parts.server import RunningServer, kubectl
 
 __all__ = ["git_server", "porch"]
 
@@ -151,3 +153,26 @@ async def test_a_watch_on_revision_zero_sees_drafts_only(porch: Porch) -> None:
                         break
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "sel.c.draft"), ("ADDED", "sel.d.prop"), ("ADDED", "sel.e.next")]
+
+
+async def test_resources_select_by_their_revision_lifecycle_and_package_labels(porch: Porch) -> None:
+    await catalog(porch)
+    await porch.init("sel", "e", "labelled", packageMetadata={"labels": {"team": "blue"}})
+    http = porch.http
+    published = await listed(http, REVISIONS, "spec.lifecycle=Published")
+    assert published == ["sel.a.main", "sel.a.v1", "sel.b.main", "sel.b.v1"]
+    assert await listed(http, RESOURCES, "spec.lifecycle=Published") == published
+    assert await listed(http, RESOURCES, "spec.lifecycle=Draft") == ["sel.c.draft", "sel.e.labelled"]
+    assert await listed(http, RESOURCES, "spec.lifecycle=Proposed,spec.packageName=d") == ["sel.d.prop"]
+    assert await listed(http, RESOURCES, "spec.lifecycle=DeletionProposed") == []
+    assert await listed(http, RESOURCES, "spec.packageMetadata.labels[team]=blue") == ["sel.e.labelled"]
+    assert await listed(http, RESOURCES, "spec.packageMetadata.labels[team]=red") == []
+    first = await http.get(RESOURCES, params={"fieldSelector": "spec.lifecycle=Published", "limit": "3"})
+    page = first.json()
+    rest = await http.get(RESOURCES, params={"fieldSelector": "spec.lifecycle=Published",
+                                             "continue": page["metadata"]["continue"]})
+    assert names(page) + names(rest.json()) == published
+    assert page["metadata"]["remainingItemCount"] == 1
+    shown = await kubectl(porch.server, "get", "packagerevisionresources", "-n", "default",
+                          "--field-selector", "spec.lifecycle=Published", "-o", "name")
+    assert shown.stdout.decode().split() == [f"packagerevisionresources.porch.kpt.dev/{name}" for name in published]
