@@ -21,6 +21,7 @@ from porch_embedded.vcs._protocol import (
     Revision,
     Snapshot,
     Storage,
+    StorageLocation,
     StorageSpec,
     Upstream,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Revision",
     "Snapshot",
     "Storage",
+    "StorageLocation",
     "StorageSpec",
     "Upstream",
     "kptfile_origin",

@@ -16,7 +16,7 @@ from porch_embedded.errors import BadRequest, BranchNotFound, NotFound
 from porch_embedded.vcs import _layout as layout
 from porch_embedded.vcs._cache import GitCache
 from porch_embedded.vcs._git import GitAdapter, GitSpec, open_git_adapter
-from porch_embedded.vcs._protocol import Credentials, Upstream
+from porch_embedded.vcs._protocol import Credentials, StorageLocation, Upstream
 
 __all__ = ["GitStorage", "GitUpstream"]
 
@@ -76,6 +76,13 @@ class GitStorage:
             create_branch=bool(git.get("createBranch")), author=_text(git, "author", "spec.git"),
             email=_text(git, "email", "spec.git"), secret_name=_secret_name(git, "spec.git"),
         )
+
+    def location(self, spec: GitSpec) -> StorageLocation:
+        """The repository's branch and directory; the URL compared without scheme, ``.git``, trailing slash or case."""
+        url = spec.url.strip().rstrip("/").removesuffix(".git").split("://", 1)[-1].lower()
+        return StorageLocation(f"git:{url}#{spec.branch}", spec.directory.strip("/"),
+                               overlap="same git repository and branch, and its directory overlaps this one's",
+                               advice="register a different directory or branch")
 
     def open(self, spec: GitSpec, credentials: Credentials) -> AbstractAsyncContextManager[GitAdapter]:
         return open_git_adapter(self.cache, spec, credentials)

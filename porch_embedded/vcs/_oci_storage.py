@@ -20,7 +20,7 @@ import trio
 
 from porch_embedded.errors import BadRequest, NotFound, RepositoryNotFound
 from porch_embedded.vcs._oci import Image, OciAdapter, OciSpec, open_oci_adapter, split_image
-from porch_embedded.vcs._protocol import Credentials, Upstream
+from porch_embedded.vcs._protocol import Credentials, StorageLocation, Upstream
 
 __all__ = ["OciStorage", "OciUpstream"]
 
@@ -81,6 +81,12 @@ class OciStorage:
         if not isinstance(ref, Mapping) or not isinstance(ref.get("name", ""), str):
             raise BadRequest(f"repository {name!r}: spec.oci.secretRef must be an object with the Secret's name")
         return OciSpec(registry=_registry(oci.get("registry"), name), secret_name=ref.get("name", ""))
+
+    def location(self, spec: OciSpec) -> StorageLocation:
+        """The registry host (case-insensitive) and the path under it: every image below the path is a package."""
+        return StorageLocation(f"oci:{spec.host.lower()}", spec.prefix,
+                               overlap="same OCI registry, and its path overlaps this one's",
+                               advice="register a different spec.oci.registry path")
 
     @asynccontextmanager
     async def open(self, spec: OciSpec, credentials: Credentials) -> AsyncIterator[OciAdapter]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -34,6 +34,7 @@ __all__ = [
     "Revision",
     "Snapshot",
     "Storage",
+    "StorageLocation",
     "StorageSpec",
     "Upstream",
 ]
@@ -266,6 +267,25 @@ class Upstream:
     lock: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class StorageLocation:
+    """Where a registered Repository's packages live, so that two registrations can be compared.
+
+    Two Repositories whose ``store`` is equal and whose directories are equal or nested
+    (or one of which is at the root) would serve the same packages. The storage
+    normalises both, so two spellings of one place compare equal.
+    """
+
+    store: str
+    """The unit packages are written to, with its type: ``git:<url>#<branch>``, ``oci:<host>``."""
+    directory: str
+    """The path under ``store`` that holds the packages, without slashes at either end; ``""``: all of it."""
+    overlap: str = field(default="", compare=False)
+    """For a refusal's message: what two overlapping registrations share."""
+    advice: str = field(default="", compare=False)
+    """For a refusal's message: what to change so that they no longer overlap."""
+
+
 class StorageSpec(Protocol):
     """What a ``Storage`` parsed from a Repository's spec (or a clone task's upstream).
 
@@ -291,6 +311,10 @@ class Storage(Protocol):
 
     def parse(self, repository: Mapping[str, Any]) -> StorageSpec:
         """The adapter's spec from a Repository object; raises BadRequest naming the bad field."""
+        ...
+
+    def location(self, spec: Any) -> StorageLocation:
+        """Where the packages of a registered repository (``spec`` from ``parse``) live."""
         ...
 
     def open(self, spec: Any, credentials: Credentials) -> AbstractAsyncContextManager[RepositoryAdapter]:
