@@ -65,7 +65,7 @@ class Engine:
         self.repositories = Repositories(store, open_adapter, source)
         self.packages = PackageLifecycle(store, self.repositories, evaluate)
         self.previews = PackagePreviews(store, self.packages, evaluate)
-        self.repository_index = RepositoryIndex()
+        self.repository_index = RepositoryIndex(self.repositories.location)
         self._informers = {REPOSITORY.resource: Informer(store, REPOSITORY.resource, self._repository_changed,
                                                          name="engine: repositories")}
 
@@ -125,12 +125,13 @@ class Engine:
 
     async def _refuse_conflicting_repository(self, body: Body) -> None:
         await self.repository_index.ready.wait()
-        other = conflicting_repository(body, self.repository_index.same_repository(body))
-        if other is not None:
+        location, others = self.repository_index.same_storage(body)
+        conflict = conflicting_repository(body, location, others) if location is not None else None
+        if conflict is not None:
+            other_location, other = conflict
             raise Conflict(
                 f"Repository conflict with existing repository: {other['metadata']['namespace']}/"
-                f"{other['metadata']['name']} (same git repository and branch, and its directory "
-                f"overlaps this one's): register a different directory or branch",
+                f"{other['metadata']['name']} ({other_location.overlap}): {other_location.advice}",
                 details={"name": body["metadata"].get("name", ""), "group": REPOSITORY.group,
                          "kind": REPOSITORY.plural})
 

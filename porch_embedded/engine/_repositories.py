@@ -33,11 +33,19 @@ from porch_embedded.engine._objects_of_packages import (
 )
 from porch_embedded.engine._lifecycle import carries_latest_label, latest_revision
 from porch_embedded.engine._naming import package_object_name, revision_name
-from porch_embedded.engine._repository_index import normalized_url
 from porch_embedded.errors import BadRequest, Conflict, NotFound
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, SECRET, Body
 from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
-from porch_embedded.vcs import Credentials, RepositoryAdapter, Revision, Snapshot, Storage, StorageSpec, Upstream
+from porch_embedded.vcs import (
+    Credentials,
+    RepositoryAdapter,
+    Revision,
+    Snapshot,
+    Storage,
+    StorageLocation,
+    StorageSpec,
+    Upstream,
+)
 
 __all__ = [
     "AdapterFactory",
@@ -112,44 +120,31 @@ class RepositoryHandle:
     sync_lock: trio.Lock = field(default_factory=trio.Lock)
 
 
-def _directory(spec: Body) -> str:
-    return ((spec.get("git") or {}).get("directory") or "").strip("/")
+def conflicting_repository(candidate: Body, location: StorageLocation,
+                           others: list[tuple[StorageLocation, Body]]) -> tuple[StorageLocation, Body] | None:
+    """Another Repository that would serve the same packages (Porch's webhook rules), with its location.
 
-
-def conflicting_repository(candidate: Body, others: list[Body]) -> Body | None:
-    """Another Repository that would serve the same packages (Porch's webhook rules).
-
-    Same normalised URL and branch, and: the same directory in the same namespace, or
-    one registered at the root while the other has a directory, or one directory
-    nested in the other. The same repository in different namespaces is fine.
+    ``others`` are registered in the same storage as ``location`` (``candidate``'s); one
+    conflicts when: its directory is the same and it is in the same namespace, or one of
+    the two is registered at the root and the other is not, or one directory is nested in
+    the other. The same directory in different namespaces is fine. Porch states these
+    rules for git (URL, branch, directory); they hold for an OCI registry's paths alike.
     """
-    spec = candidate.get("spec") if isinstance(candidate.get("spec"), dict) else {}
-    git = spec.get("git") if isinstance(spec.get("git"), dict) else {}
-    if spec.get("type") != "git" or not isinstance(git.get("repo"), str) or not isinstance(
-            git.get("directory", ""), str) or not isinstance(git.get("branch", ""), str):
-        return None  # validation reports what is wrong with it
-    key = (normalized_url(git["repo"]), git.get("branch") or "main")
-    directory = _directory(spec)
-    namespace = candidate["metadata"].get("namespace", "")
-    for other in others:
-        if other["metadata"]["name"] == candidate["metadata"]["name"] and \
-                other["metadata"].get("namespace", "") == namespace:
-            continue
-        other_spec = other.get("spec") or {}
-        other_git = other_spec.get("git") or {}
-        if other_spec.get("type") != "git" or \
-                (normalized_url(other_git.get("repo", "")), other_git.get("branch") or "main") != key:
-            continue
-        other_directory = _directory(other_spec)
+    namespace, name = candidate["metadata"].get("namespace", ""), candidate["metadata"]["name"]
+    directory = location.directory
+    for other_location, other in others:
         same_namespace = other["metadata"].get("namespace", "") == namespace
+        if other_location.store != location.store or (same_namespace and other["metadata"]["name"] == name):
+            continue
+        other_directory = other_location.directory
         if directory == other_directory:
             if same_namespace:
-                return other
+                return other_location, other
             continue
         if not directory or not other_directory:
-            return other
+            return other_location, other
         if directory.startswith(other_directory + "/") or other_directory.startswith(directory + "/"):
-            return other
+            return other_location, other
     return None
 
 
@@ -250,6 +245,17 @@ class Repositories:
         spec = storage.parse_upstream(upstream)
         credentials = await self._credentials(namespace, spec.secret_name, "the clone task's secretRef")
         return await storage.read_upstream(spec, credentials)
+
+    def location(self, repository: Body) -> StorageLocation | None:
+        """Where a Repository's packages live, as its storage says; None when its spec is not one
+        this server can parse (validation or the Ready condition says what is wrong)."""
+        storage = self._storages.get((repository.get("spec") or {}).get("type"))
+        if storage is None:
+            return None
+        try:
+            return storage.location(storage.parse(repository))
+        except BadRequest:
+            return None
 
     def _storage(self, repository: Body) -> Storage:
         return self._storage_of_type((repository.get("spec") or {}).get("type"),

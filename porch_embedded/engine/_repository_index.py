@@ -1,67 +1,63 @@
-"""An index of registered git repositories by normalised URL and branch, fed by an informer.
+"""An index of registered Repositories by the storage they write to, fed by an informer.
 
 Refusing a conflicting registration must compare a new Repository with the others of
-the same git repository only; listing every Repository for each registration would
-make registering N repositories cost O(N^2). The engine's Repository informer keeps the
-index (``apply`` each event); the engine waits for its own writes to reach it, so a
-request that follows another through the same process sees it.
+the same storage only (one git repository's branch, one OCI registry); listing every
+Repository for each registration would make registering N repositories cost O(N^2).
+Where a Repository's packages live is its storage's answer (``Storage.location``), so
+the index knows no ``spec.type``. The engine's Repository informer keeps the index
+(``apply`` each event); the engine waits for its own writes to reach it, so a request
+that follows another through the same process sees it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
-from porch_embedded.kinds import REPOSITORY, Body
+from porch_embedded.kinds import Body
 from porch_embedded.store import WatchEvent
+from porch_embedded.vcs import StorageLocation
 
-__all__ = ["RepositoryIndex", "normalized_url"]
+__all__ = ["Locate", "RepositoryIndex"]
 
-Key = tuple[str, str]
+Locate = Callable[[Body], StorageLocation | None]
+"""Where a Repository's packages live, or None when its spec does not say (validation reports why)."""
 
-
-def normalized_url(url: str) -> str:
-    """The URL as Porch compares registrations: no scheme, no trailing slash or .git, lower case."""
-    url = url.strip().rstrip("/").removesuffix(".git")
-    return url.split("://", 1)[-1].lower()
+Name = tuple[str, str]
 
 
-def _key(body: Body) -> Key | None:
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
-    git = spec.get("git") if isinstance(spec.get("git"), dict) else {}
-    url, branch = git.get("repo"), git.get("branch") or "main"
-    if spec.get("type") != "git" or not isinstance(url, str) or not isinstance(branch, str):
-        return None
-    return normalized_url(url), branch
-
-
-def _name(body: Body) -> tuple[str, str]:
+def _name(body: Body) -> Name:
     return body["metadata"].get("namespace", ""), body["metadata"]["name"]
 
 
 class RepositoryIndex:
-    """Registered Repositories by (normalised URL, branch); ``ready`` once the first list is in."""
+    """Registered Repositories by ``StorageLocation.store``; ``ready`` once the first list is in."""
 
-    def __init__(self) -> None:
-        self._by_key: dict[Key, dict[tuple[str, str], Body]] = {}
-        self._key_of: dict[tuple[str, str], Key] = {}
+    def __init__(self, locate: Locate) -> None:
+        self._locate = locate
+        self._by_store: dict[str, dict[Name, tuple[StorageLocation, Body]]] = {}
+        self._store_of: dict[Name, str] = {}
         self.ready = trio.Event()
 
     def _record(self, body: Body) -> None:
         self._forget(*_name(body))
-        key = _key(body)
-        if key is not None:
-            self._by_key.setdefault(key, {})[_name(body)] = body
-            self._key_of[_name(body)] = key
+        location = self._locate(body)
+        if location is not None:
+            self._by_store.setdefault(location.store, {})[_name(body)] = location, body
+            self._store_of[_name(body)] = location.store
 
     def _forget(self, namespace: str, name: str) -> None:
-        key = self._key_of.pop((namespace, name), None)
-        if key is not None:
-            self._by_key.get(key, {}).pop((namespace, name), None)
+        store = self._store_of.pop((namespace, name), None)
+        if store is not None:
+            self._by_store.get(store, {}).pop((namespace, name), None)
 
-    def same_repository(self, body: Body) -> list[Body]:
-        """Registered Repositories of the same git repository and branch as ``body``."""
-        key = _key(body)
-        return list(self._by_key.get(key, {}).values()) if key is not None else []
+    def same_storage(self, body: Body) -> tuple[StorageLocation | None, list[tuple[StorageLocation, Body]]]:
+        """Where ``body``'s packages live, and the registered Repositories in that same storage."""
+        location = self._locate(body)
+        if location is None:
+            return None, []
+        return location, list(self._by_store.get(location.store, {}).values())
 
     def apply(self, event: WatchEvent) -> None:
         """Follow one informer event of a Repository."""

@@ -390,3 +390,22 @@ async def test_concurrent_content_updates_of_one_draft_let_one_win(porch: Porch)
     assert sorted(codes) == [200, 409, 409, 409]
     files = (await porch.resources("busy.app.ws"))["spec"]["resources"]
     assert len([f for f in files if f.startswith("cm")]) == 1
+
+
+async def test_a_git_directory_that_overlaps_a_registered_one_is_a_conflict(porch: Porch) -> None:
+    porch.git.create_repo("dirs").commit(package_files("blueprints/pkg"))
+    await porch.register("blueprints", repo="dirs", directory="/blueprints/", wait=False)
+
+    def repository(name: str, directory: str, branch: str = "main") -> dict[str, Any]:
+        return {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository", "metadata": {"name": name},
+                "spec": {"type": "git", "git": {"repo": porch.git.url("dirs") + "/", "branch": branch,
+                                                "directory": directory}}}
+
+    for name, directory in [("same", "blueprints"), ("nested", "blueprints/team"), ("root", "")]:
+        response = await porch.http.post(porch.repositories_url(), json=repository(name, directory))
+        assert response.status_code == 409, (directory, response.text)
+        assert response.json()["message"] == (
+            "Repository conflict with existing repository: default/blueprints (same git repository and branch, "
+            "and its directory overlaps this one's): register a different directory or branch")
+    for name, directory, branch in [("sibling", "blueprints-2", "main"), ("branch", "", "other")]:
+        await porch.ok(await porch.http.post(porch.repositories_url(), json=repository(name, directory, branch)), 201)

@@ -212,6 +212,35 @@ async def test_refused_credentials_leave_the_repository_not_ready_naming_the_sec
     assert "wrong-password" not in json.dumps(failed)
 
 
+async def test_a_registry_path_that_overlaps_a_registered_one_is_a_conflict(
+        porch: Porch, oci_registry: Registry) -> None:
+    """The same path twice, a nested path, or the registry's root beside a path serve the same images."""
+    path = f"{oci_registry.host}/{prefix()}"
+    await register_oci(porch, "first", path, username=oci_registry.username, password=oci_registry.password)
+
+    async def refused(name: str, registry: str) -> str:
+        body = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository", "metadata": {"name": name},
+                "spec": {"type": "oci", "oci": {"registry": registry}}}
+        response = await porch.http.post(porch.repositories_url(), json=body)
+        assert response.status_code == 409, response.text
+        status = response.json()
+        assert (status["reason"], status["details"]["name"]) == ("Conflict", name), status
+        return str(status["message"])
+
+    for name, registry in [("again", path), ("spelled", f"oci://{path}/"), ("nested", f"{path}/team"),
+                           ("root", oci_registry.host)]:
+        message = await refused(name, registry)
+        assert message.startswith("Repository conflict with existing repository: default/first (same OCI "
+                                  "registry, and its path overlaps this one's)"), (registry, message)
+    sibling = {"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository", "metadata": {"name": "sibling"},
+               "spec": {"type": "oci", "oci": {"registry": f"{path}-other"}}}
+    await porch.ok(await porch.http.post(porch.repositories_url(), json=sibling), 201)
+    await porch.ok(await porch.http.post("/api/v1/namespaces", json={"metadata": {"name": "other"}}), 201)
+    elsewhere = Porch(porch.server, porch.http, porch.git, namespace="other")
+    same_elsewhere = {**sibling, "metadata": {"name": "first"}, "spec": {"type": "oci", "oci": {"registry": path}}}
+    await elsewhere.ok(await porch.http.post(elsewhere.repositories_url(), json=same_elsewhere), 201)
+
+
 async def test_an_unreachable_registry_leaves_the_repository_not_ready(porch: Porch) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
