@@ -17,6 +17,7 @@ from porch_embedded.api._codec import parse_accept
 from porch_embedded.api._discovery import DISCOVERY_V2_CONTENT_TYPE, Documents, build_documents
 from porch_embedded.api._handlers import HandlerSettings, ResourceHandlers
 from porch_embedded.api._http import Receive, Request, Scope, Send, send_bytes, send_json
+from porch_embedded.api._openapi_protobuf import OPENAPI_V2_PROTOBUF
 from porch_embedded.api._requestinfo import RequestInfo, parse_request_info
 from porch_embedded.api._status import status_body
 from porch_embedded.api._watch import WatchStop
@@ -32,6 +33,9 @@ request_log = logging.getLogger("porch_embedded.api.requests")
 """One record per request: method, path, user, verb, resource, code and latency as fields."""
 
 _HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+_OPENAPI_V2_PROTOBUF_PREFIX = "application/com.github.proto-openapi.spec.v2"
+"""The start of both spellings of the protobuf type an /openapi/v2 Accept may ask for
+(kubectl's ``...v2@v1.0+protobuf``, and ``...v2.v1.0+protobuf``)."""
 _MUTATING = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
@@ -217,6 +221,8 @@ class ApiApp:
         if path in ("/api", "/apis"):
             if parse_accept(request.headers.get("accept"), allow_discovery=True).discovery_v2:
                 key, content_type = path + "#v2", DISCOVERY_V2_CONTENT_TYPE
+        elif path == "/openapi/v2" and _OPENAPI_V2_PROTOBUF_PREFIX in (request.headers.get("accept") or ""):
+            key, content_type = path + "#protobuf", OPENAPI_V2_PROTOBUF
         body = self._documents.json_docs.get(key)
         if body is None:
             raise NotFound("the server could not find the requested resource")

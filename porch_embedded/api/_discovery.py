@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from porch_embedded.api._openapi import openapi_v2, openapi_v3
+from porch_embedded.api._openapi_protobuf import encode_openapi_v2
 from porch_embedded.kinds import Kind
 
 __all__ = ["DISCOVERY_V2_CONTENT_TYPE", "Documents", "build_documents"]
@@ -31,7 +32,10 @@ class Documents:
     etags: dict[str, str] = field(default_factory=dict)
 
     def put(self, path: str, body: Any) -> None:
-        raw = json.dumps(body, separators=(",", ":"), sort_keys=False).encode()
+        self.put_encoded(path, json.dumps(body, separators=(",", ":"), sort_keys=False).encode())
+
+    def put_encoded(self, path: str, raw: bytes) -> None:
+        """A document already encoded (the protobuf form of OpenAPI v2, keyed ``/openapi/v2#protobuf``)."""
         self.json_docs[path] = raw
         self.etags[path] = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
 
@@ -142,5 +146,7 @@ def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> D
         v3_root["paths"][key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={docs.etags[f'/openapi/v3/{key}'][1:-1]}"}
     docs.put("/openapi/v3", v3_root)
 
-    docs.put("/openapi/v2", openapi_v2(kinds, "porch-embedded"))
+    v2 = openapi_v2(kinds, "porch-embedded")
+    docs.put("/openapi/v2", v2)
+    docs.put_encoded("/openapi/v2#protobuf", encode_openapi_v2(v2))
     return docs

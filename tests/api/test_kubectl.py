@@ -146,6 +146,21 @@ async def test_explain_reads_the_openapi_v3_schema(server: RunningServer) -> Non
         assert field in output
 
 
+async def test_explain_reads_the_openapi_v2_protobuf_document(server: RunningServer) -> None:
+    """kubectl asks /openapi/v2 for gnostic's protobuf Document; the fields come from its definitions."""
+    output = (await kubectl(server, "explain", "--output=plaintext-openapiv2", "packagerevisions.spec")).stdout.decode()
+    assert "KIND:     PackageRevision" in output or "KIND:       PackageRevision" in output, output
+    for field in ("packageName", "repository", "workspaceName", "lifecycle", "tasks", "readinessGates"):
+        assert f"   {field}\t" in output, (field, output)
+    lifecycle = (await kubectl(server, "explain", "--output=plaintext-openapiv2",
+                               "packagerevisions.spec.lifecycle")).stdout.decode()
+    assert "FIELD:    lifecycle <string>" in lifecycle or "FIELD: lifecycle <string>" in lifecycle, lifecycle
+    recursive = (await kubectl(server, "explain", "--output=plaintext-openapiv2", "--recursive",
+                               "repositories.spec.git")).stdout.decode()
+    for field in ("repo", "branch", "directory", "secretRef", "name"):
+        assert f"   {field}\t" in recursive, (field, recursive)
+
+
 async def test_secrets_round_trip_through_kubectl(server: RunningServer) -> None:
     await kubectl(server, "create", "secret", "generic", "blueprints-auth", "--type=kubernetes.io/basic-auth",
                   "--from-literal=username=git", "--from-literal=password=s3cr3t")
