@@ -63,6 +63,51 @@ async def test_openapi_v2_has_definitions(admin: httpx.AsyncClient) -> None:
     assert "dev.kpt.porch.v1alpha1.PackageRevisionResources" in body["definitions"]
 
 
+def wire_fields(data: bytes) -> list[tuple[int, Any]]:
+    """A protobuf message's (field, value) pairs: varints as int, length-delimited as bytes."""
+    def varint(position: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[position]
+            value, shift, position = value | (byte & 0x7F) << shift, shift + 7, position + 1
+            if not byte & 0x80:
+                return value, position
+    fields: list[tuple[int, Any]] = []
+    position = 0
+    while position < len(data):
+        key, position = varint(position)
+        assert key & 7 in (0, 2), f"unexpected wire type {key & 7}"
+        value, position = varint(position)
+        if key & 7 == 2:
+            value, position = data[position:position + value], position + value
+        fields.append((key >> 3, value))
+    return fields
+
+
+def names_of(named_map: bytes) -> list[str]:
+    """The names of a gnostic Named* list (repeated field 1, each with its name in field 1)."""
+    return [dict(wire_fields(entry))[1].decode() for number, entry in wire_fields(named_map) if number == 1]
+
+
+async def test_openapi_v2_as_gnostic_protobuf_for_kubectls_accept(admin: httpx.AsyncClient) -> None:
+    document = (await admin.get("/openapi/v2")).json()
+    for accept in ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                   "application/com.github.proto-openapi.spec.v2.v1.0+protobuf, application/json"):
+        response = await admin.get("/openapi/v2", headers={"accept": accept})
+        assert response.headers["content-type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        top = wire_fields(response.content)
+        fields = dict(top)
+        assert fields[1] == b"2.0"
+        assert dict(wire_fields(fields[2]))[1] == document["info"]["title"].encode()
+        assert names_of(fields[9]) == list(document["definitions"])
+        paths = [dict(wire_fields(entry))[1].decode() for number, entry in wire_fields(fields[8]) if number == 2]
+        assert paths == list(document["paths"])
+        again = await admin.get("/openapi/v2", headers={"accept": accept,
+                                                        "if-none-match": response.headers["etag"]})
+        assert again.status_code == 304
+    assert (await admin.get("/openapi/v2", headers={"accept": "application/json"})).json() == document
+
+
 async def test_version_health_and_metrics(server: RunningServer, admin: httpx.AsyncClient) -> None:
     assert (await admin.get("/version")).json()["major"] == "1"
     async with server.client(token=None) as anonymous:
