@@ -74,6 +74,8 @@ class ApiApp:
             "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
             "compiler": "cpython", "platform": "linux/amd64",
         })
+        self._encoding = trio.CapacityLimiter(1)
+        """One deferred document encoded at a time; a second request waits for it, then reads it."""
         self._meter = meter or metrics.PrometheusMeter()
         self.ready = trio.Event()
         """Set by the composition root once start-up work (reconciliation) is done."""
@@ -223,6 +225,9 @@ class ApiApp:
                 key, content_type = path + "#v2", DISCOVERY_V2_CONTENT_TYPE
         elif path == "/openapi/v2" and _OPENAPI_V2_PROTOBUF_PREFIX in (request.headers.get("accept") or ""):
             key, content_type = path + "#protobuf", OPENAPI_V2_PROTOBUF
+        if key in self._documents.deferred and key not in self._documents.json_docs:
+            await trio.to_thread.run_sync(self._documents.materialize, key, limiter=self._encoding,
+                                         abandon_on_cancel=True)
         body = self._documents.json_docs.get(key)
         if body is None:
             raise NotFound("the server could not find the requested resource")

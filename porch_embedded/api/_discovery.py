@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,15 @@ class Documents:
 
     json_docs: dict[str, bytes] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, Callable[[], bytes]] = field(default_factory=dict)
+    """Documents encoded on first request (``materialize``), not at start-up: the protobuf form
+    of OpenAPI v2 takes tens of milliseconds and only kubectl's ``explain`` in its v2 mode asks."""
+
+    def materialize(self, path: str) -> None:
+        """Encode a deferred document now (blocking, pure work: call it from a worker thread)."""
+        build = self.deferred.get(path)
+        if build is not None and path not in self.json_docs:
+            self.put_encoded(path, build())
 
     def put(self, path: str, body: Any) -> None:
         self.put_encoded(path, json.dumps(body, separators=(",", ":"), sort_keys=False).encode())
@@ -148,5 +157,5 @@ def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> D
 
     v2 = openapi_v2(kinds, "porch-embedded")
     docs.put("/openapi/v2", v2)
-    docs.put_encoded("/openapi/v2#protobuf", encode_openapi_v2(v2))
+    docs.deferred["/openapi/v2#protobuf"] = lambda: encode_openapi_v2(v2)
     return docs
