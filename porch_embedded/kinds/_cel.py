@@ -38,14 +38,18 @@ class CelError(ValueError):
     """An expression that does not compile, fails to evaluate, or gives no string."""
 
 
-_ENVIRONMENT = celpy.Environment()
+@lru_cache(maxsize=1)
+def _environment() -> celpy.Environment:
+    """The one CEL environment, built on first use: building it compiles cel-python's Lark grammar
+    (a third of a second), which a server that never meets a CEL expression should not pay at start."""
+    return celpy.Environment()
 
 
 @lru_cache(maxsize=1024)
 def _compile(expression: str) -> celpy.Runner:
     """Parse, check declarations, and build a runner; cached, since a set renders per target."""
     try:
-        tree = _ENVIRONMENT.compile(expression)
+        tree = _environment().compile(expression)
     except celpy.CELParseError as error:
         detail = " ".join(str(error).split())
         raise CelError(f"ERROR: <input>: Syntax error: {detail}") from None
@@ -56,7 +60,7 @@ def _compile(expression: str) -> celpy.Runner:
         caret = "." * (column - 1) + "^"
         raise CelError(f"ERROR: <input>:{line}:{column}: undeclared reference to '{name}' (in container '')\n"
                        f" | {lines[line - 1]}\n | {caret}")
-    return _ENVIRONMENT.program(tree)
+    return _environment().program(tree)
 
 
 def _undeclared(tree: Tree[Any], bound: frozenset[str]) -> tuple[int, int, str] | None:
