@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from porch_embedded import __version__
 from porch_embedded.cli._command import Command, Flag, ParseError, parse_command_line, strip_flags
 from porch_embedded.cli._output import OutputError
-from porch_embedded.cli._repo import repo_commands
-from porch_embedded.cli._rpkg import rpkg_commands
-from porch_embedded.cli._session import CommandError, FlagError, Io, Session
 from porch_embedded.errors import StatusError
+
+if TYPE_CHECKING:
+    from porch_embedded.cli._session import Io, Session
+
+# The verbs and their HTTP client (httpx) are imported when a porchctl command runs, not when
+# ``porch-embedded serve`` starts: the server never needs them, and they are a tenth of its start.
 
 __all__ = ["PORCHCTL_COMMANDS", "add_porchctl_commands", "is_porchctl_command", "porchctl_main", "run_porchctl"]
 
@@ -42,6 +45,9 @@ def _print_version(session: Session) -> None:
 
 def porchctl_tree(program: str) -> Command:
     """The command tree: ``rpkg`` and ``repo`` with their verbs, and ``version``, under ``program``."""
+    from porch_embedded.cli._repo import repo_commands
+    from porch_embedded.cli._rpkg import rpkg_commands
+
     root = Command(program, "Manage porch repositories and packages",
                    long="Manage Porch repositories and the package revisions within them, over the API of a "
                         "Porch server (porch-embedded).")
@@ -55,6 +61,8 @@ def porchctl_tree(program: str) -> Command:
 
 def is_porchctl_command(program: str, argv: Sequence[str]) -> bool:
     """Whether ``argv`` names ``rpkg`` or ``repo`` the way cobra finds commands (flags may come first)."""
+    if PORCHCTL_COMMANDS.isdisjoint(argv):
+        return False  # no word of it names one: spare building the command tree
     words = strip_flags(argv, porchctl_tree(program))
     return bool(words) and words[0] in PORCHCTL_COMMANDS
 
@@ -72,6 +80,8 @@ def run_porchctl(program: str, argv: Sequence[str], io: Io) -> int:
     Flag and command-line errors print as ``error: <message>``; a failed command as
     ``Error: <message> `` (kpt's format, trailing space included).
     """
+    from porch_embedded.cli._session import CommandError, FlagError, Session
+
     try:
         parsed = parse_command_line(porchctl_tree(program), argv)
     except ParseError as error:
@@ -107,5 +117,7 @@ def porchctl_main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = N
     Streams default to the process's; tests pass their own (the call is then safe in
     a worker thread next to an in-process server).
     """
+    from porch_embedded.cli._session import Io
+
     io = Io(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)
     return run_porchctl(program, list(sys.argv[1:] if argv is None else argv), io)
