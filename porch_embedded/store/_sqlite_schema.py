@@ -11,12 +11,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from porch_embedded.errors import StoreUnavailable
 from porch_embedded.store._index_keys import INDEXED_RESOURCES, key_rows_of_stored
 from porch_embedded.store._sealing import Sealer
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StoredState", "open_writer_blocking"]
 
@@ -148,9 +150,12 @@ def open_writer_blocking(path: Path, sealer: Sealer) -> StoredState:
 def _migrate(conn: sqlite3.Connection, path: Path, sealer: Sealer) -> StoredState:
     version = _schema_version(conn, path)  # again, now under the write lock
     _refuse_newer(version, path)
-    db = sqlite_utils.Database(conn, execute_plugins=False)
-    for step in MIGRATIONS[version:]:
-        step(db)
+    if version < SCHEMA_VERSION:
+        import sqlite_utils  # only to migrate: a store already at SCHEMA_VERSION opens without it
+
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        for step in MIGRATIONS[version:]:
+            step(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("schema_version") != str(SCHEMA_VERSION):
         conn.execute(
