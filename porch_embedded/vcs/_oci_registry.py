@@ -19,11 +19,8 @@ import json
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
-
-import oras.provider
-import requests
-import requests.adapters
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from porch_embedded.errors import (
     BadRequest,
@@ -33,6 +30,10 @@ from porch_embedded.errors import (
 )
 from porch_embedded.vcs._protocol import Credentials
 
+if TYPE_CHECKING:
+    import requests
+    import requests.adapters
+
 __all__ = ["MANIFEST_MEDIA_TYPE", "Registry", "digest_of", "load_json", "plain_http"]
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -40,7 +41,15 @@ _ACCEPT = ", ".join((MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.m
 TIMEOUT_S = (5.0, 60.0)
 """Connect and read budgets of one HTTP call: a registry that hangs fails the call, not the server."""
 PAGE = 1000
-_do_request = oras.provider.Registry.do_request.__wrapped__  # type: ignore[attr-defined]
+
+
+@cache
+def _oras() -> Any:
+    """oras (and requests under it), imported when a registry is first spoken to: a third of a second
+    that a server without OCI repositories should not spend at every start."""
+    import oras.provider
+
+    return oras.provider
 
 
 def digest_of(data: bytes) -> str:
@@ -67,13 +76,18 @@ def plain_http(host: str) -> bool:
     return address.is_loopback or address.is_private
 
 
-class _Budgeted(requests.adapters.HTTPAdapter):
-    """An HTTP adapter that puts a time budget on every request that names none."""
+@cache
+def _budgeted() -> type[requests.adapters.HTTPAdapter]:
+    """An HTTP adapter class that puts a time budget on every request that names none."""
+    import requests.adapters
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = TIMEOUT_S
-        return super().send(request, **kwargs)
+    class Budgeted(requests.adapters.HTTPAdapter):
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = TIMEOUT_S
+            return super().send(request, **kwargs)
+
+    return Budgeted
 
 
 class Registry:
@@ -91,10 +105,10 @@ class Registry:
         self.secret_field = secret_field
         self.without_secret = without_secret or f"set {secret_field} to a Secret that holds them"
         backend = "token" if credentials.bearer_token else "basic"
-        self.client = oras.provider.Registry(hostname=host, insecure=plain_http(host), tls_verify=ca_file or True,
+        self.client = _oras().Registry(hostname=host, insecure=plain_http(host), tls_verify=ca_file or True,
                                              auth_backend=backend)
         for scheme in ("http://", "https://"):
-            self.client.session.mount(scheme, _Budgeted(pool_maxsize=16))
+            self.client.session.mount(scheme, _budgeted()(pool_maxsize=16))
         if credentials.bearer_token:
             self.client.auth.set_token_auth(credentials.bearer_token)
         else:
@@ -123,6 +137,8 @@ class Registry:
     @contextmanager
     def errors(self, action: str) -> Iterator[None]:
         """Translate network and oras failures while ``action`` runs into the error tree."""
+        import requests
+
         try:
             yield
         except requests.exceptions.SSLError as exc:
@@ -146,7 +162,8 @@ class Registry:
         if self.credentials.username or self.credentials.password:
             sent.update(self.client.auth.get_auth_header())  # up front: no 401 round trip per call
         with self.errors(action):
-            response: requests.Response = _do_request(self.client, url, method, data=data, headers=sent)
+            do_request = _oras().Registry.do_request.__wrapped__  # without oras's own retries (see above)
+            response: requests.Response = do_request(self.client, url, method, data=data, headers=sent)
         if response.status_code in ok:
             return response
         if response.status_code in (401, 403):
@@ -175,6 +192,8 @@ class Registry:
         A certificate that fails verification keeps https, so that the check reports it
         rather than talking plain HTTP to a TLS server.
         """
+        import requests
+
         if not plain_http(self.host):
             return
         scheme = "http"
