@@ -44,6 +44,7 @@ from porch_embedded.store._postgres_schema import WRITE_LOCK, migrate_blocking
 from porch_embedded.store._protocol import (
     DEFAULT_LOCK_TIMEOUT_S,
     Change,
+    EncodedListPage,
     ListPage,
     ListQuery,
     WatchEvent,
@@ -461,6 +462,23 @@ class PostgresStore(ChangeShortcuts):
     @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="list")
     async def list(self, query: ListQuery) -> ListPage:
         """Items ordered by (namespace, name) in byte order, filtered by selectors in SQL."""
+        rows, list_rv, next_token, remaining = await self._list_rows(query)
+        return ListPage([self._decode(body, sealed) for body, sealed in rows], list_rv, next_token, remaining)
+
+    @metrics.timed_calls(metrics.STORE_SECONDS, store="postgresql", operation="list")
+    async def list_encoded(self, query: ListQuery) -> EncodedListPage:
+        """``list`` with each item's JSON text; only rows with sealed fields are decoded (to open them)."""
+        rows, list_rv, next_token, remaining = await self._list_rows(query)
+        items = [body if sealed is None else json.dumps(self._decode(body, sealed), separators=(",", ":"))
+                 for body, sealed in rows]
+        return EncodedListPage(items, list_rv, next_token, remaining)
+
+    async def _list_rows(self, query: ListQuery) -> tuple[list[tuple[str, str | None]], int, str, int]:
+        """One page of (body text, sealed) rows in key order: keyset paging on the primary key's index.
+
+        A page costs its own rows whatever the table's size: the continue token names the
+        last (namespace, name) seen and the next page seeks past it.
+        """
         if query.limit < 0:
             raise BadRequest(f"limit must not be negative, not {query.limit}")
         where, params = compile_list_filter(query)
@@ -488,11 +506,10 @@ class PostgresStore(ChangeShortcuts):
 
         rv, rows, remaining = await self._thread(partial(self._read_tx, list_blocking), "list objects")
         list_rv = token.resource_version if token is not None else rv
-        items = [self._decode(body, sealed) for _, _, body, sealed in rows]
         next_token = ""
         if remaining:
             next_token = ContinueToken(query.resource, list_rv, rows[-1][0], rows[-1][1]).encode()
-        return ListPage(items, list_rv, next_token, remaining)
+        return [(body, sealed) for _, _, body, sealed in rows], list_rv, next_token, remaining
 
     @asynccontextmanager
     async def watch(self, query: WatchQuery) -> AsyncIterator[AsyncIterator[WatchEvent]]:

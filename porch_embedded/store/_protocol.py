@@ -67,6 +67,17 @@ class ListPage:
 
 
 @dataclass(frozen=True)
+class EncodedListPage:
+    """A list page whose items are each object's JSON text, as the store keeps it (sealed fields
+    opened): what a list answer splices into its body without decoding and re-encoding every object."""
+
+    items: list[str]
+    resource_version: int
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+@dataclass(frozen=True)
 class WatchQuery:
     resource: str
     namespace: str = ""
@@ -154,6 +165,10 @@ class Store(Protocol):
         as rows written in the same transaction as the object, so this is an index
         lookup whatever the namespace holds, never a scan.
         """
+        ...
+
+    async def list_encoded(self, query: ListQuery) -> EncodedListPage:
+        """``list``, with each item as its JSON text: the same items, order, pages and counts."""
         ...
 
     def watch(self, query: WatchQuery) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:

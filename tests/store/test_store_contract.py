@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -371,6 +372,27 @@ async def test_paging_with_a_selector_counts_only_matches(labelled: Store) -> No
                                            continue_token=first.continue_token))
     assert [i["metadata"]["name"] for i in second.items] == ["c", "e"]
     assert second.continue_token == ""
+
+
+async def test_an_encoded_list_is_the_list_as_json_texts_page_for_page(labelled: Store) -> None:
+    await labelled.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+                                    "data": {"password": "c2VjcmV0"}, "stringData": {"token": "t\u00e9"}})
+    for query in (ListQuery(REPOS), ListQuery(REPOS, namespace="default", labels=LabelSelector.parse("env")),
+                  ListQuery(SECRETS)):
+        plain, encoded = await labelled.list(query), await labelled.list_encoded(query)
+        assert [json.loads(text) for text in encoded.items] == plain.items, "sealed fields opened, as list does"
+        assert encoded.resource_version == plain.resource_version and encoded.continue_token == ""
+    token, seen = "", []
+    while True:
+        query = ListQuery(REPOS, limit=2, continue_token=token)
+        plain, encoded = await labelled.list(query), await labelled.list_encoded(query)
+        assert [json.loads(text) for text in encoded.items] == plain.items
+        assert (encoded.continue_token, encoded.remaining) == (plain.continue_token, plain.remaining)
+        seen += [item["metadata"]["name"] for item in plain.items]
+        token = encoded.continue_token
+        if not token:
+            break
+    assert seen == ["a", "b", "c", "d", "e"]
 
 
 @pytest.mark.parametrize("token", ["%%%", "bm90IGpzb24", "W10", "eyJ2IjoxfQ"])
