@@ -34,7 +34,7 @@ from porch_embedded.engine._objects_of_packages import (
 from porch_embedded.engine._lifecycle import carries_latest_label, latest_revision
 from porch_embedded.engine._naming import package_object_name, revision_name
 from porch_embedded.errors import BadRequest, Conflict, NotFound
-from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, SECRET, Body
+from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, SECRET, Body, Kind
 from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
 from porch_embedded.vcs import (
     Credentials,
@@ -213,22 +213,48 @@ class Repositories:
 
         A Repository's objects leave the store when its DELETED event is handled; a process
         killed between the delete and that clean-up leaves them behind, and no later event
-        names that Repository again. Package objects are listed before the Repositories, so
-        a Repository registered meanwhile is seen as present, never swept. PackageRevisionResources
-        need no list of their own: they are written and deleted with their PackageRevision.
+        names that Repository again. This runs at every start, so it asks the store for one
+        object that names no registered Repository (a field-selected list of one item, which
+        the store answers without handing over every object) rather than reading every
+        package. A candidate's Repository is looked up again before its objects are dropped,
+        so that one registered after the first list is never swept. PackageRevisionResources
+        need no query of their own: they are written and deleted with their PackageRevision.
         """
-        referenced: set[tuple[str, str]] = set()
+        registered: dict[str, set[str]] = {}
+        for item in (await self._store.list(ListQuery(REPOSITORY.resource))).items:
+            registered.setdefault(item["metadata"].get("namespace", ""), set()).add(item["metadata"]["name"])
+        orphans: list[tuple[str, str]] = []
         for kind in (PACKAGE_REVISION, PACKAGE):
-            for item in (await self._store.list(ListQuery(kind.resource))).items:
-                referenced.add((item["metadata"].get("namespace", ""), item["spec"].get("repository", "")))
-        registered = {(item["metadata"].get("namespace", ""), item["metadata"]["name"])
-                      for item in (await self._store.list(ListQuery(REPOSITORY.resource))).items}
-        orphans = sorted(referenced - registered)
-        for namespace, name in orphans:
-            log.warning("repository %s/%s is gone but its packages were left in the store; dropping them",
-                        namespace, name)
-            await self.forget(namespace, name)
-        return orphans
+            while (found := await self._one_unregistered(kind, registered)) is not None:
+                namespace, name = found
+                try:
+                    await self._store.get(REPOSITORY.resource, namespace, name)
+                    registered.setdefault(namespace, set()).add(name)  # registered since the first list
+                    continue
+                except NotFound:
+                    pass
+                if found in orphans:  # its objects outlived forget (written meanwhile): next start
+                    log.warning("repository %s/%s: objects remain after dropping them; leaving them for now",
+                                namespace, name)
+                    break
+                log.warning("repository %s/%s is gone but its packages were left in the store; dropping them",
+                            namespace, name)
+                await self.forget(namespace, name)
+                orphans.append(found)
+        return sorted(orphans)
+
+    async def _one_unregistered(self, kind: Kind, registered: Mapping[str, set[str]]) -> tuple[str, str] | None:
+        """(namespace, spec.repository) of one ``kind`` object whose Repository is not in ``registered``."""
+        repository = ("spec", "repository")
+        queries = [ListQuery(kind.resource, namespace, fields=tuple(FieldMatch(repository, "!=", name)
+                                                                    for name in sorted(names)), limit=1)
+                   for namespace, names in sorted(registered.items())]
+        queries.append(ListQuery(kind.resource, fields=tuple(FieldMatch(("metadata", "namespace"), "!=", namespace)
+                                                             for namespace in sorted(registered)), limit=1))
+        for query in queries:
+            for item in (await self._store.list(query)).items:
+                return item["metadata"].get("namespace", ""), str((item.get("spec") or {}).get("repository") or "")
+        return None
 
     async def aclose(self) -> None:
         handles, self._handles = list(self._handles.values()), {}

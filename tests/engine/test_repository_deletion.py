@@ -60,11 +60,18 @@ async def test_packages_left_by_a_crash_after_a_repository_delete_are_dropped_on
         await porch.register("kept")
         assert names(await porch.list_revisions()) == ["crashed.pkg.main", "crashed.pkg.v1",
                                                        "kept.other.main", "kept.other.v1"]
+        # And one alone in its namespace, which is left with no Repository at all.
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
+        assert (await http.post("/api/v1/namespaces", json=namespace)).status_code == 201
+        team = Porch(server, http, git_server, namespace="team")
+        await team.register("crashed", repo="kept")
+        assert names(await team.list_revisions()) == ["crashed.other.main", "crashed.other.v1"]
 
     # What the crash leaves: the Repository's row is gone, its packages' rows are not.
     async with open_store(store_url, encryption_key=(data / "store.key").read_bytes().strip()) as store:
-        await store.apply([Delete(REPOSITORY.resource, "default", "crashed")])
-        assert len((await store.list(ListQuery(PACKAGE_REVISION.resource))).items) == 4
+        await store.apply([Delete(REPOSITORY.resource, "default", "crashed"),
+                           Delete(REPOSITORY.resource, "team", "crashed")])
+        assert len((await store.list(ListQuery(PACKAGE_REVISION.resource))).items) == 6
 
     async with start_server(data, **settings) as server, server.client() as http:
         porch = Porch(server, http, git_server)
@@ -75,3 +82,7 @@ async def test_packages_left_by_a_crash_after_a_repository_delete_are_dropped_on
         assert names((await porch.ok(await porch.http.get(packages_url)))["items"]) == ["kept.other"]
         assert names((await porch.ok(await porch.http.get(porch.resources_url())))["items"]) == [
             "kept.other.main", "kept.other.v1"]
+        team = Porch(server, http, git_server, namespace="team")
+        with trio.fail_after(30):
+            while await team.list_revisions():
+                await trio.sleep(0.1)
