@@ -177,6 +177,24 @@ async def test_a_failing_handler_is_retried_with_growing_delays_and_blocks_no_ot
     assert all(delay >= wanted for delay, wanted in zip(delays, planned, strict=True)), delays
 
 
+async def test_a_key_of_the_first_list_whose_handler_keeps_failing_holds_up_none_behind_it(store: Store) -> None:
+    # The first list's keys share tasks, in key order: "a-flaky" comes before the others.
+    for name in ("a-flaky", "b-steady", "c-steady"):
+        await store.create(WIDGETS, widget(name))
+    seen = Seen()
+    failing = True
+
+    async def handle(event: WatchEvent) -> None:
+        if event.object["metadata"]["name"] == "a-flaky" and failing:
+            raise StoreUnavailable("not yet")
+        await seen.handle(event)
+
+    async with running(Informer(store, WIDGETS, handle, retry=QUICK)):
+        assert seen.state == {"b-steady": "red", "c-steady": "red"}  # while a-flaky still fails
+        failing = False
+        await seen.until({"a-flaky": "red", "b-steady": "red", "c-steady": "red"})
+
+
 # -- falling behind and outages (PostgreSQL through a proxy) ------------------------------
 
 
