@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from porch_embedded.errors import BadRequest
 
-__all__ = ["ContinueToken"]
+__all__ = ["ContinueToken", "after_token"]
 
 _VERSION = 1
 
@@ -65,3 +65,20 @@ class ContinueToken:
                 "list again without continue"
             )
         return parsed
+
+
+def after_token(token: ContinueToken, namespace: str, mark: str) -> tuple[str, list[str]]:
+    """The condition (over table alias ``o``, ``mark`` the placeholder) for the rows after ``token``
+    in (namespace, name) order, in a list of ``namespace`` ("" for every namespace).
+
+    Within one namespace it is ``o.name > ?``, not the row value ``(o.namespace, o.name) >
+    (?, ?)``: next to ``o.namespace = ?`` the row value made SQLite read and sort every row
+    after the token (bodies included) before taking a page, so that a page near the start
+    of 12,500 objects cost seven times the first; ``o.name > ?`` walks the primary key's
+    index in order and stops after the page. The rows selected are the same.
+    """
+    if not namespace:
+        return f"(o.namespace, o.name) > ({mark}, {mark})", [token.namespace, token.name]
+    if token.namespace == namespace:
+        return f"o.name > {mark}", [token.name]
+    return ("1 = 1" if token.namespace < namespace else "1 = 0"), []

@@ -37,7 +37,7 @@ from porch_embedded.store._bodies import Body, stamp
 from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_change
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
 from porch_embedded.store._messages import expired, not_found
-from porch_embedded.store._paging import ContinueToken
+from porch_embedded.store._paging import ContinueToken, after_token
 from porch_embedded.store._postgres_coordination import PostgresCoordination
 from porch_embedded.store._postgres_query import compile_list_filter
 from porch_embedded.store._postgres_schema import WRITE_LOCK, migrate_blocking
@@ -484,8 +484,9 @@ class PostgresStore(ChangeShortcuts):
         where, params = compile_list_filter(query)
         token = ContinueToken.decode(query.continue_token, query.resource) if query.continue_token else None
         if token is not None:
-            where += " AND (o.namespace, o.name) > (%s, %s)"
-            params += [token.namespace, token.name]
+            after, after_params = after_token(token, query.namespace, "%s")
+            where += f" AND {after}"
+            params += after_params
         select = (f"SELECT o.namespace, o.name, o.body::text, o.sealed FROM porch_objects o "
                   f"WHERE {where} ORDER BY o.namespace, o.name")
 
@@ -499,9 +500,10 @@ class PostgresStore(ChangeShortcuts):
             if len(rows) <= query.limit:
                 return rv, rows, 0
             rows = rows[: query.limit]
-            after = (f"SELECT COUNT(*) FROM porch_objects o WHERE {where} "
-                     "AND (o.namespace, o.name) > (%s, %s)")
-            remaining = conn.execute(after, [*params, rows[-1][0], rows[-1][1]]).fetchone()[0]
+            last = ContinueToken(query.resource, 0, rows[-1][0], rows[-1][1])
+            rest, rest_params = after_token(last, query.namespace, "%s")
+            count = f"SELECT COUNT(*) FROM porch_objects o WHERE {where} AND {rest}"
+            remaining = conn.execute(count, [*params, *rest_params]).fetchone()[0]
             return rv, rows, int(remaining)
 
         rv, rows, remaining = await self._thread(partial(self._read_tx, list_blocking), "list objects")

@@ -31,7 +31,7 @@ from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_chan
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
 from porch_embedded.store._locks import MemoryLeases, NamedLocks, check_lock_args
 from porch_embedded.store._messages import expired, not_found
-from porch_embedded.store._paging import ContinueToken
+from porch_embedded.store._paging import ContinueToken, after_token
 from porch_embedded.store._protocol import (
     DEFAULT_LOCK_TIMEOUT_S,
     Change,
@@ -367,8 +367,9 @@ class SqliteStore(ChangeShortcuts):
         where, params = compile_list_filter(query)
         token = ContinueToken.decode(query.continue_token, query.resource) if query.continue_token else None
         if token is not None:
-            where += " AND (o.namespace, o.name) > (?, ?)"
-            params += [token.namespace, token.name]
+            after, after_params = after_token(token, query.namespace, "?")
+            where += f" AND {after}"
+            params += after_params
         select = f"SELECT o.namespace, o.name, o.body, o.sealed FROM objects o WHERE {where} " \
                  "ORDER BY o.namespace, o.name"
 
@@ -382,8 +383,10 @@ class SqliteStore(ChangeShortcuts):
             if len(rows) <= query.limit:
                 return rv, rows, 0
             rows = rows[: query.limit]
-            after = f"SELECT COUNT(*) FROM objects o WHERE {where} AND (o.namespace, o.name) > (?, ?)"
-            remaining = conn.execute(after, [*params, rows[-1][0], rows[-1][1]]).fetchone()[0]
+            last = ContinueToken(query.resource, 0, rows[-1][0], rows[-1][1])
+            rest, rest_params = after_token(last, query.namespace, "?")
+            count = f"SELECT COUNT(*) FROM objects o WHERE {where} AND {rest}"
+            remaining = conn.execute(count, [*params, *rest_params]).fetchone()[0]
             return rv, rows, int(remaining)
 
         rv, rows, remaining = await self._read(list_blocking, "list objects")

@@ -364,6 +364,26 @@ async def test_pages_cover_everything_once_with_remaining_counts(store: Store) -
     assert third.resource_version == first.resource_version
 
 
+async def test_pages_within_a_namespace_cover_it_once_with_remaining_counts(labelled: Store) -> None:
+    seen, remaining, token = [], [], ""
+    for _ in range(10):
+        page = await labelled.list(ListQuery(REPOS, namespace="default", limit=1, continue_token=token))
+        seen += [item["metadata"]["name"] for item in page.items]
+        remaining.append(page.remaining)
+        token = page.continue_token
+        if not token:
+            break
+    assert seen == ["a", "b", "c", "d"] and remaining[:3] == [3, 2, 1]
+    # A token from a list of every namespace goes on after its (namespace, name) in another.
+    across = await labelled.list(ListQuery(REPOS, limit=4))
+    assert across.items[-1]["metadata"]["name"] == "d"
+    after = await labelled.list(ListQuery(REPOS, namespace="other", limit=4, continue_token=across.continue_token))
+    assert [item["metadata"]["name"] for item in after.items] == ["e"]
+    before = await labelled.list(ListQuery(REPOS, namespace="default", limit=4,
+                                           continue_token=across.continue_token))
+    assert before.items == []
+
+
 async def test_paging_with_a_selector_counts_only_matches(labelled: Store) -> None:
     query = ListQuery(REPOS, labels=LabelSelector.parse("env"), limit=2)
     first = await labelled.list(query)
