@@ -174,7 +174,7 @@ def run_one(size: int, store: str, args: argparse.Namespace, git: GitServer, scr
         try:
             started = time.perf_counter()
             porch.register(name, git.url(name))
-            porch.wait_synced(name, "", args.sync_timeout)
+            porch.wait_synced(name, args.sync_timeout)
             result["first_sync_s"] = time.perf_counter() - started
             result["revisions"] = porch.list_revisions()
         finally:
