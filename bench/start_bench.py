@@ -7,12 +7,12 @@ PostgreSQL with ``--stores sqlite,postgres``) this:
    as lifecycle_bench.py), serves it over smart HTTP with basic auth, starts
    ``porch-embedded serve`` as a child process, registers the repository and waits for
    its first sync;
-2. times the floor of a full list of PackageRevisions: reading the same rows straight from
-   the store and serialising them (lifecycle_bench's ``rows_as_list``);
-3. stops the server and, ``--restarts`` times, starts it again and times process start
+2. stops the server and, ``--restarts`` times, starts it again and times process start
    to the first full list answered (every revision in it): the "restart to ready" a
    client sees, with the CPU seconds the server used until then (steadier than wall
-   time on a shared machine); then full and paged lists on that server. With
+   time on a shared machine); then full lists on that server, each followed by its floor
+   (reading the same rows straight from the store and serialising them: lifecycle_bench's
+   ``rows_as_list``, so that both see the same load), and paged lists. With
    ``--baseline TREE`` each round also starts the server from another source tree (a
    checkout of an older commit) on the same data, right after, so before and after are
    measured side by side under the same load.
@@ -99,12 +99,14 @@ class Round:
     first_list_s: float
     first_list_cpu_s: float
     list_s: float
+    floor_s: float
+    """The store-rows floor, timed right after each list (the same load as the list)."""
     page_first_s: float
     page_later_s: float
 
 
 def run_round(data: Path, port: int, flags: list[str], tree: Path | None, expect: int,
-              list_reps: int) -> Round:
+              list_reps: int, store_url: str) -> Round:
     """Start the server (from ``tree``, else this checkout), time process start to the first full list,
     then full and paged lists on it; stop it with SIGTERM."""
     log = (data / "server.log").open("ab")
@@ -130,14 +132,15 @@ def run_round(data: Path, port: int, flags: list[str], tree: Path | None, expect
                 break
             time.sleep(0.005)
         with _client(data, f"https://127.0.0.1:{port}") as http:
-            lists = []
+            lists, floors = [], []
             for _ in range(list_reps):
                 begun = time.perf_counter()
                 http.get(f"{PORCH}/packagerevisions").raise_for_status()
                 lists.append(time.perf_counter() - begun)
+                floors.append(list_floor_s(store_url, 1))
             pages = [paged(http, 4) for _ in range(list_reps)]
-        return Round(first_s, first_cpu, statistics.median(lists), statistics.median(p[0] for p in pages),
-                     statistics.median(p[1] for p in pages))
+        return Round(first_s, first_cpu, statistics.median(lists), statistics.median(floors),
+                     statistics.median(p[0] for p in pages), statistics.median(p[1] for p in pages))
     finally:
         process.terminate()
         try:
@@ -180,14 +183,14 @@ def run_one(size: int, store: str, args: argparse.Namespace, git: GitServer, scr
         finally:
             porch.close()
         server.stop()
-        result["floor_s"] = list_floor_s(store_url, args.list_reps)
         trees: list[tuple[str, Path | None]] = [("this", None)]
         if args.baseline:
             trees.append(("baseline", Path(args.baseline).resolve()))
         rounds: dict[str, list[Round]] = {label: [] for label, _ in trees}
         for _ in range(args.restarts):
             for label, tree in trees:  # alternating, so that both see the same load
-                rounds[label].append(run_round(data, server.port, flags, tree, result["revisions"], args.list_reps))
+                rounds[label].append(run_round(data, server.port, flags, tree, result["revisions"], args.list_reps,
+                                               store_url))
         for label, done in rounds.items():
             result[label] = {field: statistics.median(getattr(r, field) for r in done)
                              for field in Round.__dataclass_fields__}
@@ -235,7 +238,7 @@ def main() -> None:
         for label in ("this", "baseline"):
             if label not in r:
                 continue
-            t, floor = r[label], r.get("floor_s", float("nan"))
+            t, floor = r[label], r[label]["floor_s"]
             print(f"| {r['store']} | {r['size']:,} | {r['revisions']:,} | {label} | {r['first_sync_s']:.1f} | "
                   f"{t['first_list_s']:.2f} ({t['first_list_cpu_s']:.2f}) | {t['list_s'] * 1000:.0f} | "
                   f"{floor * 1000:.0f} | {t['list_s'] / floor:.2f} | {t['page_first_s'] * 1000:.1f} | "
