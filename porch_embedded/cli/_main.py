@@ -12,17 +12,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import trio
-import yaml
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from porch_embedded import __version__
 from porch_embedded.cli._logging import LOG_FORMATS, configure_logging
-from porch_embedded.cli._store import add_store_commands, run_store_command
 from porch_embedded.cli._porchctl import add_porchctl_commands, is_porchctl_command, porchctl_main
 from porch_embedded.errors import StatusError
-from porch_embedded.kinds import CLUSTER_KINDS, custom_resource_definition
-from porch_embedded.server import AggregatedSettings, Settings, issue_client_certificate_files, serve_forever
+
+if TYPE_CHECKING:
+    from porch_embedded.server import AggregatedSettings
+
+# The server stack (server, store, kinds' CRDs, trio, cryptography) is imported by the
+# commands that use it, not here: a porchctl verb only talks HTTP, and every one of them
+# is a process start (of the one-file binary too), which should not pay for a server.
 
 __all__ = ["main"]
 
@@ -127,6 +129,8 @@ _AGGREGATED_ONLY = {
 def _aggregated_settings(args: argparse.Namespace) -> AggregatedSettings | None:
     if not args.aggregated:
         return None
+    from porch_embedded.server import AggregatedSettings
+
     return AggregatedSettings(
         kubeconfig=args.kubeconfig, authentication_kubeconfig=args.authentication_kubeconfig,
         authorization_kubeconfig=args.authorization_kubeconfig,
@@ -232,6 +236,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Print, as YAML, the CRDs of Repository, PackageVariant and "
                                     "PackageVariantSet (config.porch.kpt.dev) made from the schemas the "
                                     "standalone server serves; apply them before serving --aggregated.")
+    from porch_embedded.cli._store import add_store_commands
+
     add_store_commands(commands)
     add_porchctl_commands(commands)
     return parser
@@ -243,11 +249,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return porchctl_main(arguments, program="porch-embedded")
     args = _parser().parse_args(arguments)
     if args.command == "store":
+        from porch_embedded.cli._store import run_store_command
+
         return run_store_command(args)
     if args.command == "crds":
+        import yaml
+
+        from porch_embedded.kinds import CLUSTER_KINDS, custom_resource_definition
+
         print(yaml.safe_dump_all([custom_resource_definition(kind) for kind in CLUSTER_KINDS], sort_keys=False),
               end="")
         return 0
+    from porch_embedded.server import Settings, issue_client_certificate_files, serve_forever
+
     if args.command == "issue-client-cert":
         cert, key = issue_client_certificate_files(args.data_dir, args.user, tuple(args.group), args.out)
         print(f"wrote {cert} and {key}")
@@ -298,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unreadable:
         print(f"porch-embedded: {unreadable}", file=sys.stderr)
         return 2
+    import trio
+
     try:
         trio.run(serve_forever, settings)
     except Exception as error:  # an exception group from the nursery, or a single error
@@ -328,6 +344,8 @@ def _unreadable_files(args: argparse.Namespace) -> str | None:
             return f"cannot read {flag} {path}: {error.strerror or type(error).__name__}"
         if flag in ("--client-ca-file", "--requestheader-client-ca-file"):
             try:
+                from cryptography import x509
+
                 x509.load_pem_x509_certificate(data)
             except ValueError:
                 whose = "your clients" if flag == "--client-ca-file" else "the front proxy (the aggregator)"

@@ -8,8 +8,6 @@ import json
 import re
 from typing import Any
 
-from croniter import croniter
-
 from porch_embedded.cli._command import Command, Flag
 from porch_embedded.cli._rpkg import OUTPUT_FLAGS, get_and_print
 from porch_embedded.cli._session import CommandError, FlagError, Session
@@ -33,6 +31,10 @@ def _register(session: Session) -> None:
     if not args.args:
         raise CommandError("repository is required positional argument")
     url: str = args.args[0]
+    # croniter is imported here, not at the top: its import runs `file -b` on the interpreter
+    # (platform.architecture), a child process that every porchctl command would pay for.
+    from croniter import croniter
+
     if args.sync_schedule and not croniter.is_valid(args.sync_schedule):
         raise CommandError(f"invalid sync-schedule cron expression {args.sync_schedule!r}: expected five fields "
                            "(minute hour day-of-month month day-of-week)")
