@@ -17,6 +17,7 @@ import os
 import socket
 import secrets
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,7 +35,9 @@ from porch_embedded.api import (
     ApiSettings,
     Authenticator,
     Authorizer,
+    ClientCertificateAuthorities,
     DelegatingAuthenticator,
+    ExplicitTrust,
     HandlerSettings,
     Pki,
     RbacAuthorizer,
@@ -46,6 +49,7 @@ from porch_embedded.api import (
     issue_client_certificate,
     load_token_file,
     run_https,
+    run_trust_updates,
 )
 from porch_embedded.controllers import (
     ClusterLeases,
@@ -286,13 +290,16 @@ async def _standalone_auth(settings: Settings, pki: Pki) -> tuple[Authenticator,
     return authenticator, RbacAuthorizer.from_file(settings.authorization_policy_file), client_ca_file, admin_token
 
 
-async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings,
-                          pki: Pki) -> tuple[Authenticator, Authorizer, Path | None]:
-    """Front-proxy headers, TokenReview and SubjectAccessReview against the cluster."""
+async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings, pki: Pki) -> tuple[
+        Authenticator, Authorizer, Path | None, Callable[..., Awaitable[None]] | None, ClientCertificateAuthorities]:
+    """Front-proxy headers, TokenReview and SubjectAccessReview against the cluster.
+
+    Also the task that follows the authentication ConfigMap when it is the source of the
+    front-proxy CA (None when the flags give it), and the listener's CAs it adds to.
+    """
     authentication = ClusterClient(aggregated.authentication_kubeconfig or aggregated.kubeconfig)
     authorization = ClusterClient(aggregated.authorization_kubeconfig or aggregated.kubeconfig)
-    trust = await delegated_authentication(
-        authentication,
+    explicit = ExplicitTrust(
         requestheader_ca_pem=(aggregated.requestheader_client_ca_file.read_bytes()
                               if aggregated.requestheader_client_ca_file else None),
         client_ca_pem=settings.client_ca_file.read_bytes() if settings.client_ca_file else None,
@@ -302,6 +309,7 @@ async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings,
         group_headers=aggregated.requestheader_group_headers,
         extra_headers_prefixes=aggregated.requestheader_extra_headers_prefix,
     )
+    trust = await delegated_authentication(authentication, explicit)
     bundle: Path | None = None
     if trust.client_ca_bundle:
         bundle = pki.ca_cert.with_name("delegated-client-cas.pem")
@@ -311,7 +319,10 @@ async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings,
                                             token_cache_ttl_s=aggregated.token_cache_ttl_s)
     authorizer = SubjectAccessReviewAuthorizer(authorization, allowed_ttl_s=aggregated.authorized_cache_ttl_s,
                                                denied_ttl_s=aggregated.unauthorized_cache_ttl_s)
-    return authenticator, authorizer, bundle
+    listener = ClientCertificateAuthorities()
+    updates = (partial(run_trust_updates, authentication, explicit, authenticator, listener,
+                       watch_timeout_s=aggregated.watch_timeout_s) if explicit.reads_configmap else None)
+    return authenticator, authorizer, bundle, updates, listener
 
 
 async def _run_controllers(engine: Engine, sync_settings: SyncSettings, injection: InjectionSource, *,
@@ -363,10 +374,13 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
     admin_token = ""
     authenticator: Authenticator
     authorizer: Authorizer
+    trust_updates: Callable[..., Awaitable[None]] | None = None
+    client_ca_updates: ClientCertificateAuthorities | None = None
     if aggregated is None:
         authenticator, authorizer, client_ca_file, admin_token = await _standalone_auth(settings, pki)
     else:
-        authenticator, authorizer, client_ca_file = await _delegated_auth(settings, aggregated, pki)
+        authenticator, authorizer, client_ca_file, trust_updates, client_ca_updates = await _delegated_auth(
+            settings, aggregated, pki)
     encryption_key = _secret_file(settings.resolved_store_key_file, Fernet.generate_key())
     sealed = {kind.resource: kind.sealed_fields for kind in ALL_KINDS if kind.sealed_fields}
     async with open_store(settings.resolved_store_url, encryption_key=encryption_key, sealed_fields=sealed,
@@ -388,6 +402,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
             cert_file=settings.tls_cert_file or pki.serving_cert,
             key_file=settings.tls_key_file or pki.serving_key,
             client_ca_file=client_ca_file,
+            client_ca_updates=client_ca_updates,
         )
         leases: Leases = store
         lease_name = "porch-embedded-controllers"
@@ -397,6 +412,8 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
                 await nursery.start(dashboard.run)
+                if trust_updates is not None:
+                    await nursery.start(trust_updates)
                 if aggregated is not None and cluster is not None:
                     await nursery.start(partial(run_cluster_mirror, engine, cluster, CLUSTER_KINDS,
                                                 watch_timeout_s=aggregated.watch_timeout_s))

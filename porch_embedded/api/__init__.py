@@ -13,13 +13,15 @@ from porch_embedded.api._auth import (
 from porch_embedded.api._delegated import (
     DelegatedAuthentication,
     DelegatingAuthenticator,
+    ExplicitTrust,
     RequestHeaderSettings,
     SubjectAccessReviewAuthorizer,
     delegated_authentication,
+    run_trust_updates,
 )
 from porch_embedded.api._handlers import HandlerSettings
 from porch_embedded.api._requestinfo import RequestInfo
-from porch_embedded.api._serving import ServingSettings, run_https
+from porch_embedded.api._serving import ClientCertificateAuthorities, ServingSettings, run_https
 from porch_embedded.api._tls import Pki, ensure_pki, issue_client_certificate
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "ApiSettings",
     "Authenticator",
     "Authorizer",
+    "ClientCertificateAuthorities",
     "DelegatedAuthentication",
     "DelegatingAuthenticator",
+    "ExplicitTrust",
     "HandlerSettings",
     "Pki",
     "RbacAuthorizer",
@@ -44,4 +48,5 @@ __all__ = [
     "issue_client_certificate",
     "load_token_file",
     "run_https",
+    "run_trust_updates",
 ]

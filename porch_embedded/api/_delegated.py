@@ -36,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from porch_embedded.api._auth import ANONYMOUS
 from porch_embedded.api._requestinfo import RequestInfo
+from porch_embedded.api._serving import ClientCertificateAuthorities
 from porch_embedded.engine import ClusterClient
 from porch_embedded.errors import BadRequest, ServiceUnavailable, StatusError, Unauthorized
 from porch_embedded.meta import UserInfo
@@ -43,11 +44,14 @@ from porch_embedded.meta import UserInfo
 __all__ = [
     "DelegatedAuthentication",
     "DelegatingAuthenticator",
+    "ExplicitTrust",
     "RequestHeaderSettings",
     "SubjectAccessReviewAuthorizer",
     "delegated_authentication",
     "header_values",
     "load_certificates",
+    "run_trust_updates",
+    "trust_from",
 ]
 
 log = logging.getLogger("porch_embedded.api.delegated")
@@ -154,6 +158,13 @@ class DelegatingAuthenticator:
         self._token_ttl_s = token_cache_ttl_s
         self._allow_anonymous = allow_anonymous
         self._tokens = _TtlCache()
+
+    def trust(self, trust: DelegatedAuthentication) -> bool:
+        """Believe ``trust`` from now on (a rotated CA); whether it differs from the trust in force."""
+        if (trust.requestheader, trust.client_ca) == (self._requestheader, self._client_ca):
+            return False
+        self._requestheader, self._client_ca = trust.requestheader, trust.client_ca
+        return True
 
     async def authenticate(self, headers: Mapping[str, str], peer_certificate: bytes | None) -> UserInfo:
         failures: list[str] = []
@@ -322,45 +333,131 @@ def _json_list(data: Mapping[str, str], key: str) -> tuple[str, ...] | None:
     return tuple(str(v) for v in values) if isinstance(values, list) else None
 
 
-async def delegated_authentication(
-    cluster: ClusterClient, *, requestheader_ca_pem: bytes | None, client_ca_pem: bytes | None,
-    allowed_names: tuple[str, ...] | None = None, username_headers: tuple[str, ...] | None = None,
-    uid_headers: tuple[str, ...] | None = None, group_headers: tuple[str, ...] | None = None,
-    extra_headers_prefixes: tuple[str, ...] | None = None,
-) -> DelegatedAuthentication:
+@dataclass(frozen=True)
+class ExplicitTrust:
+    """The delegated-authentication flags as given (None: not given, so the ConfigMap decides)."""
+
+    requestheader_ca_pem: bytes | None = None
+    client_ca_pem: bytes | None = None
+    allowed_names: tuple[str, ...] | None = None
+    username_headers: tuple[str, ...] | None = None
+    uid_headers: tuple[str, ...] | None = None
+    group_headers: tuple[str, ...] | None = None
+    extra_headers_prefixes: tuple[str, ...] | None = None
+
+    @property
+    def reads_configmap(self) -> bool:
+        """Without an explicit requestheader CA, the ConfigMap is the source (and may change)."""
+        return self.requestheader_ca_pem is None
+
+
+def trust_from(explicit: ExplicitTrust, data: Mapping[str, str]) -> DelegatedAuthentication:
+    """The trust the flags and the ConfigMap's ``data`` make together; explicit values win.
+
+    Raises BadRequest when the ConfigMap holds a list that is not a JSON array, or a CA
+    that is not PEM.
+    """
+    requestheader_ca_pem, client_ca_pem = explicit.requestheader_ca_pem, explicit.client_ca_pem
+    if explicit.reads_configmap:
+        requestheader_ca_pem = (data.get("requestheader-client-ca-file") or "").encode() or None
+        if client_ca_pem is None:
+            client_ca_pem = (data.get("client-ca-file") or "").encode() or None
+    requestheader = None
+    try:
+        if requestheader_ca_pem:
+            defaults = RequestHeaderSettings(client_ca=())
+            requestheader = RequestHeaderSettings(
+                client_ca=load_certificates(requestheader_ca_pem),
+                allowed_names=explicit.allowed_names if explicit.allowed_names is not None
+                else _json_list(data, "requestheader-allowed-names") or (),
+                username_headers=explicit.username_headers or _json_list(data, "requestheader-username-headers")
+                or defaults.username_headers,
+                uid_headers=explicit.uid_headers or _json_list(data, "requestheader-uid-headers")
+                or defaults.uid_headers,
+                group_headers=explicit.group_headers or _json_list(data, "requestheader-group-headers")
+                or defaults.group_headers,
+                extra_headers_prefixes=explicit.extra_headers_prefixes
+                or _json_list(data, "requestheader-extra-headers-prefix") or defaults.extra_headers_prefixes,
+            )
+        client_ca = load_certificates(client_ca_pem) if client_ca_pem else ()
+    except ValueError as error:
+        raise BadRequest(f"ConfigMap kube-system/extension-apiserver-authentication: a CA is not PEM "
+                         f"certificates ({error})") from None
+    bundle = b"".join(pem.rstrip(b"\n") + b"\n" for pem in (requestheader_ca_pem, client_ca_pem) if pem)
+    return DelegatedAuthentication(requestheader, client_ca, bundle)
+
+
+async def delegated_authentication(cluster: ClusterClient, explicit: ExplicitTrust) -> DelegatedAuthentication:
     """Settle the front-proxy and client-certificate trust, as kube-apiserver's delegated options do.
 
     Without an explicit requestheader CA, everything not given is read from the ConfigMap
     kube-system/extension-apiserver-authentication that every kube-apiserver writes (the
     role extension-apiserver-authentication-reader grants reading it); explicit values win.
     A lookup that fails stops the start (ServiceUnavailable): serving on without the
-    front-proxy CA would treat every forwarded request as anonymous.
+    front-proxy CA would treat every forwarded request as anonymous. ``run_trust_updates``
+    then follows the ConfigMap, so a rotated CA is picked up while serving.
     """
     data: Mapping[str, str] = {}
-    if requestheader_ca_pem is None:
+    if explicit.reads_configmap:
         try:
             data = (await cluster.request("GET", _AUTHENTICATION_CONFIGMAP)).get("data") or {}
         except StatusError as error:
             raise ServiceUnavailable(f"cannot read ConfigMap kube-system/extension-apiserver-authentication for the "
-                              f"front-proxy CA (give --requestheader-client-ca-file instead): {error.message}"
-                              ) from error
-        requestheader_ca_pem = (data.get("requestheader-client-ca-file") or "").encode() or None
-        if client_ca_pem is None:
-            client_ca_pem = (data.get("client-ca-file") or "").encode() or None
-    requestheader = None
-    if requestheader_ca_pem:
-        defaults = RequestHeaderSettings(client_ca=())
-        requestheader = RequestHeaderSettings(
-            client_ca=load_certificates(requestheader_ca_pem),
-            allowed_names=allowed_names if allowed_names is not None
-            else _json_list(data, "requestheader-allowed-names") or (),
-            username_headers=username_headers or _json_list(data, "requestheader-username-headers")
-            or defaults.username_headers,
-            uid_headers=uid_headers or _json_list(data, "requestheader-uid-headers") or defaults.uid_headers,
-            group_headers=group_headers or _json_list(data, "requestheader-group-headers") or defaults.group_headers,
-            extra_headers_prefixes=extra_headers_prefixes or _json_list(data, "requestheader-extra-headers-prefix")
-            or defaults.extra_headers_prefixes,
-        )
-    client_ca = load_certificates(client_ca_pem) if client_ca_pem else ()
-    bundle = b"".join(pem.rstrip(b"\n") + b"\n" for pem in (requestheader_ca_pem, client_ca_pem) if pem)
-    return DelegatedAuthentication(requestheader, client_ca, bundle)
+                                     f"front-proxy CA (give --requestheader-client-ca-file instead): {error.message}"
+                                     ) from error
+    return trust_from(explicit, data)
+
+
+_TRUST_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+async def run_trust_updates(cluster: ClusterClient, explicit: ExplicitTrust, authenticator: DelegatingAuthenticator,
+                            listener: ClientCertificateAuthorities, *, watch_timeout_s: float = 300.0,
+                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Follow the ConfigMap kube-system/extension-apiserver-authentication until cancelled.
+
+    kube-apiserver rewrites it when its front-proxy (or client) CA rotates; each version
+    that differs from the trust in force replaces it in ``authenticator`` and adds its CAs
+    to ``listener``, the TLS listener's CAs for new connections (a CA that left the
+    ConfigMap stays there, but the authenticator no longer believes what it issued).
+    List (the one object, by field selector, as the reader role allows), then watch from
+    the list's resourceVersion; a failure or an expired watch lists again after a pause.
+    A version that does not parse is logged and ignored: the trust in force stays.
+    """
+    selector = ("fieldSelector", "metadata.name=extension-apiserver-authentication")
+    collection = _AUTHENTICATION_CONFIGMAP.rsplit("/", 1)[0]
+    task_status.started()
+    failures = 0
+
+    def take(configmap: Mapping[str, Any]) -> None:
+        try:
+            trust = trust_from(explicit, configmap.get("data") or {})
+        except StatusError as error:
+            log.warning("ignoring ConfigMap kube-system/extension-apiserver-authentication: %s", error.message)
+            return
+        if authenticator.trust(trust):
+            listener.add(trust.client_ca_bundle)
+            log.info("ConfigMap kube-system/extension-apiserver-authentication changed: front-proxy and client "
+                     "CAs reloaded")
+
+    while True:
+        try:
+            listed = await cluster.request("GET", collection, query=[selector])
+            for item in listed.get("items") or ():
+                take(item)
+            since = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+            while True:
+                async with cluster.watch(collection, since, watch_timeout_s, query=[selector]) as events:
+                    async for event in events:
+                        obj = event.get("object") or {}
+                        if event.get("type") in ("ADDED", "MODIFIED") and \
+                                (obj.get("metadata") or {}).get("name") == "extension-apiserver-authentication":
+                            take(obj)
+                        since = str((obj.get("metadata") or {}).get("resourceVersion") or since)
+                failures = 0
+        except StatusError as error:
+            delay = _TRUST_RETRY_S[min(failures, len(_TRUST_RETRY_S) - 1)]
+            failures += 1
+            log.warning("cannot follow ConfigMap kube-system/extension-apiserver-authentication (again in %.1fs): %s",
+                        delay, error.message)
+            await trio.sleep(delay)

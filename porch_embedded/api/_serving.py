@@ -24,9 +24,34 @@ from hypercorn.trio.worker_context import WorkerContext
 
 from porch_embedded.api._http import Receive, Scope, Send
 
-__all__ = ["ServingSettings", "run_https"]
+__all__ = ["ClientCertificateAuthorities", "ServingSettings", "run_https"]
 
 Asgi = Callable[[Scope, Receive, Send], Any]
+
+
+class ClientCertificateAuthorities:
+    """CAs the TLS listener asks client certificates against, to which more can be added while serving.
+
+    Aggregated, the front-proxy CA comes from a ConfigMap that changes when the cluster
+    rotates it: the new CA must be accepted at the handshake of new connections without a
+    restart. OpenSSL reads a context's certificate store at each handshake, so adding to
+    the listener's context is enough. Nothing is ever removed here: which CA may issue what
+    is decided per request by the authenticator, which forgets a CA that left.
+    """
+
+    def __init__(self) -> None:
+        self._contexts: list[ssl.SSLContext] = []
+
+    def attach(self, context: ssl.SSLContext) -> None:
+        self._contexts.append(context)
+
+    def add(self, pem: bytes) -> None:
+        """Accept certificates issued by the CAs of ``pem`` from the next handshake on."""
+        if not pem.strip():
+            return
+        for context in self._contexts:
+            context.load_verify_locations(cadata=pem.decode("ascii"))
+            context.verify_mode = ssl.CERT_OPTIONAL
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,8 @@ class ServingSettings:
     cert_file: Path
     key_file: Path
     client_ca_file: Path | None = None
+    client_ca_updates: ClientCertificateAuthorities | None = None
+    """Where CAs added while serving come from (aggregated mode), beside ``client_ca_file``."""
     max_concurrent_streams: int = 1000
     """Per HTTP/2 connection; kubectl multiplexes many watches over one."""
 
@@ -65,6 +92,8 @@ def _ssl_context(settings: ServingSettings) -> ssl.SSLContext:
     if settings.client_ca_file is not None:
         context.load_verify_locations(settings.client_ca_file)
         context.verify_mode = ssl.CERT_OPTIONAL
+    if settings.client_ca_updates is not None:
+        settings.client_ca_updates.attach(context)
     return context
 
 

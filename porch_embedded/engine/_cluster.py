@@ -114,18 +114,19 @@ class ClusterClient:
             limiter=self._limiter)
 
     @asynccontextmanager
-    async def watch(self, path: str, since: str, timeout_s: float) -> AsyncIterator[AsyncIterator[Body]]:
-        """A watch from ``since``: the apiserver's events ({type, object}) as they come.
+    async def watch(self, path: str, since: str, timeout_s: float,
+                    query: Sequence[tuple[str, str]] = ()) -> AsyncIterator[AsyncIterator[Body]]:
+        """A watch from ``since`` (with ``query``'s selectors): the apiserver's events ({type, object}) as they come.
 
         The stream ends after ``timeout_s`` (the server closes it); leaving the block closes
         the connection, which also ends the worker thread blocked reading it. A 410 at the
         start, or an ERROR event with code 410, raises Expired.
         """
         api = await self._client()
-        query = [("watch", "true"), ("resourceVersion", since), ("allowWatchBookmarks", "true"),
-                 ("timeoutSeconds", str(int(timeout_s)))]
+        parameters = [*query, ("watch", "true"), ("resourceVersion", since), ("allowWatchBookmarks", "true"),
+                      ("timeoutSeconds", str(int(timeout_s)))]
         response = await trio.to_thread.run_sync(
-            partial(self._call_blocking, api, "GET", path, None, query, timeout_s + self.timeout_s, True))
+            partial(self._call_blocking, api, "GET", path, None, parameters, timeout_s + self.timeout_s, True))
 
         async def events() -> AsyncIterator[Body]:
             buffered = b""

@@ -129,6 +129,29 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _check_fields(selector: str) -> None:
+    """400 for a field selector naming a field other than metadata.name and metadata.namespace."""
+    for requirement in filter(None, selector.split(",")):
+        key = requirement.replace("!=", "=").partition("=")[0].strip()
+        if key not in ("metadata.name", "metadata.namespace"):
+            raise StatusReply(400, "BadRequest", f'"{key}" is not a known field selector: only "metadata.name", '
+                              f'"metadata.namespace"')
+
+
+def _fields_match(obj: Json, selector: str) -> bool:
+    """A field selector of ``metadata.name`` / ``metadata.namespace`` equalities (``=``, ``==``, ``!=``),
+    the fields every resource supports; the reader role of the authentication ConfigMap
+    allows list and watch only by ``metadata.name``."""
+    metadata = obj.get("metadata") or {}
+    for requirement in filter(None, selector.split(",")):
+        negate = "!=" in requirement
+        field_name, _, value = requirement.replace("!=", "=").replace("==", "=").partition("=")
+        key = field_name.strip()
+        if (metadata.get(key.split(".", 1)[1], "") == value.strip()) == negate:
+            return False
+    return True
+
+
 def _matches(obj: Json, selector: str) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
     for requirement in filter(None, selector.split(",")):
@@ -628,6 +651,8 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
         def _watch(self, path: str, query: dict[str, list[str]]) -> int:
             """A watch: JSON event lines, chunked, from resourceVersion until timeoutSeconds."""
             res, ns, name, _ = self._match(path)
+            fields = (query.get("fieldSelector") or [""])[0]
+            _check_fields(fields)  # a bad selector is a 400 Status, before the watch's 200
             since = int((query.get("resourceVersion") or ["0"])[0] or 0)
             timeout = float((query.get("timeoutSeconds") or ["30"])[0])
             self.send_response(200)
@@ -649,7 +674,8 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                 while True:
                     with double.lock:
                         batch = [(rv, kind, obj) for rv, kind, r, obj in double.events
-                                 if rv > sent and r == res and (ns is None or obj["metadata"].get("namespace") == ns)]
+                                 if rv > sent and r == res and (ns is None or obj["metadata"].get("namespace") == ns)
+                                 and _fields_match(obj, fields)]
                         if not batch:
                             left = ends - time.monotonic()
                             if left <= 0 or double.stopping:
@@ -686,13 +712,15 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                     raise StatusReply(400, "BadRequest", "the body must be an object")
                 return 200, double.replace(res, ns, name, body, sub=sub or ""), "application/json"
             selector = (query.get("labelSelector") or [""])[0]
+            fields = (query.get("fieldSelector") or [""])[0]
+            _check_fields(fields)
             if name is None:
                 if method == "POST" and res != "pods":
                     return 201, double.create(res, ns, body or {}), "application/json"
                 if method in ("GET", "DELETE"):
                     with double.lock:
                         items = [o for (r, n, _), o in double.objects.items()
-                                 if r == res and n == ns and _matches(o, selector)]
+                                 if r == res and n == ns and _matches(o, selector) and _fields_match(o, fields)]
                         items = json.loads(json.dumps(items))
                         if method == "DELETE":
                             for item in items:
