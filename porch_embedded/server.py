@@ -63,7 +63,14 @@ from porch_embedded.controllers import (
     run_while_leader,
 )
 from porch_embedded.dashboard import Dashboard, DashboardServices, DashboardSettings, mount
-from porch_embedded.engine import AdapterFactory, ClusterClient, ClusterRepositorySource, Engine, run_cluster_mirror
+from porch_embedded.engine import (
+    AdapterFactory,
+    ClusterClient,
+    ClusterRepositorySource,
+    Engine,
+    run_cluster_mirror,
+    run_status_writeback,
+)
 from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET, SERVED_KINDS
 from porch_embedded.meta import UserInfo
 from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
@@ -326,11 +333,14 @@ async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings, pk
 
 
 async def _run_controllers(engine: Engine, sync_settings: SyncSettings, injection: InjectionSource, *,
-                           variant_sets: bool) -> None:
+                           variant_sets: bool, cluster: ClusterClient | None = None) -> None:
     """The leader's work, side by side: repository sync, the PackageVariant controller and, unless the
-    cluster holds the PackageVariants (aggregated mode), the PackageVariantSet controller."""
+    cluster holds the PackageVariants (aggregated mode), the PackageVariantSet controller. Aggregated
+    (``cluster``), also the write-back of Repository status to the custom resources."""
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(run_repository_sync, engine, sync_settings))
+        if cluster is not None:
+            await nursery.start(run_status_writeback, engine.store, cluster, REPOSITORY)
         await nursery.start(run_package_variants, engine, injection)
         if variant_sets:
             await nursery.start(run_package_variant_sets, engine)
@@ -423,7 +433,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                     await nursery.start(run_while_leader, leases, lease_name, _replica_id(),
                                         settings.leader_lease_s,
                                         partial(_run_controllers, engine, sync_settings, StoreInjectionSource(store),
-                                                variant_sets=aggregated is None))
+                                                variant_sets=aggregated is None, cluster=cluster))
                 stop_accepting = trio.Event()
                 url = await nursery.start(partial(run_https, mount(app, dashboard), serving,
                                                   stop_accepting=stop_accepting))

@@ -1,7 +1,12 @@
 """The only writer: object semantics, package lifecycle, tasks, approval, registration; and the read-only
 diffs and previews a reviewer sees before a write."""
 
-from porch_embedded.engine._cluster import ClusterClient, ClusterRepositorySource, run_cluster_mirror
+from porch_embedded.engine._cluster import (
+    ClusterClient,
+    ClusterRepositorySource,
+    run_cluster_mirror,
+    run_status_writeback,
+)
 from porch_embedded.engine._engine import Engine
 from porch_embedded.engine._objects import ObjectService, invalid
 from porch_embedded.engine._previews import (
@@ -35,4 +40,5 @@ __all__ = [
     "files_digest",
     "invalid",
     "run_cluster_mirror",
+    "run_status_writeback",
 ]

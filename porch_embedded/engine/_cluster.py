@@ -14,6 +14,11 @@ the truth for spec and metadata (uid, generation, labels); status stays the one
 this server wrote, since the controllers that write it run here. Secrets are never
 copied: ``ClusterRepositorySource`` reads them from the cluster when a repository
 opens.
+
+``run_status_writeback`` writes that status back to the custom resources, through
+their status subresource as Porch's controllers do (``Status().Update``: PUT
+``.../status`` with the object's resourceVersion, read again and retried on 409
+Conflict), so ``kubectl get repositories`` shows what this server knows.
 """
 
 from __future__ import annotations
@@ -34,9 +39,9 @@ import trio
 from porch_embedded.engine._engine import Engine
 from porch_embedded.errors import AlreadyExists, Conflict, Expired, NotFound, ServiceUnavailable, StatusError
 from porch_embedded.kinds import NAMESPACE, Body, Kind
-from porch_embedded.store import ListQuery, Store
+from porch_embedded.store import Informer, ListQuery, Store, WatchEvent
 
-__all__ = ["ClusterClient", "ClusterRepositorySource", "run_cluster_mirror"]
+__all__ = ["ClusterClient", "ClusterRepositorySource", "run_cluster_mirror", "run_status_writeback"]
 
 log = logging.getLogger("porch_embedded.engine.cluster")
 
@@ -345,3 +350,66 @@ async def run_cluster_mirror(engine: Engine, cluster: ClusterClient, kinds: Sequ
         for event in synced:
             await event.wait()
         task_status.started()
+
+
+_STATUS_ATTEMPTS = 5
+
+
+async def _put_status(cluster: ClusterClient, kind: Kind, local: Body) -> bool:
+    """PUT ``local``'s status onto the cluster's object of the same uid; whether it was written.
+
+    The cluster's copy is read first for its resourceVersion; a 409 (the object changed
+    between the read and the write: a spec edit, another writer) reads it again. An
+    object that is gone or was made again under the same name (another uid) is not
+    written: the mirror is about to follow that change.
+    """
+    metadata = local["metadata"]
+    path = _path(kind, metadata.get("namespace", ""), metadata["name"])
+    for _ in range(_STATUS_ATTEMPTS):
+        try:
+            remote = await cluster.request("GET", path)
+        except NotFound:
+            return False
+        if (remote.get("metadata") or {}).get("uid") != metadata.get("uid"):
+            return False
+        if remote.get("status") == local["status"]:
+            return True
+        body = {**remote, "status": local["status"]}
+        try:
+            await cluster.request("PUT", f"{path}/status", body)
+            return True
+        except Conflict:
+            continue
+        except NotFound:
+            return False
+    raise Conflict(f"{kind.resource} {metadata.get('namespace')}/{metadata['name']}: the cluster's copy kept "
+                   f"changing while its status was written")
+
+
+async def run_status_writeback(store: Store, cluster: ClusterClient, kind: Kind, *,
+                               task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Write the status this server keeps for each ``kind`` object to its custom resource, until cancelled.
+
+    An informer on the store hands over each object's newest version; a status already
+    written is not written again (a restart writes each once, then only changes). A
+    failing cluster raises, and the informer retries that object with backoff while
+    the others go on. Run it where the controllers that write the status run (the
+    leader), so replicas do not race each other for the same write.
+    """
+    written: dict[tuple[str, str], Any] = {}
+
+    async def changed(event: WatchEvent) -> None:
+        metadata = event.object["metadata"]
+        key = (metadata.get("namespace", ""), metadata["name"])
+        status = event.object.get("status")
+        if event.type == "DELETED":
+            written.pop(key, None)
+            return
+        if not status or written.get(key) == (metadata.get("uid"), status):
+            return
+        if await _put_status(cluster, kind, event.object):
+            written[key] = (metadata.get("uid"), copy.deepcopy(status))
+            log.debug("%s %s/%s: status written to the cluster", kind.resource, *key)
+
+    await Informer(store, kind.resource, changed, name=f"{kind.resource} status to the cluster").run(
+        task_status=task_status)

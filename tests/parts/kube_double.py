@@ -205,6 +205,9 @@ class KubeDouble:
         """SubjectAccessReview's policy: spec -> (allowed, denied, reason)."""
         self.reviews: list[Json] = []
         """Every TokenReview and SubjectAccessReview request body, in order."""
+        self.before_request: Callable[[str, str, Any], None] | None = None
+        """Called with (method, path, body) before each request is answered: tests make the
+        cluster change at that moment (another writer), as a real cluster may."""
 
     def install_crds(self, crds: list[Json]) -> None:
         """Serve the custom resources of ``crds`` (apiextensions.k8s.io/v1 objects)."""
@@ -248,6 +251,7 @@ class KubeDouble:
             if sub == "status":
                 new = json.loads(json.dumps(current))
                 new["status"] = body.get("status")
+                self._validate(res, new)
             else:
                 new = body
                 new["metadata"] = {**current["metadata"], **{k: v for k, v in (body.get("metadata") or {}).items()
@@ -608,6 +612,8 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
             try:
                 if self.headers.get("Authorization") != f"Bearer {double.token}":
                     raise StatusReply(401, "Unauthorized", "Unauthorized")
+                if double.before_request is not None:
+                    double.before_request(self.command, url.path, body)
                 if (query.get("watch") or [""])[0] in ("1", "true"):
                     code = self._watch(url.path, query)
                     with double.lock:
@@ -759,7 +765,25 @@ def _handler(double: KubeDouble) -> type[BaseHTTPRequestHandler]:
                     raise StatusReply(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
                 with double.lock:
                     current = double.objects[(res, ns, name)]
+                    sent_rv = ((body or {}).get("metadata") or {}).get("resourceVersion")
+                    if sent_rv is not None and sent_rv != current["metadata"]["resourceVersion"]:
+                        # A resourceVersion in a patch is a precondition, as in a PUT.
+                        raise StatusReply(409, "Conflict", f'Operation cannot be fulfilled on {res}'
+                                          f'{"." + group if group else ""} "{name}": the object has been modified; '
+                                          f"please apply your changes to the latest version and try again",
+                                          {"name": name, "group": group, "kind": res})
                     patched = _merge_patch(current, body)
+                    if "status" in ((double._crd_version(res) or {}).get("subresources") or {}):
+                        # The status subresource patches status only; the main resource never does.
+                        if sub == "status":
+                            patched = {**json.loads(json.dumps(current)), "status": patched.get("status")}
+                        else:
+                            patched["status"] = current.get("status")
+                            if patched["status"] is None:
+                                patched.pop("status")
+                            if patched.get("spec") != current.get("spec"):
+                                patched["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+                        double._validate(res, patched)
                     patched["metadata"]["resourceVersion"] = double._next_rv()
                     double.objects[(res, ns, name)] = patched
                     double._changed("MODIFIED", res, patched)

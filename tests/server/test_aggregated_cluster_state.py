@@ -14,10 +14,19 @@ import trio
 
 from tests.parts.git_server import GitServer
 from tests.parts.kube_double import CertificateAuthority
-from tests.parts.server import start_server
-from tests.server.test_aggregated import PR, Cluster, aggregated, aggregator_client, as_user, cluster, git_server
+from tests.parts.server import RunningServer, start_server
+from tests.server.test_aggregated import (
+    PR,
+    Cluster,
+    aggregated,
+    aggregator_client,
+    as_user,
+    cluster,
+    git_server,
+    porch,
+)
 
-__all__ = ["cluster", "git_server"]
+__all__ = ["cluster", "git_server", "porch"]
 
 AUTHENTICATION = "/api/v1/namespaces/kube-system/configmaps"
 
@@ -65,3 +74,53 @@ async def test_a_rotated_front_proxy_ca_is_picked_up_from_the_configmap(tmp_path
     reads = [r for r in cluster.double.requests if r.path == AUTHENTICATION]
     assert reads and all(r.query["fieldSelector"] == ["metadata.name=extension-apiserver-authentication"]
                          for r in reads)
+
+
+REPOSITORIES = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
+
+
+async def wait_for_status(cluster: Cluster, name: str, ready: str = "True",
+                          generation: int = 1) -> dict[str, object]:
+    """The Repository CR's status once its Ready condition says ``ready`` for ``generation``."""
+    with trio.fail_after(30):
+        while True:
+            status = (cluster.double.get("repositories", "default", name) or {}).get("status") or {}
+            conditions = {c["type"]: c for c in status.get("conditions") or ()}
+            if conditions.get("Ready", {}).get("status") == ready and status.get("observedGeneration") == generation:
+                return status
+            await trio.sleep(0.05)
+
+
+async def test_repository_status_is_written_to_the_custom_resource(porch: RunningServer, cluster: Cluster) -> None:
+    status = await wait_for_status(cluster, "blueprints")
+    # The shape of Porch's repository controller: one Ready condition, the sync fields.
+    assert status["conditions"] == [{"type": "Ready", "status": "True", "reason": "Ready",
+                                     "message": "Repository Ready", "observedGeneration": 1,
+                                     "lastTransitionTime": status["conditions"][0]["lastTransitionTime"]}]
+    assert status["packageCount"] == 1 and len(status["gitCommitHash"]) == 40
+    assert status["lastFullSyncTime"] and status["nextFullSyncTime"]
+    writes = [r for r in cluster.double.requests if r.path == f"{REPOSITORIES}/blueprints/status"]
+    assert writes and writes[0].method == "PUT" and writes[0].status == 200
+    assert writes[0].body["kind"] == "Repository" and writes[0].body["apiVersion"] == "config.porch.kpt.dev/v1alpha1"
+    assert writes[0].body["metadata"]["resourceVersion"]  # optimistic concurrency, as Status().Update
+    assert writes[0].body["spec"] == cluster.double.get("repositories", "default", "blueprints")["spec"]
+
+    # A spec change bumps the generation; the next status says it observed it. Another writer
+    # changes the object between our read and our write once: the 409 is read again and retried.
+    interfered: list[str] = []
+
+    def another_writer(method: str, path: str, body: object) -> None:
+        if method == "PUT" and path == f"{REPOSITORIES}/blueprints/status" and not interfered:
+            interfered.append(path)
+            cluster.double.update("repositories", "default", "blueprints",
+                                  lambda obj: obj["metadata"].setdefault("labels", {}).update(team="edge"))
+
+    cluster.double.before_request = another_writer
+    broken = cluster.double.get("repositories", "default", "blueprints")
+    broken["spec"]["git"]["secretRef"]["name"] = "missing-auth"  # (the URL is immutable)
+    cluster.double.put("repositories", "default", broken)
+    status = await wait_for_status(cluster, "blueprints", ready="False", generation=2)
+    assert status["conditions"][0]["reason"] == "Error" and status["conditions"][0]["observedGeneration"] == 2
+    codes = [r.status for r in cluster.double.requests if r.path == f"{REPOSITORIES}/blueprints/status"]
+    assert 409 in codes and codes[-1] == 200
+    assert cluster.double.get("repositories", "default", "blueprints")["metadata"]["labels"] == {"team": "edge"}
