@@ -66,6 +66,7 @@ from porch_embedded.dashboard import Dashboard, DashboardServices, DashboardSett
 from porch_embedded.engine import (
     AdapterFactory,
     ClusterClient,
+    ClusterInjectionSource,
     ClusterRepositorySource,
     Engine,
     run_cluster_mirror,
@@ -428,11 +429,13 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                     await nursery.start(partial(run_cluster_mirror, engine, cluster, CLUSTER_KINDS,
                                                 watch_timeout_s=aggregated.watch_timeout_s))
                 if settings.controllers:
+                    injection: InjectionSource = (StoreInjectionSource(store) if cluster is None
+                                                  else ClusterInjectionSource(cluster))
                     sync_settings = SyncSettings(default_interval_s=settings.sync_interval_s,
                                                  health_interval_s=settings.health_interval_s)
                     await nursery.start(run_while_leader, leases, lease_name, _replica_id(),
                                         settings.leader_lease_s,
-                                        partial(_run_controllers, engine, sync_settings, StoreInjectionSource(store),
+                                        partial(_run_controllers, engine, sync_settings, injection,
                                                 variant_sets=aggregated is None, cluster=cluster))
                 stop_accepting = trio.Event()
                 url = await nursery.start(partial(run_https, mount(app, dashboard), serving,

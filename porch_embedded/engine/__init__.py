@@ -3,6 +3,7 @@ diffs and previews a reviewer sees before a write."""
 
 from porch_embedded.engine._cluster import (
     ClusterClient,
+    ClusterInjectionSource,
     ClusterRepositorySource,
     run_cluster_mirror,
     run_status_writeback,
@@ -24,6 +25,7 @@ from porch_embedded.engine._repositories import AdapterFactory, RepositorySource
 __all__ = [
     "AdapterFactory",
     "ClusterClient",
+    "ClusterInjectionSource",
     "ClusterRepositorySource",
     "Comparisons",
     "CreationPreview",

@@ -38,10 +38,11 @@ import trio
 
 from porch_embedded.engine._engine import Engine
 from porch_embedded.errors import AlreadyExists, Conflict, Expired, NotFound, ServiceUnavailable, StatusError
-from porch_embedded.kinds import NAMESPACE, Body, Kind
+from porch_embedded.kinds import ALL_KINDS, CONFIG_MAP, NAMESPACE, Body, Kind
 from porch_embedded.store import Informer, ListQuery, Store, WatchEvent
 
-__all__ = ["ClusterClient", "ClusterRepositorySource", "run_cluster_mirror", "run_status_writeback"]
+__all__ = ["ClusterClient", "ClusterInjectionSource", "ClusterRepositorySource", "run_cluster_mirror",
+           "run_status_writeback"]
 
 log = logging.getLogger("porch_embedded.engine.cluster")
 
@@ -212,6 +213,42 @@ class ClusterRepositorySource:
 
     async def secret(self, namespace: str, name: str) -> Body:
         return await self._cluster.request("GET", _path(self._secret_kind, namespace, name))
+
+
+class ClusterInjectionSource:
+    """The objects PackageVariant injectors read, listed from the cluster (aggregated mode).
+
+    Standalone, the server serves ConfigMaps itself and injectors read its store;
+    aggregated, ConfigMaps are the cluster's, as for Porch's controller (a cached client
+    of the cluster). The kinds are ConfigMap and the namespaced kinds this server knows;
+    another kind (no discovery here to learn its plural) has no objects, so its points
+    say NoResourceSelected. Each call lists afresh: a variant's reconcile reads current
+    data, though a change in the cluster alone does not start one.
+    """
+
+    _KINDS = {(kind.group, kind.version, kind.kind): kind for kind in (CONFIG_MAP, *ALL_KINDS) if kind.namespaced}
+
+    def __init__(self, cluster: ClusterClient) -> None:
+        self._cluster = cluster
+
+    async def objects(self, namespace: str, api_version: str, kind: str) -> list[Body]:
+        group, _, version = api_version.rpartition("/")
+        known = self._KINDS.get((group, version, kind))
+        if known is None:
+            return []
+        items: list[Body] = []
+        token = ""
+        while True:
+            query = [("limit", "500"), *([("continue", token)] if token else [])]
+            try:
+                page = await self._cluster.request("GET", _path(known, namespace), query=query)
+            except NotFound:
+                return []
+            for item in page.get("items") or ():
+                items.append({"apiVersion": known.api_version, "kind": known.kind, **item})
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return items
 
 
 async def _ensure_namespace(store: Store, namespace: str) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import trio
+import yaml
 
-from tests.parts.git_server import GitServer
+from tests.parts.git_server import GitServer, kptfile
 from tests.parts.kube_double import CertificateAuthority
 from tests.parts.server import RunningServer, start_server
 from tests.server.test_aggregated import (
@@ -24,6 +25,7 @@ from tests.server.test_aggregated import (
     cluster,
     git_server,
     porch,
+    repository_cr,
 )
 
 __all__ = ["cluster", "git_server", "porch"]
@@ -77,6 +79,7 @@ async def test_a_rotated_front_proxy_ca_is_picked_up_from_the_configmap(tmp_path
 
 
 REPOSITORIES = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories"
+RESOURCES = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisionresources"
 
 
 async def wait_for_status(cluster: Cluster, name: str, ready: str = "True",
@@ -124,3 +127,37 @@ async def test_repository_status_is_written_to_the_custom_resource(porch: Runnin
     codes = [r.status for r in cluster.double.requests if r.path == f"{REPOSITORIES}/blueprints/status"]
     assert 409 in codes and codes[-1] == 200
     assert cluster.double.get("repositories", "default", "blueprints")["metadata"]["labels"] == {"team": "edge"}
+
+
+async def test_injectors_read_configmaps_from_the_cluster(porch: RunningServer, cluster: Cluster,
+                                                          git_server: GitServer) -> None:
+    point = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: region\n  annotations:\n"
+             "    kpt.dev/config-injection: required\ndata:\n  region: unset\n")
+    git_server.create_repo("catalog").commit({"app/Kptfile": kptfile("app"), "app/region.yaml": point},
+                                             tags=["app/v1"])
+    git_server.create_repo("deploy")
+    for name in ("catalog", "deploy"):
+        cluster.double.put("secrets", "default", {**cluster.double.get("secrets", "default", "blueprints-auth"),
+                                                  "metadata": {"name": f"{name}-auth"}})
+        cluster.double.put("repositories", "default", repository_cr(name, git_server))
+    cluster.double.put("configmaps", "default", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                 "metadata": {"name": "east"}, "data": {"region": "us-east"}})
+    cluster.double.put("packagevariants", "default", {
+        "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "PackageVariant", "metadata": {"name": "site"},
+        "spec": {"upstream": {"repo": "catalog", "package": "app", "revision": 1},
+                 "downstream": {"repo": "deploy", "package": "site"},
+                 "injectors": [{"kind": "ConfigMap", "name": "east"}]}})
+    async with aggregator_client(porch, cluster.front_proxy_cert, as_user("root", "system:masters")) as http:
+        with trio.fail_after(60):
+            while True:
+                drafts = [item for item in (await http.get(PR)).json()["items"]
+                          if item["spec"]["repository"] == "deploy" and item["spec"]["packageName"] == "site"]
+                if drafts:
+                    resources = (await http.get(RESOURCES + "/" + drafts[0]["metadata"]["name"])).json()
+                    region = yaml.safe_load(resources["spec"]["resources"]["region.yaml"])
+                    if region["metadata"]["annotations"].get("kpt.dev/injected-resource") == "east":
+                        break
+                await trio.sleep(0.1)
+    assert region["data"] == {"region": "us-east"}
+    lists = [r for r in cluster.double.requests if r.path == "/api/v1/namespaces/default/configmaps"]
+    assert lists and lists[-1].method == "GET" and lists[-1].status == 200
