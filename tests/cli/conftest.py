@@ -3,7 +3,8 @@
 ``Cli.run`` invokes ``porchctl_main`` in a worker thread (the synchronous client must
 not block the trio loop that serves it) with the server's admin kubeconfig, and
 returns exact stdout, stderr and exit code; with $PORCH_EMBEDDED_BINARY set it runs
-that binary's verbs (``porch-embedded rpkg ...``) in a child process instead. ``Golden.text`` maps Porch's e2e
+that binary's verbs (``porch-embedded rpkg ...``), or the build's porchctl when
+$PORCH_EMBEDDED_PORCHCTL names it, in a child process instead. ``Golden.text`` maps Porch's e2e
 fixture addresses and credentials (gitea, nephio/secret) onto the test git server,
 so expected outputs are pasted from Porch's golden files unchanged.
 """
@@ -23,7 +24,7 @@ import yaml
 
 from porch_embedded.cli import porchctl_main
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server, run_git
-from tests.parts.server import RunningServer, server_binary, start_server
+from tests.parts.server import RunningServer, porchctl_command, start_server
 
 __all__ = ["Cli", "Result", "cli", "git_server"]
 
@@ -120,22 +121,22 @@ class Cli:
         # The test server's kubeconfig, as a flag before any "--" (after it, it would be an argument).
         end = argv.index("--") if "--" in argv else len(argv)
         argv[end:end] = ["--kubeconfig", str(self.server.kubeconfig)]
-        binary = server_binary()
-        if binary is not None:
-            return await self._run_binary(binary, argv, self.text(stdin))
+        command = porchctl_command()
+        if command is not None:
+            return await self._run_binary(command, argv, self.text(stdin))
         out, err = io.StringIO(), io.StringIO()
         code = await trio.to_thread.run_sync(
             lambda: porchctl_main(argv, stdin=io.StringIO(self.text(stdin)), stdout=out, stderr=err))
         return Result(out.getvalue(), err.getvalue(), code)
 
     @staticmethod
-    async def _run_binary(binary: Path, argv: list[str], stdin: str) -> Result:
-        """``porch-embedded ARGS``: the binary's porchctl verbs, in a child process.
+    async def _run_binary(command: list[str], argv: list[str], stdin: str) -> Result:
+        """``porch-embedded ARGS`` (the binary's porchctl verbs) or ``porchctl ARGS``, in a child process.
 
         Its help and usage lines name the program porch-embedded where porchctl's name
         porchctl; that name, and nothing else, is mapped back for the golden texts.
         """
-        done = await trio.run_process([str(binary), *argv], stdin=stdin.encode(), capture_stdout=True,
+        done = await trio.run_process([*command, *argv], stdin=stdin.encode(), capture_stdout=True,
                                       capture_stderr=True, check=False)
         out, err = (stream.decode().replace("porch-embedded", "porchctl") for stream in (done.stdout, done.stderr))
         return Result(out, err, done.returncode)

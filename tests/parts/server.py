@@ -10,6 +10,11 @@ that binary as a child process instead: ``start_server`` turns its Settings over
 into ``serve`` flags (an override without a flag is a TypeError, never silently
 dropped), so tests written against the in-process server run unchanged against the
 binary, as long as they reach it only through its URL and data directory.
+With ``PORCH_EMBEDDED_BINARY_TESTS`` also set (space-separated test paths, as given to
+pytest), only the tests under those paths take the binary and the rest run this
+checkout, so one parallel run of the whole suite tests both (``make test``). And with
+``PORCH_EMBEDDED_PORCHCTL`` naming the build's porchctl (``dist/porchctl/porchctl``, the
+same program unpacked once), porchctl commands run it instead of the binary's verbs.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ import trio
 
 from porch_embedded.server import Settings, run
 
-__all__ = ["BINARY_ENV", "RunningServer", "ServerProcess", "in_thread", "kubectl", "serve_flags", "server_binary",
+__all__ = ["BINARY_ENV", "BINARY_TESTS_ENV", "PORCHCTL_ENV", "porchctl_command", "RunningServer", "ServerProcess", "in_thread", "kubectl", "serve_flags", "server_binary",
            "server_command", "start_server", "start_server_process"]
 
 BINARY_ENV = "PORCH_EMBEDDED_BINARY"
+BINARY_TESTS_ENV = "PORCH_EMBEDDED_BINARY_TESTS"
+PORCHCTL_ENV = "PORCH_EMBEDDED_PORCHCTL"
 
 T = TypeVar("T")
 
@@ -72,14 +79,51 @@ class RunningServer:
 
 
 def server_binary() -> Path | None:
-    """The built binary that tests start instead of this checkout's code, if $PORCH_EMBEDDED_BINARY names one."""
+    """The built binary that tests start instead of this checkout's code, if $PORCH_EMBEDDED_BINARY names one.
+
+    When $PORCH_EMBEDDED_BINARY_TESTS limits it to some test paths, a test elsewhere gets
+    None. The test is the one pytest runs now ($PYTEST_CURRENT_TEST, set through setup,
+    call and teardown, so a fixture of the test sees it too).
+    """
     value = os.environ.get(BINARY_ENV, "")
-    if not value:
+    if not value or not _binary_applies(os.environ.get(BINARY_TESTS_ENV, ""),
+                                        os.environ.get("PYTEST_CURRENT_TEST", "")):
         return None
     path = Path(value).resolve()
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise RuntimeError(f"{BINARY_ENV}={value} is not an executable file; build it with `make binary`")
     return path
+
+
+def porchctl_command() -> list[str] | None:
+    """How a test that runs the build runs ``porchctl ARGS``: the command before ARGS, or None
+    when this test runs this checkout (no binary named, or the test is out of its scope).
+
+    The build's porchctl when $PORCH_EMBEDDED_PORCHCTL names one, else the binary's verbs
+    (``porch-embedded rpkg ...``, the same parser under the binary's name).
+    """
+    binary = server_binary()
+    if binary is None:
+        return None
+    porchctl = os.environ.get(PORCHCTL_ENV, "")
+    if not porchctl:
+        return [str(binary)]
+    path = Path(porchctl).resolve()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise RuntimeError(f"{PORCHCTL_ENV}={porchctl} is not an executable file; build it with `make binary`")
+    return [str(path)]
+
+
+def _binary_applies(scope: str, current_test: str) -> bool:
+    """Whether the test ``current_test`` (a node id, maybe followed by its stage) is under a path of ``scope``.
+
+    An empty scope is every test. A path names a directory (``tests/cli``) or a file
+    (``tests/engine/test_lifecycle.py``), relative to the repository as pytest's node ids are.
+    """
+    if not scope:
+        return True
+    test_file = current_test.split("::", 1)[0]
+    return any(test_file == path or test_file.startswith(path.rstrip("/") + "/") for path in scope.split())
 
 
 def server_command() -> list[str]:
