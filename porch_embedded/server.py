@@ -67,12 +67,23 @@ from porch_embedded.engine import (
     AdapterFactory,
     ClusterClient,
     ClusterInjectionSource,
+    ClusterMirror,
     ClusterRepositorySource,
+    ClusterWrites,
     Engine,
     run_cluster_mirror,
     run_status_writeback,
 )
-from porch_embedded.kinds import ALL_KINDS, CLUSTER_KINDS, PACKAGE, REPOSITORY, SECRET, SERVED_KINDS
+from porch_embedded.kinds import (
+    ALL_KINDS,
+    CLUSTER_KINDS,
+    PACKAGE,
+    PACKAGE_VARIANT,
+    PACKAGE_VARIANT_SET,
+    REPOSITORY,
+    SECRET,
+    SERVED_KINDS,
+)
 from porch_embedded.meta import UserInfo
 from porch_embedded.runners import JobSettings, PodmanSettings, RunnerSettings, build_function_runner
 from porch_embedded.store import open_store
@@ -334,17 +345,16 @@ async def _delegated_auth(settings: Settings, aggregated: AggregatedSettings, pk
 
 
 async def _run_controllers(engine: Engine, sync_settings: SyncSettings, injection: InjectionSource, *,
-                           variant_sets: bool, cluster: ClusterClient | None = None) -> None:
-    """The leader's work, side by side: repository sync, the PackageVariant controller and, unless the
-    cluster holds the PackageVariants (aggregated mode), the PackageVariantSet controller. Aggregated
-    (``cluster``), also the write-back of Repository status to the custom resources."""
+                           cluster: ClusterClient | None = None) -> None:
+    """The leader's work, side by side: repository sync, the PackageVariant and PackageVariantSet
+    controllers. Aggregated (``cluster``), also the write-back of Repository status to the custom
+    resources (the variant controllers write theirs to the cluster through the engine)."""
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(run_repository_sync, engine, sync_settings))
         if cluster is not None:
             await nursery.start(run_status_writeback, engine.store, cluster, REPOSITORY)
         await nursery.start(run_package_variants, engine, injection)
-        if variant_sets:
-            await nursery.start(run_package_variant_sets, engine)
+        await nursery.start(run_package_variant_sets, engine)
 
 
 async def run(settings: Settings, *, shutdown: trio.Event | None = None,
@@ -400,6 +410,11 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
         source = ClusterRepositorySource(store, cluster, REPOSITORY, SECRET) if cluster is not None else None
         engine = Engine(store, _adapter_factory(GitCache(data_dir / "cache")),
                         build_function_runner(_runner_settings(settings)), source)
+        mirror = ClusterMirror()
+        if cluster is not None:
+            # The cluster's kinds that the controllers write: PackageVariants (a set's, finalizers,
+            # status) and PackageVariantSets (status). Repository status stays ours (write-back).
+            engine.cluster_writes = ClusterWrites(cluster, store, mirror, (PACKAGE_VARIANT, PACKAGE_VARIANT_SET))
         await engine.ensure_default_namespaces()
         served = SERVED_KINDS if aggregated is None else tuple(k for k in ALL_KINDS if k.group == PACKAGE.group)
         app = ApiApp(engine, store, served, authenticator, authorizer, ApiSettings(
@@ -427,7 +442,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                     await nursery.start(trust_updates)
                 if aggregated is not None and cluster is not None:
                     await nursery.start(partial(run_cluster_mirror, engine, cluster, CLUSTER_KINDS,
-                                                watch_timeout_s=aggregated.watch_timeout_s))
+                                                watch_timeout_s=aggregated.watch_timeout_s, mirror=mirror))
                 if settings.controllers:
                     injection: InjectionSource = (StoreInjectionSource(store) if cluster is None
                                                   else ClusterInjectionSource(cluster))
@@ -436,7 +451,7 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
                     await nursery.start(run_while_leader, leases, lease_name, _replica_id(),
                                         settings.leader_lease_s,
                                         partial(_run_controllers, engine, sync_settings, injection,
-                                                variant_sets=aggregated is None, cluster=cluster))
+                                                cluster=cluster))
                 stop_accepting = trio.Event()
                 url = await nursery.start(partial(run_https, mount(app, dashboard), serving,
                                                   stop_accepting=stop_accepting))

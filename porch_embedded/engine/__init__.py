@@ -4,7 +4,9 @@ diffs and previews a reviewer sees before a write."""
 from porch_embedded.engine._cluster import (
     ClusterClient,
     ClusterInjectionSource,
+    ClusterMirror,
     ClusterRepositorySource,
+    ClusterWrites,
     run_cluster_mirror,
     run_status_writeback,
 )
@@ -26,7 +28,9 @@ __all__ = [
     "AdapterFactory",
     "ClusterClient",
     "ClusterInjectionSource",
+    "ClusterMirror",
     "ClusterRepositorySource",
+    "ClusterWrites",
     "Comparisons",
     "CreationPreview",
     "FunctionReport",

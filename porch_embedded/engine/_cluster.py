@@ -41,8 +41,8 @@ from porch_embedded.errors import AlreadyExists, Conflict, Expired, NotFound, Se
 from porch_embedded.kinds import ALL_KINDS, CONFIG_MAP, NAMESPACE, Body, Kind
 from porch_embedded.store import Informer, ListQuery, Store, WatchEvent
 
-__all__ = ["ClusterClient", "ClusterInjectionSource", "ClusterRepositorySource", "run_cluster_mirror",
-           "run_status_writeback"]
+__all__ = ["ClusterClient", "ClusterInjectionSource", "ClusterMirror", "ClusterRepositorySource", "ClusterWrites",
+           "run_cluster_mirror", "run_status_writeback"]
 
 log = logging.getLogger("porch_embedded.engine.cluster")
 
@@ -264,10 +264,61 @@ async def _ensure_namespace(store: Store, namespace: str) -> None:
             pass
 
 
-async def _upsert(store: Store, kind: Kind, obj: Body) -> None:
-    """Write the cluster's object into the store, keeping the status this server wrote."""
+Key = tuple[str, str, str]
+"""(resource, namespace, name)."""
+
+
+class ClusterMirror:
+    """What the mirror last applied: per object, the store's resourceVersion and the cluster's.
+
+    Writes that go to the cluster (``ClusterWrites``) read it twice: to turn the store's
+    resourceVersion a controller holds into the cluster's (optimistic concurrency against
+    the cluster, Conflict when the controller's copy is stale), and to wait until the
+    mirror has brought their own write back into the store (read-your-writes).
+    """
+
+    def __init__(self, local_status: frozenset[str] = frozenset({"repositories"})) -> None:
+        self.local_status = local_status
+        """Resources whose status this server keeps (sync writes it to the store, ``run_status_writeback``
+        to the cluster); the others' status is the cluster's, written there by ``ClusterWrites``."""
+        self.versions: dict[Key, tuple[str, str]] = {}
+        self._gone: dict[Key, int] = {}
+        """The cluster's resourceVersion of each object's deletion, for a writer waiting on it."""
+        self._changed = trio.Event()
+
+    def applied(self, key: Key, store_rv: str | None, cluster_rv: str) -> None:
+        """The mirror wrote ``cluster_rv`` of ``key`` as ``store_rv`` (None: removed it from the store)."""
+        if store_rv is None:
+            self.versions.pop(key, None)
+            if cluster_rv:
+                self._gone[key] = int(cluster_rv)
+        else:
+            self.versions[key] = (store_rv, cluster_rv)
+            self._gone.pop(key, None)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_for(self, key: Key, cluster_rv: int, timeout_s: float) -> str | None:
+        """The store's resourceVersion once the mirror applied ``cluster_rv`` (or later) of ``key``;
+        None when the object left the store. Raises ServiceUnavailable after ``timeout_s``."""
+        with trio.move_on_after(timeout_s):
+            while True:
+                known = self.versions.get(key)
+                if known is not None and int(known[1] or 0) >= cluster_rv:
+                    return known[0]
+                if known is None and self._gone.get(key, 0) >= cluster_rv:
+                    return None
+                await self._changed.wait()
+        raise ServiceUnavailable(f"{key[0]} {key[1]}/{key[2]}: written to the cluster, but not seen back from its "
+                                 f"watch within {timeout_s:.0f} s")
+
+
+async def _upsert(store: Store, kind: Kind, obj: Body, mirror: ClusterMirror) -> None:
+    """Write the cluster's object into the store, keeping the status this server keeps."""
     metadata = obj["metadata"]
     namespace, name = metadata.get("namespace", ""), metadata["name"]
+    cluster_rv = str(metadata.get("resourceVersion") or "")
+    local_status = kind.resource in mirror.local_status and "status" in kind.subresources
     body = copy.deepcopy(obj)
     body["metadata"].pop("resourceVersion", None)
     body["metadata"].pop("managedFields", None)
@@ -277,16 +328,17 @@ async def _upsert(store: Store, kind: Kind, obj: Body) -> None:
         current = await store.get(kind.resource, namespace, name)
     except NotFound:
         await _ensure_namespace(store, namespace)
-        if "status" in kind.subresources:
+        if local_status:
             body.pop("status", None)
-        await store.create(kind.resource, body)
+        created = await store.create(kind.resource, body)
+        mirror.applied((kind.resource, namespace, name), created["metadata"]["resourceVersion"], cluster_rv)
         return
     if current["metadata"].get("uid") != metadata.get("uid"):
         # Deleted and created again in the cluster while we did not watch: a new object.
         await store.delete(kind.resource, namespace, name, expect_rv=current["metadata"]["resourceVersion"])
-        await _upsert(store, kind, obj)
+        await _upsert(store, kind, obj, mirror)
         return
-    if "status" in kind.subresources:
+    if local_status:
         if "status" in current:
             body["status"] = current["status"]
         else:
@@ -294,12 +346,15 @@ async def _upsert(store: Store, kind: Kind, obj: Body) -> None:
     comparable = copy.deepcopy(current)
     comparable["metadata"].pop("resourceVersion", None)
     if comparable == body:
+        mirror.applied((kind.resource, namespace, name), current["metadata"]["resourceVersion"], cluster_rv)
         return
     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-    await store.update(kind.resource, body, expect_rv=current["metadata"]["resourceVersion"])
+    updated = await store.update(kind.resource, body, expect_rv=current["metadata"]["resourceVersion"])
+    mirror.applied((kind.resource, namespace, name), updated["metadata"]["resourceVersion"], cluster_rv)
 
 
-async def _remove(engine: Engine, kind: Kind, namespace: str, name: str) -> None:
+async def _remove(engine: Engine, kind: Kind, namespace: str, name: str, mirror: ClusterMirror,
+                  cluster_rv: str = "") -> None:
     """Delete the store's copy; the engine's informer unregisters a deleted Repository (its
     adapter and packages), as for any deletion of one."""
     try:
@@ -307,16 +362,18 @@ async def _remove(engine: Engine, kind: Kind, namespace: str, name: str) -> None
         await engine.store.delete(kind.resource, namespace, name, expect_rv=current["metadata"]["resourceVersion"])
     except NotFound:
         pass
+    mirror.applied((kind.resource, namespace, name), None, cluster_rv)
 
 
-async def _write(engine: Engine, kind: Kind, change: str, obj: Body) -> None:
+async def _write(engine: Engine, kind: Kind, change: str, obj: Body, mirror: ClusterMirror) -> None:
     """Apply one cluster change; a concurrent local write (status) is retried on the new copy."""
     for _ in range(5):
         try:
             if change == "DELETED":
-                await _remove(engine, kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+                await _remove(engine, kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], mirror,
+                              str(obj["metadata"].get("resourceVersion") or ""))
             else:
-                await _upsert(engine.store, kind, obj)
+                await _upsert(engine.store, kind, obj, mirror)
             return
         except Conflict:
             continue
@@ -324,29 +381,29 @@ async def _write(engine: Engine, kind: Kind, change: str, obj: Body) -> None:
                    f"under the cluster mirror")
 
 
-async def _relist(engine: Engine, cluster: ClusterClient, kind: Kind) -> str:
+async def _relist(engine: Engine, cluster: ClusterClient, kind: Kind, mirror: ClusterMirror) -> str:
     """Make the store hold exactly the cluster's objects of ``kind``; the list's resourceVersion."""
     listed = await cluster.request("GET", _path(kind))
     seen: set[tuple[str, str]] = set()
     for item in listed.get("items") or ():
         item.setdefault("apiVersion", kind.api_version)
         item.setdefault("kind", kind.kind)
-        await _write(engine, kind, "ADDED", item)
+        await _write(engine, kind, "ADDED", item, mirror)
         seen.add((item["metadata"].get("namespace", ""), item["metadata"]["name"]))
     local = await engine.store.list(ListQuery(kind.resource))
     for item in local.items:
         key = (item["metadata"].get("namespace", ""), item["metadata"]["name"])
         if key not in seen:
-            await _remove(engine, kind, *key)
+            await _remove(engine, kind, *key, mirror)
     return str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
 
 async def _follow(engine: Engine, cluster: ClusterClient, kind: Kind, watch_timeout_s: float,
-                  synced: trio.Event) -> None:
+                  synced: trio.Event, mirror: ClusterMirror) -> None:
     failures = 0
     while True:
         try:
-            since = await _relist(engine, cluster, kind)
+            since = await _relist(engine, cluster, kind, mirror)
             synced.set()
             while True:
                 async with cluster.watch(_path(kind), since, watch_timeout_s) as events:
@@ -354,7 +411,7 @@ async def _follow(engine: Engine, cluster: ClusterClient, kind: Kind, watch_time
                         obj = event.get("object") or {}
                         version = (obj.get("metadata") or {}).get("resourceVersion")
                         if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                            await _write(engine, kind, event["type"], obj)
+                            await _write(engine, kind, event["type"], obj, mirror)
                         if version:
                             since = version
                 failures = 0
@@ -370,23 +427,87 @@ async def _follow(engine: Engine, cluster: ClusterClient, kind: Kind, watch_time
 
 
 async def run_cluster_mirror(engine: Engine, cluster: ClusterClient, kinds: Sequence[Kind], *,
-                             watch_timeout_s: float = 300.0,
+                             watch_timeout_s: float = 300.0, mirror: ClusterMirror | None = None,
                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Follow ``kinds`` from the cluster into the engine's store until cancelled.
 
     Reports started once every kind was listed once, so the API serves what the cluster
     holds from its first answer; a cluster that is down at start delays readiness, and
     later outages only pause the mirror (the store keeps the last known objects).
+    ``mirror`` records what was applied, for ``ClusterWrites``.
     """
+    mirror = mirror if mirror is not None else ClusterMirror()
     async with trio.open_nursery() as nursery:
         synced = []
         for kind in kinds:
             event = trio.Event()
             synced.append(event)
-            nursery.start_soon(_follow, engine, cluster, kind, watch_timeout_s, event)
+            nursery.start_soon(_follow, engine, cluster, kind, watch_timeout_s, event, mirror)
         for event in synced:
             await event.wait()
         task_status.started()
+
+
+class ClusterWrites:
+    """Controllers' writes of the cluster's kinds (PackageVariant, PackageVariantSet), made in the cluster.
+
+    Aggregated, those objects are custom resources: a PackageVariant a PackageVariantSet
+    makes, a finalizer added or released, a status, a deletion must land in the cluster,
+    or the mirror would undo them (and the cluster would delete a finalized object at
+    once). Each write goes to the cluster with the cluster's resourceVersion of the copy
+    the caller read (Conflict when that copy is stale), then waits until the mirror brought
+    it back into the store, and returns the store's copy, so that the caller's next write
+    holds a current store object, as in standalone mode.
+    """
+
+    def __init__(self, cluster: ClusterClient, store: Store, mirror: ClusterMirror, kinds: Sequence[Kind], *,
+                 follow_timeout_s: float = 10.0) -> None:
+        self._cluster, self._store, self._mirror = cluster, store, mirror
+        self.resources = frozenset(kind.resource for kind in kinds)
+        self._follow_timeout_s = follow_timeout_s
+
+    def owns(self, kind: Kind) -> bool:
+        return kind.resource in self.resources
+
+    def _cluster_rv(self, kind: Kind, body: Body, current: Body | None) -> str:
+        metadata = body["metadata"]
+        key = (kind.resource, metadata.get("namespace", ""), metadata["name"])
+        held = str(metadata.get("resourceVersion") or (current or {}).get("metadata", {}).get("resourceVersion") or "")
+        known = self._mirror.versions.get(key)
+        if known is None or known[0] != held:
+            raise Conflict(f'Operation cannot be fulfilled on {kind.plural}.{kind.group} "{metadata["name"]}": the '
+                           f"object has been modified; please apply your changes to the latest version and try again",
+                           details={"name": metadata["name"], "group": kind.group, "kind": kind.plural})
+        return known[1]
+
+    async def _stored(self, kind: Kind, answer: Body) -> Body:
+        metadata = answer["metadata"]
+        key = (kind.resource, metadata.get("namespace", ""), metadata["name"])
+        store_rv = await self._mirror.wait_for(key, int(metadata.get("resourceVersion") or 0), self._follow_timeout_s)
+        if store_rv is None:
+            return answer
+        return await self._store.get(kind.resource, key[1], key[2])
+
+    async def create(self, kind: Kind, body: Body) -> Body:
+        metadata = body["metadata"]
+        sent = {**copy.deepcopy(body), "apiVersion": kind.api_version, "kind": kind.kind}
+        sent["metadata"].pop("resourceVersion", None)
+        created = await self._cluster.request("POST", _path(kind, metadata.get("namespace", "")), sent)
+        return await self._stored(kind, created)
+
+    async def update(self, kind: Kind, body: Body, *, subresource: str = "", current: Body | None = None) -> Body:
+        metadata = body["metadata"]
+        sent = copy.deepcopy(body)
+        sent["metadata"]["resourceVersion"] = self._cluster_rv(kind, body, current)
+        path = _path(kind, metadata.get("namespace", ""), metadata["name"]) + (f"/{subresource}" if subresource else "")
+        updated = await self._cluster.request("PUT", path, sent)
+        return await self._stored(kind, updated)
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> Body:
+        answer = await self._cluster.request("DELETE", _path(kind, namespace, name))
+        if answer.get("kind") == kind.kind:  # marked for deletion: finalizers remain
+            return await self._stored(kind, answer)
+        return answer
 
 
 _STATUS_ATTEMPTS = 5

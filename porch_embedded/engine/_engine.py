@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import trio
 
 from porch_embedded.engine._objects import ObjectService
@@ -28,6 +30,9 @@ from porch_embedded.kinds import (
 from porch_embedded.kpt import FunctionEvaluator
 from porch_embedded.meta import UserInfo
 from porch_embedded.store import Informer, Store, WatchEvent
+
+if TYPE_CHECKING:
+    from porch_embedded.engine._cluster import ClusterWrites
 
 __all__ = ["Engine"]
 
@@ -68,6 +73,8 @@ class Engine:
         self.repository_index = RepositoryIndex(self.repositories.location)
         self._informers = {REPOSITORY.resource: Informer(store, REPOSITORY.resource, self._repository_changed,
                                                          name="engine: repositories")}
+        self.cluster_writes: ClusterWrites | None = None
+        """Aggregated: where writes of the cluster's kinds (PackageVariant, PackageVariantSet) go."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The engine's own background work (its informers) until cancelled."""
@@ -140,6 +147,8 @@ class Engine:
             return await self.packages.create(body, user=user, dry_run=dry_run)
         if kind in (PACKAGE, PACKAGE_REVISION_RESOURCES):
             raise MethodNotAllowed(kind.refusal)
+        if self.cluster_writes is not None and self.cluster_writes.owns(kind) and not dry_run:
+            return await self.cluster_writes.create(kind, body)
         check = self._refuse_conflicting_repository if kind is REPOSITORY else None
         created = await self.objects.create(kind, body, dry_run=dry_run, check=check)
         return await self._handled(kind, created, dry_run=dry_run)
@@ -156,6 +165,8 @@ class Engine:
                                               via="approval" if subresource == "approval" else "update")
         if kind is PACKAGE:
             raise MethodNotAllowed(kind.refusal)
+        if self.cluster_writes is not None and self.cluster_writes.owns(kind) and not dry_run:
+            return await self.cluster_writes.update(kind, body, subresource=subresource, current=current)
         check = self._refuse_conflicting_repository if kind is REPOSITORY and subresource != "status" else None
         updated = await self.objects.update(kind, body, subresource=subresource, dry_run=dry_run, current=current,
                                             check=check)
@@ -169,6 +180,8 @@ class Engine:
                                               dry_run=dry_run)
         if kind in (PACKAGE, PACKAGE_REVISION_RESOURCES):
             raise MethodNotAllowed(kind.refusal)
+        if self.cluster_writes is not None and self.cluster_writes.owns(kind) and not dry_run:
+            return await self.cluster_writes.delete(kind, namespace, name)
         deleted = await self.objects.delete(kind, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid,
                                             dry_run=dry_run)
         return await self._handled(kind, deleted, dry_run=dry_run)

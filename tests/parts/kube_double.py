@@ -11,7 +11,10 @@ custom resources of the CRDs installed with ``install_crds`` (create validated
 against the CRD's openAPIV3Schema, get, list with resourceVersion, watch as a chunked
 stream of JSON event lines from a resourceVersion, an ERROR event with a 410 Expired
 Status below ``compacted_rv`` (recorded as 410), update with 409 on a stale resourceVersion, the status
-subresource), Secrets (create, get) and coordination.k8s.io Leases (create with 409
+subresource by PUT and merge PATCH (status only, validated), field selectors on metadata.name and
+metadata.namespace, deletion held by finalizers (deletionTimestamp set, removed once an update
+releases the last one), garbage collection of owned objects), ConfigMaps, Secrets (create, get) and
+coordination.k8s.io Leases (create with 409
 AlreadyExists, get, update with 409 Conflict on a stale resourceVersion, delete).
 
 For the Job runner it answers:
@@ -254,9 +257,13 @@ class KubeDouble:
                 self._validate(res, new)
             else:
                 new = body
-                new["metadata"] = {**current["metadata"], **{k: v for k, v in (body.get("metadata") or {}).items()
-                                                               if k in ("labels", "annotations", "finalizers",
-                                                                        "ownerReferences")}}
+                sent = body.get("metadata") or {}
+                new["metadata"] = dict(current["metadata"])
+                for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+                    if sent.get(key):  # a PUT replaces these whole: absent or empty is none
+                        new["metadata"][key] = sent[key]
+                    else:
+                        new["metadata"].pop(key, None)
                 if has_status:
                     new["status"] = current.get("status")
                     if new.get("status") is None:
@@ -266,6 +273,11 @@ class KubeDouble:
                 self._validate(res, new)
             new["apiVersion"], new["kind"] = self.kinds[res][0], self.kinds[res][1]
             new["metadata"]["resourceVersion"] = self._next_rv()
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+                # The last finalizer released: the deletion waiting on it completes.
+                del self.objects[(res, ns, name)]
+                self._changed("DELETED", res, new)
+                return json.loads(json.dumps(new))
             self.objects[(res, ns, name)] = new
             self._changed("MODIFIED", res, new)
             return json.loads(json.dumps(new))
@@ -346,11 +358,20 @@ class KubeDouble:
 
     def delete(self, res: str, ns: str, name: str, propagation: str = "Background") -> Json:
         with self.lock:
-            obj = self.objects.pop((res, ns, name), None)
+            obj = self.objects.get((res, ns, name))
             if obj is None:
                 group = self.kinds[res][2]
                 raise StatusReply(404, "NotFound", f'{res}{"." + group if group else ""} "{name}" not found',
                                   {"name": name, "group": group, "kind": res})
+            if obj["metadata"].get("finalizers"):
+                # Finalizers hold the object: it is marked (once) and answered as it now is (200).
+                if not obj["metadata"].get("deletionTimestamp"):
+                    obj["metadata"]["deletionTimestamp"] = _now()
+                    obj["metadata"]["deletionGracePeriodSeconds"] = 0
+                    obj["metadata"]["resourceVersion"] = self._next_rv()
+                    self._changed("MODIFIED", res, obj)
+                return json.loads(json.dumps(obj))
+            del self.objects[(res, ns, name)]
             obj["metadata"]["resourceVersion"] = self._next_rv()
             self._changed("DELETED", res, obj)
             if res == "pods":

@@ -7,7 +7,9 @@ Kubernetes API reference), with the fixtures of test_aggregated.py.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
@@ -161,3 +163,66 @@ async def test_injectors_read_configmaps_from_the_cluster(porch: RunningServer, 
     assert region["data"] == {"region": "us-east"}
     lists = [r for r in cluster.double.requests if r.path == "/api/v1/namespaces/default/configmaps"]
     assert lists and lists[-1].method == "GET" and lists[-1].status == 200
+
+
+async def until(check: Callable[[], Awaitable[object]], seconds: float = 60) -> object:
+    """Poll ``check`` until it returns something true (within ``seconds``); that value."""
+    with trio.fail_after(seconds):
+        while not (value := await check()):
+            await trio.sleep(0.1)
+    return value
+
+
+async def test_variant_sets_make_variants_in_the_cluster_and_finalizers_hold_their_deletion(
+        porch: RunningServer, cluster: Cluster, git_server: GitServer) -> None:
+    git_server.create_repo("deploy")
+    cluster.double.put("secrets", "default", {**cluster.double.get("secrets", "default", "blueprints-auth"),
+                                              "metadata": {"name": "deploy-auth"}})
+    cluster.double.put("repositories", "default", repository_cr("deploy", git_server))
+    cluster.double.put("packagevariantsets", "default", {
+        "apiVersion": "config.porch.kpt.dev/v1alpha2", "kind": "PackageVariantSet", "metadata": {"name": "sites"},
+        "spec": {"upstream": {"repo": "blueprints", "package": "basens", "revision": 1},
+                 "targets": [{"repositories": [{"name": "deploy", "packageNames": ["site-a"]}]}]}})
+    owner = cluster.double.get("packagevariantsets", "default", "sites")
+
+    async def variant() -> dict[str, Any] | None:
+        return next(iter(cluster.double.objects_of("packagevariants")), None)
+
+    made = await until(variant)
+    assert isinstance(made, dict)
+    # Made in the cluster by the set's controller, as Porch's: owned by the set, held by the finalizer.
+    assert made["spec"]["downstream"] == {"repo": "deploy", "package": "site-a"}
+    assert made["metadata"]["ownerReferences"] == [{"apiVersion": "config.porch.kpt.dev/v1alpha2",
+                                                    "kind": "PackageVariantSet", "name": "sites",
+                                                    "uid": owner["metadata"]["uid"], "controller": True}]
+    assert made["metadata"]["finalizers"] == ["config.porch.kpt.dev/packagevariants"]
+    created = [r for r in cluster.double.requests if r.method == "POST" and r.path.endswith("/packagevariants")]
+    assert created and created[0].status == 201
+
+    async with aggregator_client(porch, cluster.front_proxy_cert, as_user("root", "system:masters")) as http:
+        async def downstream() -> list[dict[str, Any]]:
+            return [item for item in (await http.get(PR)).json()["items"]
+                    if item["spec"]["repository"] == "deploy" and item["spec"]["packageName"] == "site-a"]
+
+        await until(downstream)
+
+        async def statuses() -> bool:
+            pvs = cluster.double.get("packagevariantsets", "default", "sites") or {}
+            pv = await variant() or {}
+            ready = [c for c in (pvs.get("status") or {}).get("conditions") or () if c["type"] == "Ready"]
+            pv_ready = [c for c in (pv.get("status") or {}).get("conditions") or () if c["type"] == "Ready"]
+            return bool(ready and ready[0]["status"] == "True" and pv_ready and pv_ready[0]["status"] == "True")
+
+        await until(statuses)  # both controllers' status, written to the cluster
+
+        # The set goes: the apiserver's garbage collection deletes its variant, which the finalizer
+        # holds until the controller applied the deletion policy (delete the downstream draft).
+        cluster.double.delete("packagevariantsets", "default", "sites")
+
+        async def finalized() -> bool:
+            return await variant() is None and not await downstream()
+
+        await until(finalized)
+    marked = [e for rv, kind, res, e in cluster.double.events
+              if res == "packagevariants" and kind == "MODIFIED" and e["metadata"].get("deletionTimestamp")]
+    assert marked and marked[0]["metadata"]["finalizers"] == ["config.porch.kpt.dev/packagevariants"]
