@@ -1,0 +1,160 @@
+"""Sync benchmark: first sync, later syncs and the server's memory, next to ``git clone --bare``.
+
+For each size N (default 1,000 and 10,000 published revisions) this seeds a bare
+repository on the test smart-HTTP git server (basic auth, loopback) in Porch's layout
+with the same ``git fast-import`` seeder as ``lifecycle_bench.py``, starts
+``porch-embedded serve`` as a child process (fresh data directory, SQLite store unless
+``--store`` names another), registers the repository, and prints:
+
+- first sync: register -> Ready, next to ``git clone --bare`` of the same repository
+  through the same server (the floor), and their ratio;
+- the server's peak RSS (VmHWM) after the first sync, and its RSS once it settled;
+- ``--repeat`` later syncs (default 50), each after an external push of one new tag,
+  with the time of each and the RSS every tenth; the last lines show whether memory
+  grows with repeated syncs;
+- with ``--profile DIR``, py-spy's collapsed stacks (``DIR/first-sync-<N>.txt``, for
+  flamegraph.pl or speedscope) of the server during its first sync.
+
+Nothing is asserted; these are figures to read. Everything started is stopped on the
+way out, also on error or Ctrl-C.
+
+    .venv/bin/python bench/sync_bench.py [--sizes 1000,10000] [--repeat 50] [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.lifecycle_bench import AUTH, Porch, package_path, run_git, seed  # noqa: E402
+from tests.parts.git_server import GitServer, serve_git  # noqa: E402
+from tests.parts.server import ServerProcess, free_port  # noqa: E402
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def mib(pid: int, field: str) -> float:
+    return status_kib(pid, field) / 1024
+
+
+def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path) -> dict[str, float]:
+    name = f"sync{size}"
+    bare = git.bare(name)
+    run_git("init", "--bare", "-q", "-b", "main", str(bare), cwd=scratch)
+    run_git("config", "http.receivepack", "true", cwd=bare)
+    started = time.perf_counter()
+    packages, commits = seed(bare, size, name)
+    print(f"\n== N = {size:,}: {packages:,} packages, {commits:,} commits, seeded in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+
+    started = time.perf_counter()
+    run_git(*AUTH, "clone", "-q", "--bare", git.url(name), str(scratch / f"clone-{size}.git"), cwd=scratch)
+    clone_s = time.perf_counter() - started
+    print(f"   git clone --bare {clone_s:.2f} s", flush=True)
+
+    server = ServerProcess(scratch / f"data-{size}", free_port())
+    flags = ["--log-level", "WARNING", "--function-runner", "none", "--sync-interval", "86400"]
+    if args.store:
+        flags += ["--store", args.store.replace("{N}", str(size))]
+    server.start(flags)
+    assert server.process is not None
+    pid = server.process.pid
+    porch = Porch(server)
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        idle_rss = mib(pid, "VmRSS")
+        if args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            out = Path(args.profile) / f"first-sync-{size}.txt"
+            py_spy = Path(sys.executable).parent / "py-spy"
+            spy = subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "50", "--nonblocking",
+                                    "--format", "raw", "--output", str(out)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        started = time.perf_counter()
+        porch.register(name, git.url(name))
+        porch.wait_synced(name, "", args.sync_timeout)
+        first_s = time.perf_counter() - started
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=120)
+            spy = None
+        peak = mib(pid, "VmHWM")
+        listed = porch.list_revisions()
+        time.sleep(1.0)
+        settled = mib(pid, "VmRSS")
+        print(f"   first sync {first_s:.2f} s ({first_s / clone_s:.1f}x git clone --bare); {listed:,} "
+              f"PackageRevisions; RSS idle before {idle_rss:.0f} MiB, peak {peak:.0f} MiB, after {settled:.0f} MiB",
+              flush=True)
+
+        head = run_git("rev-parse", "main", cwd=bare).strip()
+        times: list[float] = []
+        rss: list[float] = []
+        for rep in range(args.repeat):
+            tag = f"refs/tags/{package_path(rep % packages)}/v{1000 + rep}"
+            run_git(*AUTH, "push", "-q", git.url(name), f"{head}:{tag}", cwd=bare)
+            time.sleep(1.05)  # runOnceAt and lastFullSyncTime have second precision
+            started = time.perf_counter()
+            porch.sync(name, args.sync_timeout)
+            times.append(time.perf_counter() - started)
+            rss.append(mib(pid, "VmRSS"))
+            if (rep + 1) % 10 == 0 or rep == 0:
+                print(f"   sync {rep + 1:>3}/{args.repeat}: {times[-1] * 1000:.0f} ms, RSS {rss[-1]:.0f} MiB "
+                      f"(peak {mib(pid, 'VmHWM'):.0f})", flush=True)
+        result = {"size": size, "first_s": first_s, "clone_s": clone_s, "peak": peak, "settled": settled,
+                  "final_peak": mib(pid, "VmHWM")}
+        if times:
+            result |= {"sync_p50_ms": statistics.median(times) * 1000, "rss_first": rss[0], "rss_last": rss[-1]}
+        return result
+    finally:
+        if spy is not None:
+            spy.kill()
+            spy.wait()
+        porch.close()
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated numbers of published revisions")
+    parser.add_argument("--repeat", type=int, default=50, help="later syncs, each after one new tag (default 50)")
+    parser.add_argument("--profile", metavar="DIR", help="record the first sync with py-spy into DIR")
+    parser.add_argument("--store", metavar="URL", help="the server's --store ({N} is replaced by the size)")
+    parser.add_argument("--sync-timeout", type=float, default=3600.0, metavar="SECONDS")
+    args = parser.parse_args()
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print(f"porch-embedded sync benchmark: sizes {sizes}, {args.repeat} later syncs, {os.cpu_count()} cores, "
+          f"store {args.store or 'SQLite'}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sync-bench-") as temporary:
+        scratch = Path(temporary)
+        with serve_git(scratch / "srv") as git:
+            for size in sizes:
+                results.append(run_size(size, args, git, scratch))
+    print("\n| N revisions | first sync s | git clone --bare s | ratio | peak RSS during first sync MiB | "
+          "RSS after MiB | later sync p50 ms | RSS after 1st / last later sync MiB | peak RSS at the end MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        later = (f"{r['sync_p50_ms']:.0f} | {r['rss_first']:.0f} / {r['rss_last']:.0f}"
+                 if "sync_p50_ms" in r else " | ")
+        print(f"| {int(r['size']):,} | {r['first_s']:.2f} | {r['clone_s']:.2f} | {r['first_s'] / r['clone_s']:.1f} | "
+              f"{r['peak']:.0f} | {r['settled']:.0f} | {later} | {r['final_peak']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
