@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
@@ -25,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from dulwich.errors import GitProtocolError
 from dulwich.file import GitFile
-from dulwich.object_store import ObjectStoreGraphWalker
+from dulwich.object_store import DiskObjectStore, ObjectStoreGraphWalker
+from dulwich.pack import Pack
 from dulwich.refs import DiskRefsContainer, write_packed_refs
 from dulwich.repo import Repo
 
@@ -36,6 +40,10 @@ from porch_embedded.vcs._history import History
 __all__ = ["CacheRepo", "GitCache", "Shared", "apply_updates", "local_name", "mirror", "remote_view"]
 
 LOCAL_BRANCHES = b"refs/remotes/origin/"
+
+GIT = shutil.which("git")
+"""The git command line, when this machine has one: fetched packs are indexed with it."""
+INDEX_CHUNK = 1 << 20
 
 
 @dataclass
@@ -87,6 +95,17 @@ class CacheRepo(Repo):
 
     have_heads: list[bytes] | None = None
 
+    def __init__(self, root: str, **kwargs: Any) -> None:
+        super().__init__(root, **kwargs)
+        if GIT is not None:
+            store = self.object_store
+            assert isinstance(store, DiskObjectStore)
+
+            def add_thin_pack(read_all: Any, read_some: Any = None, **_: Any) -> Pack:
+                return index_pack_with_git(store, read_all)
+
+            store.add_thin_pack = add_thin_pack  # type: ignore[method-assign]
+
     def get_graph_walker(self, heads: list[bytes] | None = None) -> ObjectStoreGraphWalker:  # type: ignore[override]
         if heads is None:
             heads = self.have_heads
@@ -116,6 +135,42 @@ class GitCache:
             entry = Shared(self.root / f"{readable}-{digest}")
             self._shared[url] = entry
         return entry
+
+
+def index_pack_with_git(store: DiskObjectStore, read: Any) -> Pack:
+    """Add a fetched (thin) pack to ``store`` with ``git index-pack --fix-thin``; return it.
+
+    dulwich indexes a received pack in Python in three passes over every object (copy,
+    resolve every delta chain, then parse every object again to validate it): ~10 s for
+    the 70,000 objects of a 10,000-revision repository, against ~0.5 s for git's own
+    indexer, which checks the same things (every object hashes and parses, every delta
+    resolves, thin bases are appended). The pack streams from dulwich's spool file to
+    git in 1 MiB chunks, so it is never whole in memory. git writes the .pack before
+    the .idx and renames both into place, and dulwich only opens packs that have an
+    .idx, so a kill -9 leaves at most a temporary file behind, never a half pack.
+    Raises GitProtocolError (the server sent a pack git refuses) with git's message.
+    """
+    assert GIT is not None
+    env = {"GIT_DIR": os.path.dirname(store.path), "PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}
+    process = subprocess.Popen([GIT, "index-pack", "--stdin", "--fix-thin"], env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None
+    try:
+        try:
+            while chunk := read(INDEX_CHUNK):
+                process.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # git stopped reading: its exit status and message say why
+        out, err = process.communicate()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    if process.returncode != 0:
+        raise GitProtocolError(f"the fetched pack is invalid: {err.decode(errors='replace').strip()[-300:]}")
+    name = "pack-" + out.decode().split()[-1]
+    store._update_pack_cache()
+    return store._pack_cache[name]
 
 
 def local_name(ref: str) -> bytes:
