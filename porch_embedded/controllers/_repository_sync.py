@@ -46,6 +46,12 @@ class SyncSettings:
     health_interval_s: float = 120.0
     """A cheap check (ls-remote, branch present) between full syncs, as Porch's controller does."""
     sync_timeout_s: float = 300.0
+    """The budget of a full sync once the repository has been synced by this process."""
+    first_sync_timeout_s: float = 3600.0
+    """The budget of a repository's first full sync in this process (and after a spec
+    change): it reads every revision (100,000 take minutes), which the later syncs' budget
+    would cut short again and again. Its store writes land package by package, so even a
+    first sync that runs out of time leaves its progress for the next one."""
     retry_s: Mapping[type[Exception], float] = field(default_factory=lambda: {
         RepositoryAuthFailed: 600.0, RepositoryNotFound: 120.0, RepositoryUnavailable: 30.0,
         trio.TooSlowError: 60.0, Exception: 30.0})
@@ -121,16 +127,19 @@ def _condition(ready: bool, reason: str, message: str, generation: int) -> dict[
             "lastTransitionTime": format_time(_now()), "observedGeneration": generation}
 
 
-async def _full_sync(engine: Engine, settings: SyncSettings, repository: Body) -> tuple[dict[str, Any], float]:
-    """Sync one repository; return the status to write and how long until the next full sync."""
+async def _full_sync(engine: Engine, settings: SyncSettings, repository: Body, *,
+                     budget_s: float) -> tuple[dict[str, Any], float]:
+    """Sync one repository within ``budget_s``; return the status to write and how long until the next."""
     namespace, name = repository["metadata"]["namespace"], repository["metadata"]["name"]
     generation = int(repository["metadata"].get("generation", 1))
     started = _now()
     try:
         with metrics.timed(metrics.REPOSITORY_SYNC_SECONDS, namespace=namespace, repository=name), \
-                trio.fail_after(settings.sync_timeout_s):
+                trio.fail_after(budget_s):
             result = await engine.sync_repository(namespace, name)
-    except (StatusError, trio.TooSlowError) as error:
+    except trio.TooSlowError as error:
+        return _failure(settings, namespace, name, generation, error, budget_s)
+    except StatusError as error:
         return _failure(settings, namespace, name, generation, error)
     except Exception as error:  # a bug syncing one repository must not stop the others
         log.exception("unexpected error syncing repository %s/%s", namespace, name)
@@ -149,9 +158,9 @@ def _bug(error: Exception) -> Internal:
 
 
 def _failure(settings: SyncSettings, namespace: str, name: str, generation: int,
-             error: StatusError | trio.TooSlowError) -> tuple[dict[str, Any], float]:
+             error: StatusError | trio.TooSlowError, budget_s: float | None = None) -> tuple[dict[str, Any], float]:
     message = error.message if isinstance(error, StatusError) else \
-        f"sync did not finish within {settings.sync_timeout_s:.0f} s"
+        f"sync did not finish within {budget_s if budget_s is not None else settings.sync_timeout_s:.0f} s"
     retry = settings.retry_after(error)
     log.warning("repository %s/%s failed: %s (retry in %.0f s)", namespace, name, message, retry)
     return {"conditions": [_condition(False, "Error", message, generation)], "observedGeneration": generation,
@@ -162,6 +171,9 @@ async def _follow_repository(engine: Engine, settings: SyncSettings, namespace: 
                              follow: _Follow) -> None:
     """Full syncs on schedule, cheap health checks (ls-remote) in between, wake-ups on spec changes."""
     next_full = trio.current_time()
+    synced_spec: Any = None
+    """The spec (less its ``sync`` schedule) this task last synced successfully: until it has
+    synced the repository as it is now, a sync is a first sync."""
     while True:
         try:
             repository = await engine.store.get(REPOSITORY.resource, namespace, name)
@@ -170,7 +182,11 @@ async def _follow_repository(engine: Engine, settings: SyncSettings, namespace: 
         due_once = _run_once_due(repository)
         once_in = (due_once - _now()).total_seconds() if due_once is not None else float("inf")
         if once_in <= 0 or trio.current_time() >= next_full:
-            status, until_next = await _full_sync(engine, settings, repository)
+            spec = {key: value for key, value in (repository.get("spec") or {}).items() if key != "sync"}
+            budget = settings.sync_timeout_s if spec == synced_spec else settings.first_sync_timeout_s
+            status, until_next = await _full_sync(engine, settings, repository, budget_s=budget)
+            if status["conditions"][0]["status"] == "True":
+                synced_spec = spec
             if due_once is not None and once_in <= 0:
                 status["observedRunOnceAt"] = repository["spec"]["sync"]["runOnceAt"]
                 once_in = float("inf")
