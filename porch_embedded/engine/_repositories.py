@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import trio
 
 from porch_embedded.engine._objects_of_packages import (
+    LATEST_LABEL,
     kptfile_of,
     package_body,
     resources_body,
@@ -35,6 +37,7 @@ from porch_embedded.engine._lifecycle import carries_latest_label, latest_revisi
 from porch_embedded.engine._naming import package_object_name, revision_name
 from porch_embedded.errors import BadRequest, Conflict, NotFound
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, REPOSITORY, SECRET, Body, Kind
+from porch_embedded.kpt import KPTFILE, Kptfile
 from porch_embedded.store import Change, Create, Delete, FieldMatch, ListQuery, Store, Update
 from porch_embedded.vcs import (
     Credentials,
@@ -115,9 +118,69 @@ class RepositoryHandle:
     spec: StorageSpec
     adapter: RepositoryAdapter
     closer: AsyncExitStack
+    credentials: Credentials = field(default_factory=Credentials)
+    watched: Mapping[str, Any] = field(default_factory=dict)
+    """The Repository's spec less ``spec.sync`` when the adapter was opened: a change to it reopens."""
     write_lock: trio.Lock = field(default_factory=trio.Lock)
     synced_version: str = ""
     sync_lock: trio.Lock = field(default_factory=trio.Lock)
+    synced: dict[str, tuple[str, str]] | None = None
+    """What the last sync left in the store, per PackageRevision name: (package, facts that
+    decide whether git changed it); None until the first sync builds it from the store."""
+    synced_packages: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Per Package object name: (package, latest revision), as the last sync left it."""
+
+
+SYNC_CHUNK = 500
+"""PackageRevisions a sync writes per store transaction (whole packages each), and the page size
+it lists the store with: bounds a large first sync's memory to one chunk of files and bodies."""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A revision a sync must look at: new or changed in git (``revision``) or gone (None)."""
+
+    revision: Revision | None
+    object_name: str
+    lock: Mapping[str, Any]
+    latest: bool
+    facts: str
+
+
+def _facts(lock: Mapping[str, Any], lifecycle: str, revision: int, latest: bool) -> str:
+    """What decides whether a stored PackageRevision must change: selfLock, lifecycle, number, label."""
+    return f"{json.dumps(lock, sort_keys=True)}|{lifecycle}|{revision}|{int(latest)}"
+
+
+def _build_changes(repository: Body, pending: list[tuple[_Pending, Body | None, Body | None]],
+                   files: list[dict[str, str]]) -> list[Change]:
+    """The PackageRevision and PackageRevisionResources writes of changed revisions (blocking: CPU only).
+
+    Revisions of one package often share their Kptfile: each distinct text is parsed once.
+    """
+    parsed: dict[str, Kptfile | None] = {}
+    changes: list[Change] = []
+    for (entry, kept, stored_resources), content in zip(pending, files, strict=True):
+        assert entry.revision is not None
+        text = content.get(KPTFILE)
+        if text is None or text not in parsed:
+            kptfile = kptfile_of(content)
+            if text is not None:
+                parsed[text] = kptfile
+        else:
+            kptfile = parsed[text]
+        body = revision_body(repository, entry.revision, kptfile, entry.lock, kept=kept, latest=entry.latest)
+        resources = resources_body(body, content, ((stored_resources or {}).get("status") or {}).get("renderStatus"))
+        if kept is None:
+            changes.append(Create(PACKAGE_REVISION.resource, body))
+        else:
+            changes.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
+        if stored_resources is not None:
+            changes.append(Update(PACKAGE_REVISION_RESOURCES.resource, resources,
+                                  stored_resources["metadata"]["resourceVersion"]))
+        else:
+            changes.append(Create(PACKAGE_REVISION_RESOURCES.resource, resources))
+    return changes
 
 
 def conflicting_repository(candidate: Body, location: StorageLocation,
@@ -170,6 +233,9 @@ class Repositories:
     async def handle(self, namespace: str, name: str) -> RepositoryHandle:
         """The handle of a registered repository, (re)opening its adapter when its spec changed.
 
+        A new generation that changed only ``spec.sync`` (such as ``porchctl repo sync``
+        setting runOnceAt), with the same credentials, keeps the open adapter.
+
         Opening fetches from the git server, so each repository has its own opening lock:
         a repository whose server hangs delays only the requests that need it.
         """
@@ -184,11 +250,17 @@ class Repositories:
             spec = storage.parse(repository)
             credentials = await self._credentials(namespace, spec.secret_name,
                                                   f"repository {name!r} ({spec.secret_field})")
+            watched = {key: value for key, value in (repository.get("spec") or {}).items() if key != "sync"}
+            if handle is not None and (handle.watched, handle.credentials) == (watched, credentials):
+                # Only spec.sync changed (a runOnceAt, a schedule): keep the adapter and what the
+                # handle knows of the store.
+                handle.generation = generation
+                return handle
             if handle is not None:
                 await handle.closer.aclose()
             closer = AsyncExitStack()
             adapter = await closer.enter_async_context(storage.open(spec, credentials))
-            handle = RepositoryHandle(namespace, name, generation, spec, adapter, closer)
+            handle = RepositoryHandle(namespace, name, generation, spec, adapter, closer, credentials, watched)
             self._handles[key] = handle
             return handle
 
@@ -306,9 +378,11 @@ class Repositories:
         return Credentials.from_secret(secret_data(secret))
 
     async def sync(self, namespace: str, name: str, *, force: bool = False) -> SyncResult:
-        """Fetch the repository and make the store match it, in one transaction."""
+        """Fetch the repository and make the store match it (see ``reconcile``)."""
         handle = await self.handle(namespace, name)
         async with handle.sync_lock:
+            if force:
+                handle.synced = None  # compare every revision with the store, not with the last sync
             version = await handle.adapter.fetch()
             snapshot = await handle.adapter.snapshot()
             if version == handle.synced_version and not force:
@@ -321,91 +395,185 @@ class Repositories:
     async def reconcile(self, handle: RepositoryHandle, repository: Body, snapshot: Snapshot) -> int:
         """Write the store changes that make it describe ``snapshot``; return how many objects changed.
 
-        Reads only what changed: PackageRevision rows are listed (small), but the files of a
-        PackageRevisionResources are fetched only for the revisions whose commit, lifecycle
-        or latest label changed. It relies on the engine's invariant that a
+        Costs what changed, not what exists: each revision's facts (selfLock, lifecycle,
+        number, latest label) are compared with what the handle recorded at its last
+        sync (``RepositoryHandle.synced``), and only revisions that differ are read from
+        the store and, when they really changed, from git. A handle's first sync builds
+        that record from the store, listed page by page. The files of a revision are read
+        only when its commit, lifecycle or number changed (a latest label alone reuses the
+        stored files); bodies are built in a worker thread (parsing Kptfiles is CPU work)
+        with each distinct Kptfile parsed once.
+
+        Changes go to the store in transactions of whole packages (about ``SYNC_CHUNK``
+        revisions each): a package's revisions, its latest label and its Package object
+        always change together, and a first sync of 10,000 revisions never holds more
+        than one chunk's files and bodies. It relies on the engine's invariant that a
         PackageRevision and its PackageRevisionResources are always written and deleted
         together, in one store transaction.
         """
         namespace, name = handle.namespace, handle.name
-        by_repository = (FieldMatch(("spec", "repository"), "=", name),)
-        stored = {item["metadata"]["name"]: item for item in (await self._store.list(
-            ListQuery(PACKAGE_REVISION.resource, namespace, fields=by_repository))).items}
-        stored_packages = {item["metadata"]["name"]: item for item in (await self._store.list(
-            ListQuery(PACKAGE.resource, namespace, fields=by_repository))).items}
+        listed = handle.synced is None
+        if handle.synced is None:
+            handle.synced = await self._stored_revisions(namespace, name)
+            handle.synced_packages = await self._stored_packages(namespace, name)
+        known, known_packages = handle.synced, handle.synced_packages
         latest = latest_numbers(list(snapshot.revisions))
-        steps: list[Change | tuple[Revision, str, Body | None, bool]] = []
-        """Changes in order, with a placeholder where a revision's files must be read first."""
+        todo: dict[str, list[_Pending]] = {}
         seen: set[str] = set()
         for revision in snapshot.revisions:
             object_name = revision_name(name, revision.package, revision.workspace)
             if object_name in seen:
                 continue
             seen.add(object_name)
-            kept = stored.get(object_name)
             is_latest = carries_latest_label(revision.lifecycle, revision.revision, latest.get(revision.package, 0))
             lock = handle.adapter.self_lock(revision)
-            unchanged = kept is not None and (kept.get("status") or {}).get("selfLock") == lock \
-                and kept["spec"].get("lifecycle") == revision.lifecycle \
-                and kept["spec"].get("revision", 0) == revision.revision
-            if unchanged:
-                assert kept is not None
-                has_label = (kept["metadata"].get("labels") or {}).get("kpt.dev/latest-revision") == "true"
-                if has_label != is_latest:
-                    stored_files = (await self._resources_of(namespace, object_name) or {}).get("spec", {})
-                    body = revision_body(repository, revision, kptfile_of(stored_files.get("resources") or {}),
-                                         lock, kept=kept, latest=is_latest)
-                    steps.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
-                continue
-            steps.append((revision, object_name, kept, is_latest))
-        to_read = [step[0] for step in steps if isinstance(step, tuple)]
-        contents = iter(await handle.adapter.read_packages(to_read))  # one call, not one per revision
-        changes: list[Change] = []
-        for step in steps:
-            if not isinstance(step, tuple):
-                changes.append(step)
-                continue
-            revision, object_name, kept, is_latest = step
-            files = next(contents)
-            body = revision_body(repository, revision, kptfile_of(files), handle.adapter.self_lock(revision),
-                                 kept=kept, latest=is_latest)
-            stored_resources = await self._resources_of(namespace, object_name) if kept is not None else None
-            resources = resources_body(body, files, ((stored_resources or {}).get("status") or {}).get("renderStatus"))
-            if kept is None:
-                changes.append(Create(PACKAGE_REVISION.resource, body))
-            else:
-                changes.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
-            if stored_resources is not None:
-                changes.append(Update(PACKAGE_REVISION_RESOURCES.resource, resources,
-                                      stored_resources["metadata"]["resourceVersion"]))
-            else:
-                changes.append(Create(PACKAGE_REVISION_RESOURCES.resource, resources))
-        for object_name, kept in stored.items():
+            facts = _facts(lock, revision.lifecycle, revision.revision, is_latest)
+            if known.get(object_name, ("", ""))[1] != facts:
+                todo.setdefault(revision.package, []).append(_Pending(revision, object_name, lock, is_latest, facts))
+        for object_name, (package, _facts_seen) in known.items():
             if object_name not in seen:
-                changes.append(Delete(PACKAGE_REVISION.resource, namespace, object_name,
-                                      expect_rv=kept["metadata"]["resourceVersion"]))
-                changes.append(Delete(PACKAGE_REVISION_RESOURCES.resource, namespace, object_name))
+                todo.setdefault(package, []).append(_Pending(None, object_name, {}, False, ""))
         packages = {r.package for r in snapshot.revisions}
-        for package in sorted(packages):
+        for object_name, (package, _latest) in known_packages.items():
+            if package not in packages:
+                todo.setdefault(package, [])
+        for package in packages:
+            if known_packages.get(package_object_name(name, package), ("", -1))[1] != latest.get(package, 0):
+                todo.setdefault(package, [])
+
+        changed = 0
+        batch: list[str] = []
+        size = 0
+        for package in sorted(todo):
+            batch.append(package)
+            size += len(todo[package]) or 1
+            if size >= SYNC_CHUNK:
+                changed += await self._write_packages(handle, repository, batch, todo, packages, latest, listed)
+                batch, size = [], 0
+        if batch:
+            changed += await self._write_packages(handle, repository, batch, todo, packages, latest, listed)
+        return changed
+
+    async def _write_packages(self, handle: RepositoryHandle, repository: Body, batch: list[str],
+                              todo: Mapping[str, list[_Pending]], packages: set[str], latest: Mapping[str, int],
+                              listed: bool) -> int:
+        """One store transaction that brings ``batch``'s packages in line with git; how many objects changed.
+
+        ``listed``: the handle's record was read from the store just now, so a name it
+        lacks is not stored (no need to ask).
+        """
+        namespace, name = handle.namespace, handle.name
+        known, known_packages = handle.synced, handle.synced_packages
+        assert known is not None
+        changes: list[Change] = []
+        record: dict[str, tuple[str, str] | None] = {}
+        to_build: list[tuple[_Pending, Body | None, Body | None]] = []
+        for package in batch:
+            for pending in todo[package]:
+                kept = None if listed and pending.object_name not in known else \
+                    await self._stored(PACKAGE_REVISION.resource, namespace, pending.object_name)
+                revision = pending.revision
+                if revision is None:  # gone from git
+                    if kept is not None:
+                        changes.append(Delete(PACKAGE_REVISION.resource, namespace, pending.object_name,
+                                              expect_rv=kept["metadata"]["resourceVersion"]))
+                        changes.append(Delete(PACKAGE_REVISION_RESOURCES.resource, namespace, pending.object_name))
+                    record[pending.object_name] = None
+                    continue
+                record[pending.object_name] = (package, pending.facts)
+                if kept is not None and (kept.get("status") or {}).get("selfLock") == pending.lock \
+                        and kept["spec"].get("lifecycle") == revision.lifecycle \
+                        and kept["spec"].get("revision", 0) == revision.revision:
+                    has_label = (kept["metadata"].get("labels") or {}).get(LATEST_LABEL) == "true"
+                    if has_label != pending.latest:
+                        stored_files = (await self._resources_of(namespace, pending.object_name) or {}).get("spec", {})
+                        body = revision_body(repository, revision, kptfile_of(stored_files.get("resources") or {}),
+                                             pending.lock, kept=kept, latest=pending.latest)
+                        changes.append(Update(PACKAGE_REVISION.resource, body, kept["metadata"]["resourceVersion"]))
+                    continue
+                stored_resources = await self._resources_of(namespace, pending.object_name) \
+                    if kept is not None else None
+                to_build.append((pending, kept, stored_resources))
+        files = await handle.adapter.read_packages([pending.revision for pending, _, _ in to_build
+                                                    if pending.revision is not None])
+        changes += await trio.to_thread.run_sync(_build_changes, repository, to_build, files)
+        package_record: dict[str, tuple[str, int] | None] = {}
+        for package in batch:
             object_name = package_object_name(name, package)
-            body = package_body(namespace, name, package, latest.get(package, 0))
-            kept = stored_packages.get(object_name)
-            if kept is None:
+            kept_package = known_packages.get(object_name)
+            if package not in packages:
+                if kept_package is not None:
+                    stored = await self._stored(PACKAGE.resource, namespace, object_name)
+                    if stored is not None:
+                        changes.append(Delete(PACKAGE.resource, namespace, object_name,
+                                              expect_rv=stored["metadata"]["resourceVersion"]))
+                package_record[object_name] = None
+                continue
+            number = latest.get(package, 0)
+            package_record[object_name] = (package, number)
+            if kept_package is not None and kept_package[1] == number:
+                continue
+            body = package_body(namespace, name, package, number)
+            stored = None if listed and kept_package is None else \
+                await self._stored(PACKAGE.resource, namespace, object_name)
+            if stored is None:
                 changes.append(Create(PACKAGE.resource, body))
-            elif kept.get("status") != body["status"]:
-                body["metadata"] = {**kept["metadata"]}
-                changes.append(Update(PACKAGE.resource, body, kept["metadata"]["resourceVersion"]))
-        for object_name, kept in stored_packages.items():
-            if kept["spec"]["packageName"] not in packages:
-                changes.append(Delete(PACKAGE.resource, namespace, object_name,
-                                      expect_rv=kept["metadata"]["resourceVersion"]))
+            elif stored.get("status") != body["status"]:
+                body["metadata"] = {**stored["metadata"]}
+                changes.append(Update(PACKAGE.resource, body, stored["metadata"]["resourceVersion"]))
         if changes:
             try:
                 await self._store.apply(changes)
             except Conflict:
                 log.info("repository %s/%s changed while syncing; the next sync catches up", namespace, name)
                 raise
+        for object_name, entry in record.items():
+            if entry is None:
+                known.pop(object_name, None)
+            else:
+                known[object_name] = entry
+        for object_name, package_entry in package_record.items():
+            if package_entry is None:
+                known_packages.pop(object_name, None)
+            else:
+                known_packages[object_name] = package_entry
         return len(changes)
+
+    async def _stored(self, resource: str, namespace: str, name: str) -> Body | None:
+        try:
+            return await self._store.get(resource, namespace, name)
+        except NotFound:
+            return None
+
+    async def _stored_revisions(self, namespace: str, name: str) -> dict[str, tuple[str, str]]:
+        """The repository's stored PackageRevisions as the sync compares them: name -> (package, facts)."""
+        record: dict[str, tuple[str, str]] = {}
+        async for item in self._pages(PACKAGE_REVISION.resource, namespace, name):
+            spec = item["spec"]
+            has_label = (item["metadata"].get("labels") or {}).get(LATEST_LABEL) == "true"
+            record[item["metadata"]["name"]] = (spec.get("packageName", ""), _facts(
+                (item.get("status") or {}).get("selfLock") or {}, spec.get("lifecycle", ""),
+                spec.get("revision", 0), has_label))
+        return record
+
+    async def _stored_packages(self, namespace: str, name: str) -> dict[str, tuple[str, int]]:
+        """The repository's stored Package objects: name -> (package, latest revision)."""
+        return {item["metadata"]["name"]: (item["spec"]["packageName"],
+                                           (item.get("status") or {}).get("latestRevision", -1))
+                async for item in self._pages(PACKAGE.resource, namespace, name)}
+
+    async def _pages(self, resource: str, namespace: str, name: str) -> AsyncIterator[Body]:
+        """The repository's objects of ``resource``, read SYNC_CHUNK at a time (a page's bodies are dropped
+        before the next is read)."""
+        token = ""
+        while True:
+            page = await self._store.list(ListQuery(resource, namespace, fields=(
+                FieldMatch(("spec", "repository"), "=", name),), limit=SYNC_CHUNK, continue_token=token))
+            for item in page.items:
+                yield item
+            token = page.continue_token
+            if not token:
+                return
 
     async def _resources_of(self, namespace: str, name: str) -> Body | None:
         try:
