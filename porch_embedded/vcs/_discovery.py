@@ -11,18 +11,26 @@ Workspace names and first tasks come from the ``kpt:`` trailers. Blocking.
 from __future__ import annotations
 
 import dataclasses
+import stat
+from collections.abc import Mapping
+from typing import Any
 
-from dulwich.object_store import BaseObjectStore
+from dulwich.objects import parse_tree
 from dulwich.repo import Repo
 
 from porch_embedded.vcs import _layout as layout
+from porch_embedded.vcs._batch import Prefetched
 from porch_embedded.vcs._cache import Shared
 from porch_embedded.vcs._history import History
 from porch_embedded.vcs._protocol import Lifecycle, Revision, Snapshot
 from porch_embedded.vcs._remote import refs_version
-from porch_embedded.vcs._trees import find_packages, is_package, lookup_tree
+from porch_embedded.vcs._trees import ObjectSink, find_packages, is_package, lookup_tree
 
 __all__ = ["discover_blocking"]
+
+KPTFILE = b"Kptfile"
+PREFETCH_REFS = 1000
+"""New refs whose objects are read ahead together: bounds what one read-ahead holds (~4 MB)."""
 
 
 def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str) -> Snapshot:
@@ -57,7 +65,9 @@ def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str
             packages = last[1]
         else:
             with shared.walk_lock:
-                packages = find_packages(store, info.tree, directory, shared.package_walks)
+                branch_objects = Prefetched(store, repo.controldir())
+                _prefetch_directories(branch_objects, info.tree, directory, shared.package_walks)
+                packages = find_packages(branch_objects, info.tree, directory, shared.package_walks)
             shared.branch_packages[directory] = (info.tree, packages)
         for path, tree in sorted(packages.items()):
             revisions.append(
@@ -76,12 +86,22 @@ def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str
                 )
             )
 
-    for ref, sha in sorted(refs.items()):
-        key = (ref, sha)
+    ordered = sorted(refs.items())
+    fresh: dict[tuple[str, str], Revision | str | None] = {}
+    unread = [key for key in ordered if key not in known]
+    objects = Prefetched(store, repo.controldir())
+    for start in range(0, len(unread), PREFETCH_REFS):
+        chunk = unread[start : start + PREFETCH_REFS]
+        _prefetch(objects, history, [key for key in chunk if _path_of(key[0], directory) is not None], directory)
+        for ref, sha in chunk:
+            fresh[(ref, sha)] = _read_ref(objects, history, ref, sha, directory)
+        objects.forget()
+    for key in ordered:
+        ref, sha = key
         if key in known:
             found = known[key]
         else:
-            read = _read_ref(store, history, ref, sha, directory)
+            read = fresh.get(key)
             if isinstance(read, str):
                 warnings.append(read)
                 continue
@@ -106,7 +126,77 @@ def discover_blocking(repo: Repo, shared: Shared, *, branch: str, directory: str
     )
 
 
-def _read_ref(store: BaseObjectStore, history: History, ref: str, sha: str, directory: str) -> Revision | str | None:
+def _prefetch_directories(objects: Prefetched, root: bytes, directory: str, walked: Mapping[bytes, Any]) -> None:
+    """Read ahead, a level at a time, the directories ``find_packages`` will walk below ``directory``.
+
+    Directories it walked before (``walked``) and everything below a package are left out.
+    """
+    level = [root]
+    for part in (p.encode() for p in directory.split("/") if p):
+        objects.prefetch(level)
+        entry = objects.entry(level[0], part)
+        if not isinstance(entry, tuple) or not stat.S_ISDIR(entry[0]):
+            return
+        level = [entry[1]]
+    level = [tree for tree in level if tree not in walked]
+    while level:
+        objects.prefetch(level)
+        deeper: list[bytes] = []
+        for tree in level:
+            found = objects.raw(tree)
+            if found is None or found[0] != 2:
+                continue
+            entries = parse_tree(found[1], 20)
+            if any(name == KPTFILE and stat.S_ISREG(mode) for name, mode, _sha in entries):
+                continue  # a package: find_packages does not look below it
+            deeper.extend(sha for _name, mode, sha in entries if stat.S_ISDIR(mode) and sha not in walked)
+        level = deeper
+
+
+def _path_of(ref: str, directory: str) -> str | None:
+    """The package path a tag or draft ref names under ``directory``; None for any other ref."""
+    tag = layout.parse_tag_ref(ref)
+    draft = layout.parse_draft_ref(ref)
+    path = tag[0] if tag is not None else draft[1] if draft is not None else None
+    if path is None or not layout.in_directory(path, directory) or path == directory:
+        return None
+    return path
+
+
+def _prefetch(objects: Prefetched, history: History, refs: list[tuple[str, str]], directory: str) -> None:
+    """Read ahead, a level at a time, what ``_read_ref`` needs for ``refs``.
+
+    The commits (and their parents, where a first task usually is), then each directory
+    down to each package, then the package trees: a handful of bulk reads instead of
+    about seven object reads per ref; trees are looked into without being parsed into
+    objects (``Prefetched.entry``), here and in ``_read_ref``.
+    """
+    objects.prefetch(sha.encode() for _ref, sha in refs)
+    level: list[tuple[tuple[str, str], bytes, list[bytes]]] = []
+    parents: list[bytes] = []
+    for key in refs:
+        path = _path_of(key[0], directory)
+        try:
+            info = history.commit(objects, history.peel(objects, key[1].encode()))
+        except (KeyError, TypeError):
+            continue
+        parents.extend(info.parents)
+        if path is not None:
+            level.append((key, info.tree, [part.encode() for part in path.split("/")]))
+    objects.prefetch(parents)
+    while level:
+        objects.prefetch(tree for _key, tree, _rest in level)
+        deeper: list[tuple[tuple[str, str], bytes, list[bytes]]] = []
+        for key, tree, rest in level:
+            if not rest:
+                continue  # the package's directory: read ahead for its Kptfile
+            entry = objects.entry(tree, rest[0])
+            if isinstance(entry, tuple) and stat.S_ISDIR(entry[0]):
+                deeper.append((key, entry[1], rest[1:]))
+        level = deeper
+
+
+def _read_ref(store: ObjectSink, history: History, ref: str, sha: str, directory: str) -> Revision | str | None:
     """The revision a tag or draft ref describes (a tag's as Published), a warning, or None for other refs."""
     tag = layout.parse_tag_ref(ref)
     draft = layout.parse_draft_ref(ref)

@@ -31,6 +31,7 @@ from dulwich.repo import Repo
 
 from porch_embedded.errors import BranchNotFound, Internal, PackageContentInvalid
 from porch_embedded.vcs import _layout as layout
+from porch_embedded.vcs._batch import Prefetched
 from porch_embedded.vcs._cache import CacheRepo, GitCache, apply_updates, mirror
 from porch_embedded.vcs._discovery import discover_blocking
 from porch_embedded.vcs._layout import Annotation
@@ -283,10 +284,12 @@ class GitAdapter:
         wanted = [revision.tree.encode() for revision in revisions]
 
         def read(repo: Repo) -> list[dict[str, bytes]]:
+            objects = Prefetched(repo.object_store, repo.controldir())
+            objects.prefetch_below(wanted)  # every file of every package in a few bulk reads
             trees: dict[bytes, dict[str, bytes]] = {}  # equal trees mean equal files: read each once
             for tree in wanted:
                 if tree not in trees:
-                    trees[tree] = read_files(repo.object_store, tree)
+                    trees[tree] = read_files(objects, tree)
             return [trees[tree] for tree in wanted]
 
         raw = await self._run(read, pure=True)

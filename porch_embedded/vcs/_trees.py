@@ -92,14 +92,30 @@ def _tree(store: BaseObjectStore | ObjectSink, tree_id: bytes) -> Tree:
     return obj
 
 
+def _entry(store: BaseObjectStore | ObjectSink, tree_id: bytes, name: bytes) -> tuple[int, bytes] | None:
+    """(mode, id) of the entry ``name`` of a tree; None when it has none.
+
+    A store that read the tree ahead in bulk (``Prefetched.entry``) answers from its bytes
+    without building a Tree; otherwise the parsed tree's dict answers (no sorting).
+    """
+    entry = getattr(store, "entry", None)
+    if entry is not None:
+        found = entry(tree_id, name)
+        if found is not False:
+            return found  # type: ignore[no-any-return]
+    try:
+        return _tree(store, tree_id)[name]  # type: ignore[no-any-return]
+    except KeyError:
+        return None
+
+
 def lookup_tree(store: BaseObjectStore | ObjectSink, root: bytes | None, path: str) -> bytes | None:
     """The id of the directory ``path`` under the tree ``root``; None when it is absent or not a directory."""
     current = root
     for part in (p for p in path.split("/") if p):
         if current is None:
             return None
-        entries = {name: (mode, sha) for name, mode, sha in _tree(store, current).iteritems()}
-        found = entries.get(part.encode())
+        found = _entry(store, current, part.encode())
         if found is None or not stat.S_ISDIR(found[0]):
             return None
         current = found[1]
@@ -108,10 +124,8 @@ def lookup_tree(store: BaseObjectStore | ObjectSink, root: bytes | None, path: s
 
 def is_package(store: BaseObjectStore | ObjectSink, tree_id: bytes) -> bool:
     """True when the directory holds a regular file called Kptfile."""
-    for name, mode, _sha in _tree(store, tree_id).iteritems():
-        if name == KPTFILE and stat.S_ISREG(mode):
-            return True
-    return False
+    found = _entry(store, tree_id, KPTFILE)
+    return found is not None and stat.S_ISREG(found[0])
 
 
 def find_packages(

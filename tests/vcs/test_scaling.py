@@ -17,7 +17,7 @@ from dulwich.repo import Repo
 
 from porch_embedded.vcs import DraftWrite, GitCache, GitSpec, open_git_adapter
 from porch_embedded.vcs._git import GitAdapter
-from porch_embedded.vcs import _discovery, _remote
+from porch_embedded.vcs import _batch, _cache, _discovery, _remote
 from porch_embedded.vcs._cache import remote_view
 from tests.parts.git_server import GitServer, Seeder, kptfile, package_files, run_git
 from tests.vcs.conftest import GOOD, Opener
@@ -260,3 +260,35 @@ async def test_approve_builds_on_the_fresh_branch_head_fetching_only_the_refs_it
 
 def show_parents(server: GitServer, repo: str, commit: str) -> list[str]:
     return server.git(repo, "show", "-s", "--format=%P", commit).split()
+
+
+async def test_without_the_git_command_line_fetch_snapshot_and_reads_are_the_same(
+    git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git on PATH indexes fetched packs and reads objects in bulk; dulwich alone must give the same.
+    seed = git_server.create_repo("both")
+    seed_history(seed, packages=3, revisions=2)
+    seed.commit({"catalog/p1/rev.yaml": "rev: 9\n"}, tags=["catalog/p1/v9"])
+    results = []
+    for git in (_cache.GIT, None):
+        monkeypatch.setattr(_cache, "GIT", git)
+        monkeypatch.setattr(_batch, "GIT", git)
+        indexed: list[int] = []
+        real = _cache.index_pack_with_git
+
+        def counting(store: Any, read: Any) -> Any:
+            indexed.append(1)
+            return real(store, read)
+
+        monkeypatch.setattr(_cache, "index_pack_with_git", counting)
+        cache = GitCache(tmp_path / f"cache-{git is not None}")
+        async with open_git_adapter(cache, GitSpec(git_server.url("both"), directory="catalog"), GOOD) as repo:
+            snapshot = await repo.snapshot()
+            files = await repo.read_packages(list(snapshot.revisions))
+        assert bool(indexed) == (git is not None)
+        results.append((snapshot, files))
+    assert results[0] == results[1]
+    snapshot, files = results[0]
+    assert len(snapshot.revisions) == 3 + 3 * 2 + 1
+    assert {f["rev.yaml"] for r, f in zip(snapshot.revisions, files, strict=True) if r.package == "p1"} == {
+        "rev: 1\n", "rev: 2\n", "rev: 9\n"}
