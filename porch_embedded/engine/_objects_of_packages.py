@@ -16,7 +16,7 @@ from typing import Any
 from porch_embedded.engine._naming import package_object_name, revision_name, revision_uid
 from porch_embedded.errors import StatusError
 from porch_embedded.kinds import PACKAGE, PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, Body
-from porch_embedded.kpt import KPTFILE, Kptfile, parse_kptfile
+from porch_embedded.kpt import KPTFILE, Kptfile, read_kptfile
 from porch_embedded.meta import format_time, now_rfc3339
 from porch_embedded.vcs import Revision
 
@@ -41,7 +41,7 @@ def kptfile_of(files: Mapping[str, str]) -> Kptfile | None:
     if text is None:
         return None
     try:
-        return parse_kptfile(text)
+        return read_kptfile(text)
     except StatusError:
         return None
 

@@ -33,6 +33,7 @@ from porch_embedded.kpt._kptfile import (
     Selector,
     kptfile_from_object,
     parse_kptfile,
+    read_kptfile,
 )
 from porch_embedded.kpt._package import (
     PACKAGE_CONTEXT,
@@ -126,6 +127,7 @@ __all__ = [
     "package_context",
     "package_dirs",
     "parse_kptfile",
+    "read_kptfile",
     "parse_resource_list",
     "read_resource_list",
     "resource_list_object",
