@@ -7,7 +7,9 @@ with the same ``git fast-import`` seeder as ``lifecycle_bench.py``, starts
 ``--store`` names another), registers the repository, and prints:
 
 - first sync: register -> Ready, next to ``git clone --bare`` of the same repository
-  through the same server (the floor), and their ratio;
+  through the same server (the floor), and their ratio; also in CPU seconds (the server
+  process with its git children plus the git server's, against git's on both sides),
+  which a shared, loaded machine distorts far less than wall time;
 - the server's peak RSS (VmHWM) after the first sync, and its RSS once it settled;
 - ``--repeat`` later syncs (default 50), each after an external push of one new tag,
   with the time of each and the RSS every tenth; the last lines show whether memory
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -47,6 +50,18 @@ def status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its waited-for children (utime, stime, cutime, cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children: git on both sides of the test server."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def mib(pid: int, field: str) -> float:
     return status_kib(pid, field) / 1024
 
@@ -61,10 +76,11 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
     print(f"\n== N = {size:,}: {packages:,} packages, {commits:,} commits, seeded in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu_s()
     run_git(*AUTH, "clone", "-q", "--bare", git.url(name), str(scratch / f"clone-{size}.git"), cwd=scratch)
     clone_s = time.perf_counter() - started
-    print(f"   git clone --bare {clone_s:.2f} s", flush=True)
+    clone_cpu = children_cpu_s() - cpu
+    print(f"   git clone --bare {clone_s:.2f} s ({clone_cpu:.2f} CPU s, client and server)", flush=True)
 
     server = ServerProcess(scratch / f"data-{size}", free_port())
     flags = ["--log-level", "WARNING", "--function-runner", "none", "--sync-interval", "86400"]
@@ -85,10 +101,11 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
                                     "--format", "raw", "--output", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-        started = time.perf_counter()
+        started, cpu, server_cpu = time.perf_counter(), children_cpu_s(), cpu_s(pid)
         porch.register(name, git.url(name))
         porch.wait_synced(name, "", args.sync_timeout)
         first_s = time.perf_counter() - started
+        first_cpu = cpu_s(pid) - server_cpu + children_cpu_s() - cpu
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=120)
@@ -97,7 +114,8 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
         listed = porch.list_revisions()
         time.sleep(1.0)
         settled = mib(pid, "VmRSS")
-        print(f"   first sync {first_s:.2f} s ({first_s / clone_s:.1f}x git clone --bare); {listed:,} "
+        print(f"   first sync {first_s:.2f} s ({first_s / clone_s:.1f}x git clone --bare), {first_cpu:.2f} CPU s "
+              f"({first_cpu / clone_cpu:.1f}x git's; server and git server); {listed:,} "
               f"PackageRevisions; RSS idle before {idle_rss:.0f} MiB, peak {peak:.0f} MiB, after {settled:.0f} MiB",
               flush=True)
 
@@ -116,6 +134,7 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
                 print(f"   sync {rep + 1:>3}/{args.repeat}: {times[-1] * 1000:.0f} ms, RSS {rss[-1]:.0f} MiB "
                       f"(peak {mib(pid, 'VmHWM'):.0f})", flush=True)
         result = {"size": size, "first_s": first_s, "clone_s": clone_s, "peak": peak, "settled": settled,
+                  "first_cpu": first_cpu, "clone_cpu": clone_cpu,
                   "final_peak": mib(pid, "VmHWM")}
         if times:
             result |= {"sync_p50_ms": statistics.median(times) * 1000, "rss_first": rss[0], "rss_last": rss[-1]}
@@ -146,13 +165,15 @@ def main() -> None:
         with serve_git(scratch / "srv") as git:
             for size in sizes:
                 results.append(run_size(size, args, git, scratch))
-    print("\n| N revisions | first sync s | git clone --bare s | ratio | peak RSS during first sync MiB | "
+    print("\n| N revisions | first sync s | git clone --bare s | ratio | first sync CPU s | clone CPU s | CPU ratio | "
+          "peak RSS during first sync MiB | "
           "RSS after MiB | later sync p50 ms | RSS after 1st / last later sync MiB | peak RSS at the end MiB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         later = (f"{r['sync_p50_ms']:.0f} | {r['rss_first']:.0f} / {r['rss_last']:.0f}"
                  if "sync_p50_ms" in r else " | ")
         print(f"| {int(r['size']):,} | {r['first_s']:.2f} | {r['clone_s']:.2f} | {r['first_s'] / r['clone_s']:.1f} | "
+              f"{r['first_cpu']:.2f} | {r['clone_cpu']:.2f} | {r['first_cpu'] / r['clone_cpu']:.1f} | "
               f"{r['peak']:.0f} | {r['settled']:.0f} | {later} | {r['final_peak']:.0f} |")
 
 
