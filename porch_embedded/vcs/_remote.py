@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import urllib3
 from dulwich.client import HTTPProxyUnauthorized, HTTPUnauthorized, Urllib3HttpGitClient
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.objects import S_ISGITLINK, ZERO_SHA, Commit, ShaFile
@@ -52,6 +53,12 @@ ABSENT = ""
 """Expectation for a ref in a push: it must not exist yet."""
 
 TIMEOUT_S = 30.0
+"""Connecting to the git server."""
+READ_TIMEOUT_S = 600.0
+"""Waiting for the git server's next bytes. A first fetch of a large repository waits while
+the server counts and compresses every object before it sends any (100,000 revisions:
+over a minute on 2 busy cores), so 30 s cut it off; a server that hangs is still bounded
+by the sync's own budget."""
 
 
 def split_url(url: str) -> tuple[str, Credentials]:
@@ -144,7 +151,7 @@ class _Client(Urllib3HttpGitClient):
             url,
             username=credentials.username if basic else None,
             password=credentials.password if basic else None,
-            timeout=TIMEOUT_S,
+            timeout=urllib3.Timeout(connect=TIMEOUT_S, read=READ_TIMEOUT_S),
             quiet=True,
         )
         self._bearer = credentials.bearer_token
