@@ -79,6 +79,18 @@ def count_revisions(porch: Porch) -> int:
             return count
 
 
+def git_clone(git: GitServer, name: str, size: int, scratch: Path) -> tuple[float, float]:
+    """``git clone --bare`` of the repository through the same server: (wall s, CPU s of both sides)."""
+    started, cpu = time.perf_counter(), children_cpu_s()
+    # a large postBuffer: the test server (wsgiref) cannot read the chunked request git sends past 1 MiB
+    run_git(*AUTH, "-c", "http.postBuffer=1073741824", "clone", "-q", "--bare", git.url(name),
+            str(scratch / f"clone-{size}.git"), cwd=scratch)
+    clone_s = time.perf_counter() - started
+    clone_cpu = children_cpu_s() - cpu
+    print(f"   git clone --bare {clone_s:.2f} s ({clone_cpu:.2f} CPU s, client and server)", flush=True)
+    return clone_s, clone_cpu
+
+
 def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path) -> dict[str, float]:
     name = f"sync{size}"
     bare = git.bare(name)
@@ -89,13 +101,10 @@ def run_size(size: int, args: argparse.Namespace, git: GitServer, scratch: Path)
     print(f"\n== N = {size:,}: {packages:,} packages, {commits:,} commits, seeded in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
 
-    started, cpu = time.perf_counter(), children_cpu_s()
-    # a large postBuffer: the test server (wsgiref) cannot read the chunked request git sends past 1 MiB
-    run_git(*AUTH, "-c", "http.postBuffer=1073741824", "clone", "-q", "--bare", git.url(name),
-            str(scratch / f"clone-{size}.git"), cwd=scratch)
-    clone_s = time.perf_counter() - started
-    clone_cpu = children_cpu_s() - cpu
-    print(f"   git clone --bare {clone_s:.2f} s ({clone_cpu:.2f} CPU s, client and server)", flush=True)
+    if args.skip_clone:
+        clone_s = clone_cpu = float("nan")
+    else:
+        clone_s, clone_cpu = git_clone(git, name, size, scratch)
 
     server = ServerProcess(scratch / f"data-{size}", free_port())
     flags = ["--log-level", "WARNING", "--function-runner", "none", "--sync-interval", "86400"]
@@ -168,6 +177,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50, help="later syncs, each after one new tag (default 50)")
     parser.add_argument("--profile", metavar="DIR", help="record the first sync with py-spy into DIR")
     parser.add_argument("--store", metavar="URL", help="the server's --store ({N} is replaced by the size)")
+    parser.add_argument("--skip-clone", action="store_true", help="no git clone --bare for comparison")
     parser.add_argument("--sync-timeout", type=float, default=3600.0, metavar="SECONDS")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
