@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from quart import Response, render_template, request
+from quart import Response, g, render_template, request
 from quart_trio import QuartTrio
 
 from porch_embedded.dashboard import _diffs, _edits, _packages, _queue, _repositories, _revisions, _session, _variants
@@ -89,14 +89,15 @@ class Dashboard:
         self._quiet = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep the revision index current until cancelled.
+        """Keep the revision index current, from the first signed-in page on, until cancelled.
 
         Reports started at once: the API must not wait for the dashboard's index (a store
         of 10,000 revisions takes seconds to list), so pages wait for it instead
-        (``INDEX_WAIT_S``), and a server that just started answers its API at once.
+        (``INDEX_WAIT_S``), and a server that just started answers its API at once. The
+        index is built only when a signed-in page first asks for it, so a server whose
+        dashboard nobody opens never lists its revisions for it.
         """
-        task_status.started()
-        await self.index.run()
+        await self.index.run(task_status=task_status)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self._in_flight += 1
@@ -129,7 +130,8 @@ class Dashboard:
         if redirect is not None:
             return redirect
         await _session.check_csrf()
-        if request.endpoint != "static":
+        if request.endpoint != "static" and g.get("user") is not None:  # the sign-in page needs no index
+            self.index.want()
             with trio.move_on_after(INDEX_WAIT_S):
                 await self.index.ready.wait()
             if not self.index.ready.is_set():
