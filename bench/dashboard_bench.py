@@ -8,9 +8,13 @@ index (fed by the store's watch), so its time should not grow with the repositor
    the bodies the engine writes, in transactions of 500; the Repository's git URL leads
    nowhere and the server runs with its controllers off, so nothing syncs them away;
 2. starts ``porch-embedded serve`` on that data directory as a child process and prints
-   how long it took to be ready (its index lists all N revisions before it serves);
-3. signs in through the dashboard's login form (the admin token) and times, ``--reps``
-   times each (median and p90, ms, over HTTP/1.1 on loopback):
+   how long it took to be ready and its resident memory (the dashboard's index is not
+   built yet: it starts on the first signed-in page);
+3. signs in through the dashboard's login form (the admin token), opens the first page
+   and prints how long that took and how much the server's resident memory grew (the
+   index: one row per revision, plus the informer's copy of each body it follows);
+   prints, for comparison, the size of N index rows alone (tracemalloc, in this process);
+4. times, ``--reps`` times each (median and p90, ms, over HTTP/1.1 on loopback):
    - the first page (50 rows) sorted by name;
    - page 40 of the Published ones sorted by creation time, newest first;
    - a name filter matching a few packages;
@@ -33,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,7 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._stats import tail  # noqa: E402
+from porch_embedded.dashboard._index import RevisionRow  # noqa: E402
 from porch_embedded.store import Create, open_store  # noqa: E402
 from tests.parts.server import ServerProcess, free_port  # noqa: E402
 
@@ -96,6 +102,28 @@ async def _seed(data_dir: Path, revisions: int) -> float:
     return time.perf_counter() - started
 
 
+def _rss_mib(pid: int) -> float:
+    """The process's resident set size, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _rows_mib(revisions: int) -> float:
+    """What ``revisions`` index rows take on their own (tracemalloc), built from bodies as the server's."""
+    bodies = [_revision(index // 4, index % 4 + 1, index + 1) for index in range(revisions)]
+    for rv, body in enumerate(bodies, 1):
+        body["metadata"]["resourceVersion"] = str(rv)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    rows = {(row.namespace, row.name): row for row in map(RevisionRow.of, bodies)}
+    size = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(rows) == revisions
+    return size / 2**20
+
+
 def _signed_in(server: ServerProcess) -> httpx.Client:
     context = ssl.create_default_context(cafile=str(server.data_dir / "pki" / "ca.crt"))
     client = httpx.Client(base_url=server.url, verify=context, timeout=120)
@@ -136,8 +164,17 @@ def main() -> None:
         server.start(["--log-level", "WARNING", "--function-runner", "none", "--disable-controllers"])
         print(f"server ready in {time.perf_counter() - started:.2f} s")
         try:
+            pid = server.process.pid
+            idle = _rss_mib(pid)
+            print(f"server RSS when ready (no index yet): {idle:.1f} MiB")
             client = _signed_in(server)
             try:
+                started = time.perf_counter()
+                client.get("/ui/").raise_for_status()
+                first = time.perf_counter() - started
+                print(f"first dashboard page (builds the index): {first:.2f} s; "
+                      f"server RSS {_rss_mib(pid):.1f} MiB (+{_rss_mib(pid) - idle:.1f} MiB)")
+                print(f"{args.revisions:,} index rows alone (tracemalloc): {_rows_mib(args.revisions):.1f} MiB")
                 base = f"/ui/repositories/{NAMESPACE}/{REPOSITORY}/packages"
                 late = max(1, args.revisions // 2 // 50 * 4 // 5)  # four fifths into the Published pages
                 cases = [
