@@ -1,4 +1,4 @@
-"""One real server, one real git server and one real browser per test module.
+"""One real server and one real git server per test module, one real browser per test session.
 
 The server runs in a trio loop of its own in a worker thread (``ServerThread``), so
 that module-scoped fixtures can share it and the tests drive Debian's chromium through
@@ -205,8 +205,10 @@ class Site:
         return issue_client_certificate_files(self.data_dir, user, groups, out)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    """One chromium for every module a worker runs (starting it takes seconds on a loaded machine);
+    each test opens contexts of its own, so nothing leaks from one test to the next."""
     with sync_playwright() as playwright:
         launched = _launch(playwright)
         try:
