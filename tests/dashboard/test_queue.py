@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Dialog, expect
 
 from tests.dashboard.conftest import Site, login, screenshot
-from tests.dashboard.test_revisions import push
+from tests.dashboard.test_revisions import BROKEN, push
 
 
 def test_the_queue_gathers_waiting_revisions_oldest_first_and_keys_decide(site: Site) -> None:
@@ -19,6 +19,7 @@ def test_the_queue_gathers_waiting_revisions_oldest_first_and_keys_decide(site: 
     admin.init("web", "frontend", "ws2", tasks=[{"type": "edit", "edit": {"sourceRef": {"name": "web.frontend.ws1"}}}])
     push(site, "web.frontend.ws2", {"app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
                                     "extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"})
+    push(site, "web.frontend.ws2", {"Kptfile": BROKEN}, code=422)  # refused: its render failure is recorded
     admin.set_lifecycle("web.frontend.ws2", "Proposed")
     admin.init("infra", "network", "ws1", namespace="team-b")
     admin.set_lifecycle("infra.network.ws1", "Proposed", namespace="team-b")
@@ -45,6 +46,8 @@ def test_the_queue_gathers_waiting_revisions_oldest_first_and_keys_decide(site: 
     expect(rows.nth(0).get_by_test_id("diff")).to_contain_text("+1 ~1 −0 vs v1")
     expect(rows.nth(1).get_by_test_id("diff")).to_contain_text("vs nothing published")
     expect(rows.nth(2)).to_contain_text("deletion")
+    expect(rows.nth(0).get_by_test_id("render")).to_have_text("failed")  # its last push was refused
+    expect(rows.nth(1).get_by_test_id("render")).to_have_text("passed")
     screenshot(page, "queue")
 
     page.keyboard.press("?")

@@ -17,6 +17,11 @@ def test_repositories_show_readiness_and_sync_now_syncs(site: Site) -> None:
     expect(row.get_by_test_id("ready")).to_have_text("Ready")
     before = row.get_by_test_id("last-sync").inner_text()
     assert before
+    status = site.admin.get_repository("blueprints")["status"]
+    expect(row.get_by_test_id("next-sync")).to_have_text(status["nextFullSyncTime"])
+    expect(row.get_by_test_id("packages")).to_have_text(str(status["packageCount"]))
+    expect(row.get_by_test_id("revisions")).to_have_text("1")
+    expect(row.get_by_test_id("commit")).to_have_text(status["gitCommitHash"][:12])
     page.wait_for_timeout(1100)  # sync times have second precision
     row.get_by_role("button", name="Sync blueprints now").click()
     expect(page.get_by_role("status")).to_contain_text("Sync of default/blueprints requested")

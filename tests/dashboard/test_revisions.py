@@ -58,6 +58,8 @@ def test_the_revision_page_shows_pipeline_render_results_and_files(site: Site) -
     expect(page.get_by_test_id("render-error")).to_contain_text("no-such-function")
     expect(page.locator("summary", has_text="cm.yaml")).to_be_visible()
     expect(page.get_by_test_id("commit")).not_to_be_empty()
+    expect(page.get_by_test_id("branch")).to_have_text(
+        site.admin.get("catalog.app.ws1")["status"]["selfLock"]["git"]["ref"])
     screenshot(page, "revision")
     context.close()
 
@@ -81,6 +83,10 @@ def test_propose_approve_then_propose_deletion_and_reject_it(site: Site) -> None
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_test_id("lifecycle")).to_have_text("Published")
     expect(page.get_by_test_id("approved-by")).to_have_text("admin")
+    published = site.admin.get("flow.web.ws1")["status"]
+    expect(page.get_by_test_id("tag")).to_have_text("web/v1")
+    expect(page.get_by_test_id("commit")).to_have_text(published["selfLock"]["git"]["commit"])
+    expect(page.get_by_text(published["publishTimestamp"], exact=True)).to_be_visible()
     assert site.admin.get("flow.web.ws1")["spec"]["revision"] == 1
     page.get_by_role("button", name="Propose deletion").click()
     expect(page.get_by_test_id("lifecycle")).to_have_text("DeletionProposed")
