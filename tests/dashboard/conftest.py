@@ -30,7 +30,7 @@ from porch_embedded.server import issue_client_certificate_files
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, serve_git
 from tests.parts.server import RunningServer, start_server
 
-__all__ = ["Admin", "ServerThread", "browser", "login", "screenshot", "site"]
+__all__ = ["Admin", "ServerThread", "assert_accessible", "browser", "login", "screenshot", "site"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -269,3 +269,50 @@ def csrf_of(page: Page) -> str:
     found = re.search(r'"X-CSRF-Token": "([^"]+)"', headers)
     assert found, headers
     return found.group(1)
+
+
+AUDIT = """() => {
+  const rgba = (text) => {
+    const parts = (text.match(/rgba?\\(([^)]+)\\)/) || [null, "0, 0, 0, 0"])[1].split(/[ ,\\/]+/).filter(Boolean);
+    const [r, g, b, a] = parts.map(parseFloat);
+    return [r, g, b, a === undefined ? 1 : a];
+  };
+  const luminance = ([r, g, b]) => {
+    const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  const background = (element) => {
+    for (let at = element; at; at = at.parentElement) {
+      const colour = rgba(getComputedStyle(at).backgroundColor);
+      if (colour[3] > 0) return colour;
+    }
+    return [255, 255, 255, 1];
+  };
+  const describe = (element) => `<${element.tagName.toLowerCase()} class="${element.className}"> ` +
+    JSON.stringify((element.textContent || element.outerHTML).trim().slice(0, 40));
+  const problems = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const style = getComputedStyle(element);
+    if (style.display === "none" || style.visibility === "hidden") continue;
+    const hasText = [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim());
+    if (hasText && element.getClientRects().length) {
+      const one = luminance(rgba(style.color)), two = luminance(background(element));
+      const ratio = (Math.max(one, two) + 0.05) / (Math.min(one, two) + 0.05);
+      if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)}:1 of ${describe(element)}`);
+    }
+    if (element.matches("input:not([type=hidden]), select, textarea, button")) {
+      const named = (element.labels && element.labels.length) || element.getAttribute("aria-label") ||
+        element.getAttribute("aria-labelledby") || element.getAttribute("title") ||
+        (element.tagName === "BUTTON" && element.textContent.trim());
+      if (!named) problems.push(`no label: ${describe(element)}`);
+    }
+  }
+  return problems;
+}"""
+"""Every text's contrast with the background it is drawn on (WCAG's formula) and every form control's label."""
+
+
+def assert_accessible(page: Page) -> None:
+    """Every visible text on the page has a contrast of at least 4.5:1, every form control a label."""
+    problems = page.evaluate(AUDIT)
+    assert problems == [], "\n".join(problems)

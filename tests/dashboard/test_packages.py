@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.dashboard.conftest import Site, login, screenshot
+from tests.dashboard.conftest import Site, assert_accessible, login, screenshot
 
 
 def packages(page: Page) -> list[str]:
@@ -25,6 +25,7 @@ def test_filter_sort_and_page_the_revisions_of_a_repository(site: Site) -> None:
     expect(page.get_by_test_id("total")).to_have_text("6 revisions; page 1 of 1")
     assert packages(page) == ["alpha", "bravo", "charlie", "delta", "delta latest", "echo"]
     screenshot(page, "packages")
+    assert_accessible(page)
 
     page.get_by_label("Draft", exact=True).check()
     expect(page.get_by_test_id("total")).to_have_text("3 revisions; page 1 of 1")

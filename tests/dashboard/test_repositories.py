@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import Site, login, screenshot
+from tests.dashboard.conftest import Site, assert_accessible, login, screenshot
 
 
 def test_repositories_show_readiness_and_sync_now_syncs(site: Site) -> None:
@@ -29,6 +29,7 @@ def test_repositories_show_readiness_and_sync_now_syncs(site: Site) -> None:
     expect(page.locator("tr[data-repository=blueprints]").get_by_test_id("last-sync")).not_to_have_text(before,
                                                                                                       timeout=15000)
     screenshot(page, "repositories")
+    assert_accessible(page)
     context.close()
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.dashboard.conftest import VIEWER_TOKEN, Admin, Site, csrf_of, login
+from tests.dashboard.conftest import VIEWER_TOKEN, Admin, Site, assert_accessible, csrf_of, login
 
 KPTFILE = """\
 apiVersion: kpt.dev/v1
@@ -135,6 +135,7 @@ def test_a_draft_against_its_origin_upstream_and_a_picked_revision_in_both_views
     expect(page.locator('section.change[data-path="config.yaml"]')).to_have_attribute("data-status", "removed")
     expect(page.locator('section.change[data-path="settings/config.yaml"]')).to_have_attribute("data-status", "added")
     expect(page.locator("table.diff.split")).to_have_count(2)
+    assert_accessible(page)  # the split diff: added and removed lines on their tints
 
     # The newest upstream: catalog v2 (the clone was of v1), by resource, unified.
     page.get_by_label("Compare with").select_option("upstream")
@@ -198,6 +199,7 @@ def test_edit_refused_for_bad_files_then_rendered_in_preview_then_saved(scene: S
     expect(function).to_have_count(1)
     expect(function.locator("td.severity-info")).to_have_text("info")
     expect(function).to_contain_text("set 1 labels in total")
+    assert_accessible(page)  # the editor with its render preview
     assert "+    tier: edge" in changed(page, 'section.change[data-resource="v1 ConfigMap app-config"] tr.added')
     assert files_of(admin, name) == before
 

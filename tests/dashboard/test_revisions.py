@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.dashboard.conftest import Site, login, screenshot
+from tests.dashboard.conftest import Site, assert_accessible, login, screenshot
 
 PIPELINE = """\
 apiVersion: kpt.dev/v1
@@ -61,6 +61,7 @@ def test_the_revision_page_shows_pipeline_render_results_and_files(site: Site) -
     expect(page.get_by_test_id("branch")).to_have_text(
         site.admin.get("catalog.app.ws1")["status"]["selfLock"]["git"]["ref"])
     screenshot(page, "revision")
+    assert_accessible(page)
     context.close()
 
 
