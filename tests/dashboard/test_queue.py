@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Dialog, expect
 
-from tests.dashboard.conftest import Site, login, screenshot
+from tests.dashboard.conftest import Site, assert_accessible, login, screenshot
 from tests.dashboard.test_revisions import BROKEN, push
 
 
@@ -49,6 +49,17 @@ def test_the_queue_gathers_waiting_revisions_oldest_first_and_keys_decide(site: 
     expect(rows.nth(0).get_by_test_id("render")).to_have_text("failed")  # its last push was refused
     expect(rows.nth(1).get_by_test_id("render")).to_have_text("passed")
     screenshot(page, "queue")
+    assert_accessible(page)
+
+    # Typing in a field is typing, not a decision: a field put on the page takes j, a, ? as text.
+    page.evaluate("""() => { const field = document.createElement("input"); field.id = "typing";
+                             field.setAttribute("aria-label", "Typing"); document.querySelector("main").prepend(field); }""")
+    page.locator("#typing").press_sequentially("ja?r")
+    expect(page.locator("#typing")).to_have_value("ja?r")
+    assert dialogs == []
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    expect(rows.nth(0)).to_have_class("selected")
+    page.locator("#typing").evaluate("field => field.remove()")
 
     page.keyboard.press("?")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()

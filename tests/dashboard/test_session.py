@@ -82,3 +82,20 @@ async def test_replicas_sharing_a_store_key_accept_each_others_sessions(tmp_path
                 other.cookies.set("porch_ui_session", cookie, domain=httpx.URL(replica.url).host, path="/ui")
                 page = await other.get("/ui/")
                 assert (page.status_code == 200 and "Signed in as" in page.text) is accepted, page.status_code
+
+
+def test_tab_walks_the_page_in_reading_order_with_a_visible_ring(site: Site) -> None:
+    context = site.context()
+    page = context.new_page()
+    login(page, site)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    seen: list[str] = []
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.textContent.trim()"))  # header, then the page's main
+        ring = page.evaluate("""() => { const style = getComputedStyle(document.activeElement);
+                                        return [style.outlineStyle, style.outlineWidth, style.boxShadow]; }""")
+        assert ring[0] == "solid" and ring[1] == "3px" and ring[2] != "none", (seen[-1], ring)
+    assert seen == ["Repositories", "Approval queue", "Variants", "Sign out", "Register a repository"], seen
+    context.close()
