@@ -20,6 +20,23 @@ pipeline:
         team: blue
 """
 BROKEN = PIPELINE.replace("gcr.io/kpt-fn/set-labels:v0.2.0", "example.com/no-such-function:v1")
+GATED = """\
+apiVersion: kpt.dev/v1
+kind: Kptfile
+metadata:
+  name: gated
+  annotations:
+    config.kubernetes.io/local-config: "true"
+info:
+  readinessGates:
+    - conditionType: example.com/reviewed
+status:
+  conditions:
+    - type: example.com/reviewed
+      status: "True"
+      reason: LooksGood
+      message: checked by a person
+"""
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  k: v\n"
 
 
@@ -60,6 +77,15 @@ def test_the_revision_page_shows_pipeline_render_results_and_files(site: Site) -
     expect(page.get_by_test_id("commit")).not_to_be_empty()
     expect(page.get_by_test_id("branch")).to_have_text(
         site.admin.get("catalog.app.ws1")["status"]["selfLock"]["git"]["ref"])
+    expect(page.get_by_test_id("tasks")).to_contain_text("type: init")
+    expect(page.get_by_text("No readiness gates.")).to_be_visible()
+
+    # A readiness gate and the condition that answers it, both from the Kptfile.
+    site.admin.init("catalog", "gated", "ws1", readinessGates=[{"conditionType": "example.com/reviewed"}])
+    push(site, "catalog.gated.ws1", {"Kptfile": GATED})
+    page.goto(f"{site.url}/ui/revisions/default/catalog.gated.ws1")
+    expect(page.get_by_test_id("gate")).to_have_text("example.com/reviewed: True LooksGood checked by a person")
+    expect(page.locator("#conditions tbody tr", has_text="example.com/reviewed")).to_contain_text("LooksGood")
     screenshot(page, "revision")
     assert_accessible(page)
     context.close()
