@@ -17,7 +17,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +191,8 @@ class Site:
     admin: Admin
     browser: Browser
     data_dir: Path
+    sessions: dict[str, list[Any]] = field(default_factory=dict)
+    """The session cookie of each token signed in through the form once (``login`` reuses it)."""
 
     @property
     def url(self) -> str:
@@ -244,11 +246,24 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
 
 
 def login(page: Page, site: Site, token: str | None = None) -> None:
-    """Sign in through the login form with a bearer token (the admin's unless told)."""
+    """Sign in with a bearer token (the admin's unless told) and land on the repositories page.
+
+    The first time for a token of the module's server it is the login form; after that the
+    session cookie the form gave is put in the page's context (a sign-in is two page loads
+    and a POST per test otherwise; the form itself is tested in test_session).
+    """
+    token = token or site.server.token
+    cookies = site.sessions.get(token)
+    if cookies:
+        page.context.add_cookies(cookies)
+        page.goto(f"{site.url}/ui/")
+        expect(page.get_by_test_id("user")).to_be_visible()
+        return
     page.goto(f"{site.url}/ui/login")
-    page.get_by_label("Bearer token").fill(token or site.server.token)
+    page.get_by_label("Bearer token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("user")).to_be_visible()
+    site.sessions[token] = [cookie for cookie in page.context.cookies() if cookie["name"] == "porch_ui_session"]
 
 
 def screenshot(page: Page, name: str) -> None:
