@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,20 +24,17 @@ from porch_embedded.dashboard import _diffs, _edits, _packages, _queue, _reposit
 from porch_embedded.dashboard._flash import take_notice
 from porch_embedded.dashboard._index import RevisionIndex
 from porch_embedded.dashboard._live import EVENTS_PATH, LiveSettings, serve_events
+from porch_embedded.dashboard._mount import PREFIX
 from porch_embedded.dashboard._services import EXTENSION, INDEX_EXTENSION, Services, may
 from porch_embedded.errors import Internal, ServiceUnavailable, StatusError
 
-__all__ = ["Dashboard", "DashboardSettings", "PREFIX", "mount"]
+__all__ = ["Dashboard", "DashboardSettings"]
 
 log = logging.getLogger("porch_embedded.dashboard")
 
-PREFIX = "/ui"
 INDEX_WAIT_S = 30.0
 """How long a page waits for the revision index right after the server started."""
 _HERE = Path(__file__).parent
-
-Asgi = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
-
 
 @dataclass(frozen=True)
 class DashboardSettings:
@@ -178,18 +174,3 @@ async def _error_response(code: int, message: str) -> Response:
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return Response(await render_template("error.html", code=code, message=message), status=code)
-
-
-def mount(api: Asgi, dashboard: Asgi) -> Asgi:
-    """One ASGI app: ``/ui`` and below to the dashboard, everything else (and lifespan) to the API."""
-
-    async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
-            if path == PREFIX:
-                scope = {**scope, "path": PREFIX + "/", "raw_path": (PREFIX + "/").encode()}
-            await dashboard(scope, receive, send)
-        else:
-            await api(scope, receive, send)
-
-    return dispatch
