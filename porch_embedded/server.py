@@ -29,6 +29,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from porch_embedded import dashboard as ui
 from porch_embedded import metrics
 from porch_embedded.api import (
     ApiApp,
@@ -62,7 +63,7 @@ from porch_embedded.controllers import (
     run_repository_sync,
     run_while_leader,
 )
-from porch_embedded.dashboard import Dashboard, DashboardServices, DashboardSettings, mount
+from porch_embedded.dashboard import LazyDashboard, mount
 from porch_embedded.engine import (
     AdapterFactory,
     ClusterClient,
@@ -374,7 +375,7 @@ async def run(settings: Settings, *, shutdown: trio.Event | None = None,
         await _serve(settings, meter, shutdown, task_status)
 
 
-async def _drain(app: ApiApp, dashboard: Dashboard, stop_accepting: trio.Event, grace_s: float) -> None:
+async def _drain(app: ApiApp, dashboard: LazyDashboard, stop_accepting: trio.Event, grace_s: float) -> None:
     """Stop taking connections, then give in-flight requests ``grace_s`` to finish."""
     log.info("draining: no new connections; in-flight requests have %.0f s to finish", grace_s)
     stop_accepting.set()
@@ -420,9 +421,9 @@ async def _serve(settings: Settings, meter: metrics.PrometheusMeter, shutdown: t
         app = ApiApp(engine, store, served, authenticator, authorizer, ApiSettings(
             handlers=HandlerSettings(max_body_bytes=settings.max_request_body_bytes,
                                      bookmark_interval_s=settings.bookmark_interval_s)), meter=meter)
-        dashboard = Dashboard(
-            DashboardServices(engine, store, authenticator, authorizer),
-            DashboardSettings(secret_key=_dashboard_key(encryption_key)))
+        dashboard = LazyDashboard(lambda: ui.Dashboard(
+            ui.DashboardServices(engine, store, authenticator, authorizer),
+            ui.DashboardSettings(secret_key=_dashboard_key(encryption_key))))
         serving = ServingSettings(
             host=settings.host, port=settings.port,
             cert_file=settings.tls_cert_file or pki.serving_cert,
