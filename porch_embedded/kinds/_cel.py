@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import celpy
-import celpy.celtypes as celtypes
-from lark import Token, Tree
+if TYPE_CHECKING:
+    import celpy
+    from lark import Tree
 
 __all__ = ["CEL_VARIABLES", "CelError", "cel_compile_error", "evaluate_string"]
 
@@ -29,9 +29,14 @@ CEL_VARIABLES = ("repoDefault", "packageDefault", "upstream", "target", "reposit
 _TYPE_IDENTIFIERS = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type",
                                "type", "dyn"})
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
-_CEL_TYPE_NAMES = {celtypes.IntType: "Int", celtypes.UintType: "Uint", celtypes.DoubleType: "Double",
-                   celtypes.BoolType: "Bool", celtypes.BytesType: "Bytes", celtypes.ListType: "List",
-                   celtypes.MapType: "Map", type(None): "Null"}
+
+
+def _cel_type_names() -> dict[type, str]:
+    import celpy.celtypes as celtypes
+
+    return {celtypes.IntType: "Int", celtypes.UintType: "Uint", celtypes.DoubleType: "Double",
+            celtypes.BoolType: "Bool", celtypes.BytesType: "Bytes", celtypes.ListType: "List",
+            celtypes.MapType: "Map", type(None): "Null"}
 
 
 class CelError(ValueError):
@@ -41,13 +46,18 @@ class CelError(ValueError):
 @lru_cache(maxsize=1)
 def _environment() -> celpy.Environment:
     """The one CEL environment, built on first use: building it compiles cel-python's Lark grammar
-    (a third of a second), which a server that never meets a CEL expression should not pay at start."""
+    (a third of a second), which a server that never meets a CEL expression should not pay at start;
+    cel-python itself (with pendulum and lark, about 40 ms) is imported here for the same reason."""
+    import celpy
+
     return celpy.Environment()
 
 
 @lru_cache(maxsize=1024)
 def _compile(expression: str) -> celpy.Runner:
     """Parse, check declarations, and build a runner; cached, since a set renders per target."""
+    import celpy
+
     try:
         tree = _environment().compile(expression)
     except celpy.CELParseError as error:
@@ -65,6 +75,8 @@ def _compile(expression: str) -> celpy.Runner:
 
 def _undeclared(tree: Tree[Any], bound: frozenset[str]) -> tuple[int, int, str] | None:
     """The first identifier the expression reads that is neither declared nor bound by a macro."""
+    from lark import Token, Tree
+
     if tree.data == "member_dot_arg" and len(tree.children) >= 3:
         method = tree.children[1]
         arguments = tree.children[2]
@@ -95,11 +107,15 @@ def _undeclared(tree: Tree[Any], bound: frozenset[str]) -> tuple[int, int, str] 
 
 
 def _undeclared_in(node: Any, bound: frozenset[str]) -> tuple[int, int, str] | None:
+    from lark import Tree
+
     return _undeclared(node, bound) if isinstance(node, Tree) else None
 
 
 def _single_identifier(node: Any) -> str | None:
     """The name when ``node`` (a macro's first argument) is a bare identifier."""
+    from lark import Tree
+
     while isinstance(node, Tree):
         if node.data == "ident":
             return str(node.children[0])
@@ -124,6 +140,8 @@ def evaluate_string(expression: str, variables: Mapping[str, Any]) -> str:
     Raises CelError with the reason, as Porch's evalExpr reports it: a compile error, an
     evaluation error (``no such key: x``), or a value that is not a string.
     """
+    import celpy
+
     program = _compile(expression)
     activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
     try:
@@ -134,7 +152,7 @@ def evaluate_string(expression: str, variables: Mapping[str, Any]) -> str:
         raise CelError(_eval_message(value))
     if isinstance(value, str):
         return str(value)
-    type_name = next((name for cls, name in _CEL_TYPE_NAMES.items() if isinstance(value, cls)),
+    type_name = next((name for cls, name in _cel_type_names().items() if isinstance(value, cls)),
                      type(value).__name__)
     raise CelError(f"type conversion error from {type_name} to 'string'")
 
