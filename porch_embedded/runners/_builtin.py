@@ -11,18 +11,30 @@ caller is cancelled or the call's budget runs out.
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from porch_embedded.kpt import FunctionOutput, InProcessOutput, YamlError
-from porch_embedded.kpt.functions import BuiltinFunction, builtin_for, builtin_name, run_builtin, run_builtin_object
 from porch_embedded.runners._protocol import FunctionCall, call_budget_s
+
+if TYPE_CHECKING:
+    from porch_embedded.kpt.functions import BuiltinFunction
 
 __all__ = ["BuiltinRunner", "run_builtin_blocking"]
 
 # What the catalog's Go SDK prints on stderr when a function fails.
 _SDK_FAILURE = "failed to evaluate function: error: function failure"
+
+
+def _catalog() -> ModuleType:
+    """``porch_embedded.kpt.functions``, imported when a function is first looked up: the
+    builtins and the libraries behind them (starlark, ...) take about 100 ms to import,
+    which a server should not pay before it answers its first request."""
+    import porch_embedded.kpt.functions as functions
+
+    return functions
 
 
 class BuiltinRunner:
@@ -42,13 +54,13 @@ class BuiltinRunner:
         self._reserve_s = reserve_s
 
     def accepts(self, image: str) -> bool:
-        return builtin_for(image) is not None
+        return _catalog().builtin_for(image) is not None
 
     async def run(self, call: FunctionCall, resource_list: bytes) -> FunctionOutput:
-        function = builtin_for(call.image)
+        function = _catalog().builtin_for(call.image)
         if function is None:
             raise ValueError(f"BuiltinRunner asked to run {call.image!r}, which is not a builtin")
-        name = builtin_name(call.image) or call.image
+        name = _catalog().builtin_name(call.image) or call.image
         budget = call_budget_s(call, self._timeout_s, self._reserve_s)
         with trio.move_on_after(budget):
             return await trio.to_thread.run_sync(
@@ -67,14 +79,14 @@ class BuiltinRunner:
         The caller builds a fresh mapping for each call and does not touch it until the
         call returns, so the thread shares nothing the event loop uses meanwhile.
         """
-        function = builtin_for(call.image)
+        function = _catalog().builtin_for(call.image)
         if function is None:
             raise ValueError(f"BuiltinRunner asked to run {call.image!r}, which is not a builtin")
-        name = builtin_name(call.image) or call.image
+        name = _catalog().builtin_name(call.image) or call.image
         budget = call_budget_s(call, self._timeout_s, self._reserve_s)
         with trio.move_on_after(budget):
             return await trio.to_thread.run_sync(
-                run_builtin_object, function, resource_list, limiter=self._limiter, abandon_on_cancel=True)
+                _catalog().run_builtin_object, function, resource_list, limiter=self._limiter, abandon_on_cancel=True)
         return InProcessOutput(
             resource_list, exit_code=1,
             stderr=f"builtin function {name} did not finish within {budget:.1f} s and was abandoned\n")
@@ -87,7 +99,7 @@ def run_builtin_blocking(function: BuiltinFunction, resource_list: bytes) -> Fun
     caller (the ResourceList is parsed here, from bytes).
     """
     try:
-        return run_builtin(function, resource_list)
+        return _catalog().run_builtin(function, resource_list)
     except YamlError as exc:
         return FunctionOutput(
             stdout=b"", exit_code=1,
