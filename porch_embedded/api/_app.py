@@ -69,11 +69,8 @@ class ApiApp:
         self._settings = settings or ApiSettings()
         self._watch_stop = WatchStop()
         self._handlers = ResourceHandlers(engine, store, self._settings.handlers, self._watch_stop)
-        self._documents: Documents = build_documents(kinds, version_info={
-            "major": "1", "minor": "32", "gitVersion": f"v1.32.0-porch-embedded-{__version__}",
-            "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
-            "compiler": "cpython", "platform": "linux/amd64",
-        })
+        self._served = tuple(kinds)
+        self._built_documents: Documents | None = None
         self._encoding = trio.CapacityLimiter(1)
         """One deferred document encoded at a time; a second request waits for it, then reads it."""
         self._meter = meter or metrics.PrometheusMeter()
@@ -225,13 +222,14 @@ class ApiApp:
                 key, content_type = path + "#v2", DISCOVERY_V2_CONTENT_TYPE
         elif path == "/openapi/v2" and _OPENAPI_V2_PROTOBUF_PREFIX in (request.headers.get("accept") or ""):
             key, content_type = path + "#protobuf", OPENAPI_V2_PROTOBUF
-        if key in self._documents.deferred and key not in self._documents.json_docs:
-            await trio.to_thread.run_sync(self._documents.materialize, key, limiter=self._encoding,
+        documents = self._documents()
+        if key in documents.deferred and key not in documents.json_docs:
+            await trio.to_thread.run_sync(documents.materialize, key, limiter=self._encoding,
                                          abandon_on_cancel=True)
-        body = self._documents.json_docs.get(key)
+        body = documents.json_docs.get(key)
         if body is None:
             raise NotFound("the server could not find the requested resource")
-        etag = self._documents.etags[key]
+        etag = documents.etags[key]
         headers = [("etag", etag), ("vary", "Accept")]
         if request.headers.get("if-none-match") == etag:
             await send({"type": "http.response.start", "status": 304,
@@ -239,6 +237,18 @@ class ApiApp:
             await send({"type": "http.response.body", "body": b""})
             return
         await send_bytes(send, 200, body, content_type, headers)
+
+    def _documents(self) -> Documents:
+        """Discovery and OpenAPI, built on the first request for either (the OpenAPI modules and
+        the build cost a start tens of milliseconds before its first answer, and a client that
+        only lists never asks for them); the event loop builds them, so once."""
+        if self._built_documents is None:
+            self._built_documents = build_documents(self._served, version_info={
+                "major": "1", "minor": "32", "gitVersion": f"v1.32.0-porch-embedded-{__version__}",
+                "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python3.11",
+                "compiler": "cpython", "platform": "linux/amd64",
+            })
+        return self._built_documents
 
     async def _resource(self, request: Request, info: RequestInfo, send: Send) -> None:
         kind = self._kinds.get((info.group, info.version, info.resource))

@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from porch_embedded.api._openapi import openapi_v2, openapi_v3
-from porch_embedded.api._openapi_protobuf import encode_openapi_v2
 from porch_embedded.kinds import Kind
 
 __all__ = ["DISCOVERY_V2_CONTENT_TYPE", "Documents", "build_documents"]
@@ -113,7 +111,14 @@ def _v2_resources(kinds: list[Kind]) -> list[dict[str, Any]]:
 
 
 def build_documents(kinds: Sequence[Kind], *, version_info: dict[str, str]) -> Documents:
-    """Render discovery, aggregated discovery and OpenAPI v2/v3 for ``kinds``."""
+    """Render discovery, aggregated discovery and OpenAPI v2/v3 for ``kinds``.
+
+    The OpenAPI modules are imported here, not at the top: the server builds these
+    documents on the first request for one, so a start does not import them at all.
+    """
+    from porch_embedded.api._openapi import openapi_v2, openapi_v3
+    from porch_embedded.api._openapi_protobuf import encode_openapi_v2
+
     docs = Documents()
     grouped = _group_versions(kinds)
     by_group: dict[str, list[tuple[str, list[Kind]]]] = {}
