@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import trio
 
@@ -103,11 +104,14 @@ def _condition(kind: str, status: str, reason: str, message: str, generation: in
             "lastTransitionTime": format_time(_dt.datetime.now(_dt.UTC)), "observedGeneration": generation}
 
 
-def _visible(body: Body, *, with_spec: bool) -> Any:
-    """What a reconcile reads of a followed object: identity, labels, annotations, a revision's spec."""
+def _visible(body: Body, *, with_spec: bool) -> bytes:
+    """A digest of what a reconcile reads of a followed object: identity, labels, annotations,
+    a revision's spec (keys sorted, so that equal contents give equal digests)."""
     metadata = body["metadata"]
     spec = body.get("spec") if with_spec else None
-    return (metadata.get("uid"), metadata.get("labels") or {}, metadata.get("annotations") or {}, spec)
+    seen = (metadata.get("uid"), metadata.get("labels") or {}, metadata.get("annotations") or {}, spec)
+    return hashlib.blake2b(json.dumps(seen, sort_keys=True, separators=(",", ":")).encode(),
+                           digest_size=16).digest()
 
 
 def _spec_of(body: Body) -> Body:
@@ -122,8 +126,10 @@ class _Controller:
         self._sets: dict[str, dict[str, str]] = {}
         """namespace -> set name -> uid, as the set informer last saw them."""
         self._followed: set[str] = set()
-        self._seen: dict[tuple[str, str, str], Any] = {}
-        """What a set can see of each followed object (``_visible``), to skip changes it cannot."""
+        self._seen: dict[tuple[str, str, str], bytes] = {}
+        """A digest of what a set can see of each followed object (``_visible``), to skip changes
+        it cannot. A digest, not the parsed labels and spec: one is kept per PackageRevision,
+        and the parsed ones were a few MB per thousand revisions."""
         self._nursery: trio.Nursery | None = None
 
     # -- triggers ------------------------------------------------------------------------
