@@ -39,7 +39,7 @@ class LoggedEvent:
 
     def to_watch_event(self) -> WatchEvent:
         # Parsed per delivery: each watcher gets its own dict to do with as it likes.
-        return WatchEvent(self.type, json.loads(self.object_json), self.resource_version)
+        return WatchEvent(self.type, json.loads(self.object_json), self.resource_version, self.object_json)
 
 
 class EventSource(Protocol):

@@ -200,7 +200,10 @@ class Informer:
         if event.type == "DELETED":
             self._known.pop(key, None)
         else:
-            self._known[key] = (_uid(event.object), _rv(event.object), json.dumps(event.object))
+            # The store's own JSON when the event has it: every informer of the resource then
+            # shares one string (three of PackageRevisions: ~17 MB less at 10,000) and encodes nothing.
+            text = event.object_json if event.object_json is not None else json.dumps(event.object)
+            self._known[key] = (_uid(event.object), _rv(event.object), text)
         self._dispatched = max(self._dispatched, event.resource_version)
         queue = self._queues.get(key)
         if queue is None:

@@ -90,6 +90,10 @@ class WatchEvent:
     type: Literal["ADDED", "MODIFIED", "DELETED"]
     object: Body
     resource_version: int
+    object_json: str | None = field(default=None, compare=False, repr=False)
+    """``object`` as the store logged it, when the event came from its log: one string shared
+    by every in-process watcher, which a watcher that keeps objects as JSON keeps instead of
+    encoding its own copy. Never changes when ``object`` is mutated."""
 
 
 @dataclass(frozen=True)
