@@ -35,6 +35,7 @@ from functools import partial
 
 import trio
 
+from porch_embedded.controllers._on_demand import OnDemand
 from porch_embedded.controllers._package_variants import FINALIZER as VARIANT_FINALIZER
 from porch_embedded.controllers._variant_set_render import (
     RenderError,
@@ -67,6 +68,8 @@ OWNER_LABEL = "config.porch.kpt.dev/packagevariantset"
 """On each PackageVariant of a set: the set's uid."""
 
 Key = tuple[str, str]
+_ON_DEMAND = (REPOSITORY.resource, PACKAGE_REVISION.resource)
+"""Followed only while a set exists (see ``_Controller.run``)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class _Controller:
         it cannot. A digest, not the parsed labels and spec: one is kept per PackageRevision,
         and the parsed ones were a few MB per thousand revisions."""
         self._nursery: trio.Nursery | None = None
+        self._dependencies: OnDemand | None = None
+        """The Repository and PackageRevision informers, run only while there is a set."""
 
     # -- triggers ------------------------------------------------------------------------
 
@@ -140,10 +145,17 @@ class _Controller:
         if event.type == "DELETED":
             if self._sets.get(namespace, {}).get(name) == uid:
                 del self._sets[namespace][name]
+                if not self._sets[namespace]:
+                    del self._sets[namespace]
             await self._delete_variants_of(namespace, uid)
+            if not self._sets and self._dependencies is not None:
+                self._dependencies.stop()
+                self._seen = {key: seen for key, seen in self._seen.items() if key[0] not in _ON_DEMAND}
             return
         self._sets.setdefault(namespace, {})[name] = uid
         self._queue.add((namespace, name))
+        assert self._dependencies is not None
+        await self._dependencies.start()
 
     def _namespace_changed(self, namespace: str) -> None:
         for name in list(self._sets.get(namespace, {})):
@@ -212,14 +224,18 @@ class _Controller:
     async def run(self, task_status: trio.TaskStatus[None]) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            self._followed.update({PACKAGE_VARIANT.resource, *_ON_DEMAND})
+            # PackageVariants are followed always (a set's variant outliving its set is garbage);
+            # what only sets look at is followed while there is one: a server without any never
+            # lists its PackageRevisions for this controller.
+            self._dependencies = OnDemand(nursery, lambda: [
+                Informer(self._store, kind.resource, partial(self._other_changed, kind.resource),
+                         name=f"variant sets: {kind.plural}") for kind in (REPOSITORY, PACKAGE_REVISION)],
+                name="variant sets: dependencies")
             await nursery.start(Informer(self._store, PACKAGE_VARIANT_SET.resource, self._set_changed,
                                          name="variant sets").run)
-            self._followed.update({PACKAGE_VARIANT.resource, REPOSITORY.resource, PACKAGE_REVISION.resource})
             await nursery.start(Informer(self._store, PACKAGE_VARIANT.resource, self._variant_changed,
                                          name="variant sets: packagevariants").run)
-            for kind in (REPOSITORY, PACKAGE_REVISION):
-                await nursery.start(Informer(self._store, kind.resource, partial(self._other_changed, kind.resource),
-                                             name=f"variant sets: {kind.plural}").run)
             await nursery.start(self._queue.run)
             task_status.started()
 

@@ -40,6 +40,7 @@ from typing import Any
 import trio
 
 from porch_embedded.controllers._injection import InjectionSource
+from porch_embedded.controllers._on_demand import OnDemand
 from porch_embedded.controllers._variant_files import mutated_files, same_files
 from porch_embedded.controllers._variant_status import Status, downstream_targets
 from porch_embedded.controllers._work_queue import WorkQueue
@@ -477,9 +478,14 @@ async def run_package_variants(engine: Engine, source: InjectionSource, *,
         namespace, name = metadata.get("namespace", ""), metadata["name"]
         if event.type == "DELETED":
             variants.get(namespace, {}).pop(name, None)
+            if not variants.get(namespace):
+                variants.pop(namespace, None)
+            if not variants:
+                dependencies.stop()
             return
         variants.setdefault(namespace, {})[name] = event.object
         queue.add((namespace, name))
+        await dependencies.start()
 
     def follow(resource: str) -> Informer:
         async def changed(event: WatchEvent) -> None:
@@ -490,9 +496,12 @@ async def run_package_variants(engine: Engine, source: InjectionSource, *,
         return Informer(engine.store, resource, changed, name=f"packagevariants: {resource}")
 
     async with trio.open_nursery() as nursery:
+        # What variants depend on is followed only while there is a variant: a server
+        # without any never lists its PackageRevisions for this controller.
+        dependencies = OnDemand(nursery, lambda: [follow(kind.resource)
+                                                  for kind in (PACKAGE_REVISION, REPOSITORY, CONFIG_MAP)],
+                                name="packagevariants: dependencies")
         await nursery.start(queue.run)
         await nursery.start(Informer(engine.store, PACKAGE_VARIANT.resource, variant_changed,
                                      name="packagevariants").run)
-        for kind in (PACKAGE_REVISION, REPOSITORY, CONFIG_MAP):
-            await nursery.start(follow(kind.resource).run)
         task_status.started()
