@@ -85,6 +85,10 @@ def approvals_cut_by_kill_9(server: ServerProcess, args: list[str], credentials:
     assert 4 <= len(approved) < PACKAGES
 
     before_restart = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Sync times have whole seconds: restart in the next second, so that a sync after a quick
+    # restart is told apart from one before the kill.
+    while dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") == before_restart:
+        time.sleep(0.01)
     server.start(args)
     with client(server) as http:
         wait_synced(http, after=before_restart)
