@@ -114,6 +114,11 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, **_GIT_ENV, **(extra or {})}
 
 
+LARGE_POST_BUFFER = ("-c", "http.postBuffer=1073741824")
+"""The test server (wsgiref) cannot read the chunked request git sends past 1 MiB, which the
+wants of a 100,000-revision clone or fetch exceed; a large buffer makes git send one body."""
+
+
 def run_git(*args: str, cwd: Path, stdin: bytes | None = None, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, env=env or git_env(),
                           timeout=600)
@@ -233,7 +238,7 @@ class GitUser:
         return run_git(*args, cwd=self.work, stdin=stdin, env=env)
 
     def remote(self, *args: str) -> str:
-        return self.git(*AUTH, *args)
+        return self.git(*AUTH, *LARGE_POST_BUFFER, *args)
 
     def clone(self) -> None:
         """Everything Porch fetches, into an empty repository (the initial sync of a git user)."""
@@ -327,10 +332,7 @@ class GitUser:
 
 def clone_bare(url: str, target: Path) -> None:
     """``git clone --bare`` of the repository: the floor for a first sync."""
-    # a large postBuffer: the test server (wsgiref) cannot read the chunked request git sends past
-    # 1 MiB, which the wants of a 100,000-revision clone exceed
-    run_git(*AUTH, "-c", "http.postBuffer=1073741824", "clone", "-q", "--bare", url, str(target),
-            cwd=target.parent)
+    run_git(*AUTH, *LARGE_POST_BUFFER, "clone", "-q", "--bare", url, str(target), cwd=target.parent)
 
 
 # -- the porch-embedded side -------------------------------------------------------------------
