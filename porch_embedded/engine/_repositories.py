@@ -265,12 +265,18 @@ class Repositories:
             return handle
 
     async def forget(self, namespace: str, name: str) -> None:
-        """Unregister: close the adapter and drop the repository's objects from the store (not git)."""
+        """Unregister: close the adapter and drop the repository's objects from the store (not git).
+
+        A sync of the repository that is under way, or queued for its lock, finishes first
+        (the lock is taken here, and trio's locks are fair), so no sync of this handle writes
+        the objects back after they are dropped.
+        """
         async with self._opening.setdefault((namespace, name), trio.Lock()):
             handle = self._handles.pop((namespace, name), None)
         self._opening.pop((namespace, name), None)
         if handle is not None:
-            await handle.closer.aclose()
+            async with handle.sync_lock:
+                await handle.closer.aclose()
         changes: list[Change] = []
         for kind in (PACKAGE_REVISION, PACKAGE_REVISION_RESOURCES, PACKAGE):
             page = await self._store.list(ListQuery(kind.resource, namespace, fields=(

@@ -12,13 +12,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 from cryptography.fernet import Fernet
 
 from porch_embedded.engine import StoreRepositorySource
 from porch_embedded.engine._repositories import Repositories
 from porch_embedded.errors import BadRequest, NotFound, RepositoryAuthFailed
-from porch_embedded.kinds import REPOSITORY, SECRET, Body
-from porch_embedded.store import Store, open_store
+from porch_embedded.kinds import PACKAGE_REVISION, REPOSITORY, SECRET, Body
+from porch_embedded.store import FieldMatch, ListQuery, Store, open_store
 from porch_embedded.vcs import GitCache, GitStorage
 from tests.parts.git_server import PASSWORD, USERNAME, GitServer, git_server, package_files
 
@@ -147,3 +149,39 @@ async def test_the_repository_and_its_secret_are_read_through_the_source(
             assert upstream.lock["git"]["commit"]
         finally:
             await repositories.aclose()
+
+
+async def test_a_sync_under_way_when_its_repository_is_forgotten_leaves_nothing_behind(
+    git_server: GitServer, store: Store, storages: dict[str, GitStorage]
+) -> None:
+    """Unregistering waits for a running sync, then drops what it wrote; a sync never writes after it."""
+    git_server.create_repo("gone").commit(package_files("pkg"), tags=["pkg/v1"])
+    await store.create(SECRET.resource, secret("gone-auth", username=encoded(USERNAME), password=encoded(PASSWORD)))
+    await store.create(REPOSITORY.resource, repository("gone", git_server.url("gone"), secret_name="gone-auth"))
+    repositories = Repositories(store, storages)
+    try:
+        handle = await repositories.handle("default", "gone")
+        fetching, release = trio.Event(), trio.Event()
+        fetch = handle.adapter.fetch
+
+        async def held_fetch() -> str:
+            fetching.set()
+            await release.wait()
+            return await fetch()
+
+        handle.adapter.fetch = held_fetch  # type: ignore[method-assign]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(repositories.sync, "default", "gone")
+            await fetching.wait()
+            nursery.start_soon(repositories.forget, "default", "gone")
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
+        query = ListQuery(PACKAGE_REVISION.resource, "default", fields=(FieldMatch(("spec", "repository"), "=", "gone"),))
+        assert (await store.list(query)).items == []
+        # A sync asked for after the Repository is gone finds it gone rather than writing.
+        await store.delete(REPOSITORY.resource, "default", "gone")
+        with pytest.raises(NotFound):
+            await repositories.sync("default", "gone")
+        assert (await store.list(query)).items == []
+    finally:
+        await repositories.aclose()
