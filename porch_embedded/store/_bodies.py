@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from porch_embedded.errors import BadRequest
 
-__all__ = ["Body", "copy_body", "key_of", "stamp"]
+__all__ = ["Body", "copy_body", "encoded_items", "key_of", "stamp"]
 
 Body = dict[str, Any]
 
@@ -45,3 +46,10 @@ def stamp(body: Body, resource_version: int) -> Body:
 
 def uid_of(body: Body) -> str:
     return str((body.get("metadata") or {}).get("uid") or "")
+
+
+def encoded_items(rows: Sequence[tuple[str, str | None]], decode: Callable[[str, str | None], Body]) -> list[str]:
+    """Each stored row's JSON text as a list item: the stored text as it is, unless the row has
+    sealed fields, which only decoding (opening them) can put back."""
+    return [body if sealed is None else json.dumps(decode(body, sealed), separators=(",", ":"))
+            for body, sealed in rows]

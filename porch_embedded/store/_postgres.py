@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from porch_embedded import metrics
 from porch_embedded.errors import BadRequest, StatusError, StoreUnavailable
-from porch_embedded.store._bodies import Body, stamp
+from porch_embedded.store._bodies import Body, encoded_items, stamp
 from porch_embedded.store._changes import ChangeShortcuts, StoredRow, check_change
 from porch_embedded.store._fanout import EventFanout, LoggedEvent, WatchStream
 from porch_embedded.store._messages import expired, not_found
@@ -469,9 +469,7 @@ class PostgresStore(ChangeShortcuts):
     async def list_encoded(self, query: ListQuery) -> EncodedListPage:
         """``list`` with each item's JSON text; only rows with sealed fields are decoded (to open them)."""
         rows, list_rv, next_token, remaining = await self._list_rows(query)
-        items = [body if sealed is None else json.dumps(self._decode(body, sealed), separators=(",", ":"))
-                 for body, sealed in rows]
-        return EncodedListPage(items, list_rv, next_token, remaining)
+        return EncodedListPage(encoded_items(rows, self._decode), list_rv, next_token, remaining)
 
     async def _list_rows(self, query: ListQuery) -> tuple[list[tuple[str, str | None]], int, str, int]:
         """One page of (body text, sealed) rows in key order: keyset paging on the primary key's index.
